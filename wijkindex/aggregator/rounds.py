@@ -1,0 +1,374 @@
+"""The aggregator's side of a linkage round, top to bottom.
+
+1. ``submit``   validate the coordinator's spec, fix the cells, make the round's Paillier key.
+2. ``join``     each node accepts (its ledger charged) with a signed per-round envelope key.
+3. ``upload_relay`` the spine node's sealed spine arrives, enveloped per receiving node.
+4. ``fetch_relay``  each source node downloads its envelopes (opaque to the aggregator).
+5. ``release``  each node sends its noised aggregates; the cost is checked against the spec.
+6. ``finalise`` decrypt the noised sealed counts, post-process, assemble and store the index.
+
+State lives in SQLite (``Store``); a node asks ``next_task`` and gets the first step
+of an open round that it has not done yet, so a node that restarts simply asks again.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import asdict
+from typing import Callable, Iterator
+
+import pandas as pd
+import pyarrow as pa
+
+from wijkindex.aggregator.index import Cell as IndexCell
+from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index
+from wijkindex.aggregator.store import TERMINAL, RoundRow, Store, now
+from wijkindex.errors import SpecError, WijkindexError
+from wijkindex.geo import Geography
+from wijkindex.privacy.noise import NoisePlan
+from wijkindex.proto import wijkindex_pb2 as pb
+from wijkindex.protocol import messages as m
+from wijkindex.protocol.packing import PackingLayout
+from wijkindex.protocol.paillier import PaillierPrivateKey, generate_keypair
+from wijkindex.protocol.sealing import open_noised
+from wijkindex.protocol.spec import RoundSpec
+from wijkindex.wire import release_from_proto, release_to_proto
+
+log = logging.getLogger("wijkindex.aggregator")
+
+POPULATION = "population"
+MECHANISM = "discrete_laplace"
+
+
+class RoundError(WijkindexError):
+    """A node or coordinator call that does not fit the round's state."""
+
+    code = "WI610"
+    fix = "check `wijkindex round status ID`; the round may have ended or moved on"
+
+
+class RoundManager:
+    """Runs every round the aggregator holds; thread-safe, called by the gRPC servicers."""
+
+    def __init__(self, store: Store, geography: Geography, known_nodes: tuple[str, ...], *,
+                 paillier_bits: int = 2048, slot_bits: int = 40,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.geography = geography
+        self.known_nodes = known_nodes
+        self.paillier_bits = paillier_bits
+        self.slot_bits = slot_bits
+        self.clock = clock
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._watchdog = threading.Thread(target=self._watch_deadlines, name="round-deadlines", daemon=True)
+
+    # ---- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._watchdog.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
+
+    # ---- 1. submit ----------------------------------------------------------------------
+
+    def cells_for(self, spec: RoundSpec) -> tuple[m.Cell, ...]:
+        """The round's cells: every area of the level (sorted by code) x every age band."""
+        if spec.gemeente != self.geography.gemeente_code:
+            raise SpecError(f"gemeente: this aggregator serves {self.geography.gemeente_code}, "
+                            f"the spec asks for {spec.gemeente!r}")
+        if spec.level == "wijk":
+            areas = self.geography.wijken[["wijk_code", "wijk_name"]].sort_values("wijk_code").values.tolist()
+        else:
+            areas = self.geography.buurten[["buurt_code", "buurt_name"]].sort_values("buurt_code").values.tolist()
+        return tuple(m.Cell(code, name, band.label) for code, name in areas for band in spec.age_bands)
+
+    def submit(self, spec_toml: str, coordinator: str) -> str:
+        spec = RoundSpec.from_toml(spec_toml, known_nodes=self.known_nodes)
+        round_id = spec.round_id or f"{spec.gemeente.lower()}-{spec.period}-{secrets.token_hex(4)}"
+        spec = spec.with_round_id(round_id)
+        if self.store.round_exists(round_id, spec.nonce):
+            self.store.audit(coordinator, "SubmitRound", "refused", "replayed round id or nonce", round_id)
+            raise SpecError(f"round_id/nonce: round {round_id!r} or its nonce was submitted before (replay refused)")
+        cells = self.cells_for(spec)
+        key = generate_keypair(self.paillier_bits)
+        layout = PackingLayout.for_key(len(cells), key.public_key.bits, self.slot_bits)
+        t = now()
+        row = RoundRow(
+            round_id=round_id, nonce=spec.nonce, spec_toml=spec.to_toml(), state="joining", reason="",
+            coordinator=coordinator, period=spec.period, gemeente=spec.gemeente,
+            public_key=key.public_key.to_bytes(), cells_json=json.dumps([asdict(c) for c in cells]),
+            layout_json=json.dumps({"n_cells": layout.n_cells, "slot_bits": layout.slot_bits,
+                                    "slots_per_ciphertext": layout.slots_per_ciphertext}),
+            deadline=self.clock() + spec.deadline_seconds, created_at=t, updated_at=t)
+        self.store.create_round(row, key.to_bytes(), list(spec.parties))
+        self.store.audit(coordinator, "SubmitRound", "accepted",
+                         f"period {spec.period}, nodes {', '.join(spec.parties)}, cells {len(cells)}", round_id)
+        log.info("round %s submitted by %s: %d cells, nodes %s", round_id, coordinator, len(cells), spec.parties)
+        self._notify()
+        return round_id
+
+    def _spec(self, r: RoundRow) -> RoundSpec:
+        return RoundSpec.from_toml(r.spec_toml)
+
+    def _round(self, round_id: str, party: str | None = None) -> RoundRow:
+        r = self.store.get_round(round_id)
+        if r is None:
+            raise RoundError(f"no round {round_id!r}")
+        if party is not None and self.store.node(round_id, party) is None:
+            raise RoundError(f"node {party!r} does not take part in round {round_id!r}")
+        return r
+
+    def status(self, round_id: str) -> m.RoundStatus:
+        r = self._round(round_id)
+        nodes = self.store.nodes(round_id)
+        costs = tuple(m.PrivacyCost(**{**json.loads(n.cost_json), "datasets": tuple(json.loads(n.cost_json)["datasets"])})
+                      for n in nodes if n.cost_json)
+        return m.RoundStatus(
+            round_id=r.round_id, state=r.state, reason=r.reason,
+            nodes=tuple(m.NodeState(n.party, n.state, n.detail) for n in nodes), costs=costs,
+            created_at=r.created_at, updated_at=r.updated_at,
+            per_child_epsilon=sum(c.epsilon for c in costs))
+
+    def summaries(self) -> list[m.RoundSummary]:
+        return [m.RoundSummary(r.round_id, r.state, r.period, r.gemeente, r.updated_at)
+                for r in self.store.list_rounds()]
+
+    def fail(self, round_id: str, reason: str, actor: str = "aggregator") -> None:
+        if self.store.set_round_state(round_id, "failed", reason):
+            self.store.audit(actor, "RoundFailed", "failed", reason, round_id)
+            log.warning("round %s failed: %s", round_id, reason)
+            self._notify()
+
+    # ---- task dispatch -------------------------------------------------------------
+
+    def next_task(self, party: str, wait_seconds: float) -> m.Task | None:
+        """The first undone step of an open round for this node; waits up to ``wait_seconds``."""
+        deadline = time.monotonic() + max(0.0, min(wait_seconds, 60.0))
+        while not self._stop.is_set():
+            task = self._task_for(party)
+            if task is not None:
+                return task
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            with self._changed:
+                self._changed.wait(timeout=min(remaining, 1.0))
+        return None
+
+    def _task_for(self, party: str) -> m.Task | None:
+        for r, n in self.store.rounds_of(party):
+            spec = self._spec(r)
+            if r.state == "joining" and n.state == "invited":
+                layout = json.loads(r.layout_json)
+                return m.JoinTask(r.round_id, r.spec_toml, r.public_key, m.Layout(**layout),
+                                  tuple(m.Cell(**c) for c in json.loads(r.cells_json)))
+            if r.state == "sealing" and party == spec.spine and n.state == "joined":
+                recipients = tuple(
+                    m.Recipient(o.party, o.envelope_key or b"", o.key_signature or b"", o.certificate_pem or b"")
+                    for o in self.store.nodes(r.round_id) if o.party != spec.spine)
+                return m.SealTask(r.round_id, recipients)
+            if r.state == "aggregating" and party != spec.spine and n.state == "joined":
+                spine = self.store.node(r.round_id, spec.spine)
+                return m.AggregateTask(r.round_id, spec.spine, spine.certificate_pem or b"" if spine else b"")
+        return None
+
+    # ---- 2. join ----------------------------------------------------------------------
+
+    def join(self, party: str, reply: m.JoinReply, certificate_pem: bytes) -> None:
+        r = self._round(reply.round_id, party)
+        if r.state != "joining":
+            raise RoundError(f"round {r.round_id} is {r.state}, not joining")
+        spec = self._spec(r)
+        if not reply.accept:
+            self.store.set_node(r.round_id, party, "refused", reply.reason)
+            self.fail(r.round_id, f"node {party} refused: {reply.reason}", actor=party)
+            return
+        if reply.cost is None or reply.cost.epsilon > spec.node(party).privacy_loss + 1e-9:
+            self.store.set_node(r.round_id, party, "refused", "declared cost exceeds the spec")
+            self.fail(r.round_id, f"node {party} declared a privacy cost above the spec's privacy_loss", actor=party)
+            return
+        if party != spec.spine and len(reply.envelope_public_key) != 32:
+            raise RoundError(f"node {party} sent no envelope key")
+        self.store.set_node(r.round_id, party, "joined", f"charged epsilon {reply.cost.epsilon:g}",
+                            envelope_key=reply.envelope_public_key, key_signature=reply.key_signature,
+                            certificate_pem=certificate_pem)
+        self.store.audit(party, "JoinRound", "joined", f"epsilon {reply.cost.epsilon:g}", r.round_id)
+        if all(n.state == "joined" for n in self.store.nodes(r.round_id)):
+            self.store.set_round_state(r.round_id, "sealing", expect="joining")
+        self._notify()
+
+    # ---- 3./4. relay ----------------------------------------------------------------
+
+    def upload_relay(self, party: str, chunks: list[m.RelayChunk]) -> int:
+        if not chunks:
+            raise RoundError("empty relay upload")
+        round_id = chunks[0].round_id
+        r = self._round(round_id, party)
+        spec = self._spec(r)
+        if party != spec.spine:
+            raise RoundError(f"only the spine node {spec.spine} uploads the sealed spine")
+        if r.state != "sealing":
+            raise RoundError(f"round {round_id} is {r.state}, not sealing")
+        recipients = {s.party for s in spec.sources}
+        by_rcpt: dict[str, set[int]] = {}
+        for c in chunks:
+            if c.round_id != round_id or c.recipient not in recipients:
+                raise RoundError(f"relay chunk for {c.recipient!r} in round {c.round_id!r} does not belong here")
+            if not 0 <= c.seq < c.total:
+                raise RoundError(f"relay chunk {c.seq}/{c.total} for {c.recipient} out of range")
+            by_rcpt.setdefault(c.recipient, set()).add(c.seq)
+        for rcpt in recipients:
+            totals = {c.total for c in chunks if c.recipient == rcpt}
+            if len(totals) != 1 or by_rcpt.get(rcpt) != set(range(totals.pop())):
+                raise RoundError(f"relay for {rcpt} is incomplete or inconsistent")
+        self.store.put_relay(round_id, [(c.recipient, c.seq, c.total, c.envelope) for c in chunks])
+        size = sum(len(c.envelope) for c in chunks)
+        self.store.set_node(round_id, party, "relayed", f"{len(chunks)} envelopes, {size} bytes")
+        self.store.audit(party, "UploadRelay", "stored", f"{len(chunks)} envelopes, {size} bytes", round_id)
+        self.store.set_round_state(round_id, "aggregating", expect="sealing")
+        self._notify()
+        return len(chunks)
+
+    def fetch_relay(self, party: str, round_id: str) -> Iterator[m.RelayChunk]:
+        r = self._round(round_id, party)
+        if r.state != "aggregating":
+            raise RoundError(f"round {round_id} is {r.state}; the relay is available while aggregating")
+        self.store.audit(party, "FetchRelay", "served", "", round_id)
+        for seq, total, env in self.store.relay_for(round_id, party):
+            yield m.RelayChunk(round_id, party, seq, total, env)
+
+    # ---- 5. release ----------------------------------------------------------------------
+
+    def release(self, party: str, rel: m.NodeRelease) -> None:
+        r = self._round(rel.round_id, party)
+        spec = self._spec(r)
+        expected_state = "sealing" if party == spec.spine else "aggregating"
+        if r.state not in (expected_state, "aggregating"):
+            raise RoundError(f"round {r.round_id} is {r.state}; a release from {party} does not fit")
+        self._check_release(spec, party, rel)
+        cost = asdict(rel.cost)
+        cost["datasets"] = list(rel.cost.datasets)
+        if not self.store.put_release(r.round_id, party, release_to_proto(rel).SerializeToString(), "released", cost):
+            self.store.audit(party, "SubmitRelease", "refused", "second release", r.round_id)
+            raise RoundError(f"node {party} already released for round {r.round_id}; nothing is released twice")
+        self.store.audit(party, "SubmitRelease", "stored", f"{len(rel.vectors)} vectors, epsilon {rel.cost.epsilon:g}",
+                         r.round_id)
+        self._notify()
+        if all(n.state == "released" for n in self.store.nodes(r.round_id)):
+            self.finalise(r.round_id)
+
+    def _check_release(self, spec: RoundSpec, party: str, rel: m.NodeRelease) -> None:
+        """The release's declared cost must be what OpenDP says the spec allows, for what it holds."""
+        req = spec.node(party)
+        names = [v.indicator for v in rel.vectors]
+        expected = list(req.indicators) + ([POPULATION] if party == spec.spine else [])
+        if sorted(names) != sorted(expected):
+            raise RoundError(f"release of {party} holds {names}, the spec asks {expected}")
+        plan = NoisePlan.for_budget(req.privacy_loss, len(expected))
+        c = rel.cost
+        if c.party != party or c.d_in != len(expected) or c.mechanism != MECHANISM:
+            raise RoundError(f"release of {party} declares d_in {c.d_in} / {c.mechanism}; expected {len(expected)}")
+        if c.epsilon > req.privacy_loss + 1e-9 or c.scale < plan.scale * (1 - 1e-9):
+            raise RoundError(f"release of {party}: scale {c.scale:g} is below the {plan.scale:g} that "
+                             f"privacy_loss {req.privacy_loss:g} needs")
+        for v in rel.vectors:
+            sealed_expected = party != spec.spine
+            if (v.sealed is not None) != sealed_expected:
+                raise RoundError(f"release of {party}: {v.indicator} must be {'sealed' if sealed_expected else 'clear'}")
+
+    # ---- 6. finalise ---------------------------------------------------------------------
+
+    def finalise(self, round_id: str) -> None:
+        """Decrypt only noised aggregates, post-process, assemble and store the index."""
+        r = self._round(round_id)
+        moved = any(self.store.set_round_state(round_id, "releasing", expect=state)
+                    for state in ("aggregating", "sealing"))  # sealing: a round with no source nodes
+        if not moved and r.state != "releasing":
+            return
+        try:
+            df = self.assemble(r)
+        except Exception as exc:  # a broken release must end the round, not hang it
+            log.exception("finalising %s failed", round_id)
+            self.fail(round_id, f"assembling the index failed: {exc}")
+            return
+        sink = pa.BufferOutputStream()
+        table = pa.Table.from_pandas(df, preserve_index=False)
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        if self.store.complete_round(round_id, sink.getvalue().to_pybytes()):
+            self.store.audit("aggregator", "Release", "completed", f"{len(df)} index rows", round_id)
+            log.info("round %s completed: %d index rows", round_id, len(df))
+        self._notify()
+
+    def assemble(self, r: RoundRow) -> pd.DataFrame:
+        spec = self._spec(r)
+        key_bytes = self.store.private_key(r.round_id)
+        if key_bytes is None:
+            raise RoundError(f"round {r.round_id} has no decryption key left")
+        key = PaillierPrivateKey.from_bytes(key_bytes)
+        layout = PackingLayout(**json.loads(r.layout_json))
+        cells = [m.Cell(**c) for c in json.loads(r.cells_json)]
+        numerators: list[NoisedRelease] = []
+        denominator: NoisedRelease | None = None
+        for party, payload in sorted(self.store.releases(r.round_id).items()):
+            rel = release_from_proto(pb.Release.FromString(payload))
+            plan = NoisePlan(epsilon=rel.cost.epsilon, d_in=rel.cost.d_in, scale=rel.cost.scale)
+            for v in rel.vectors:
+                if v.sealed is not None:
+                    cts = [key.public_key.ciphertext_from_bytes(b) for b in v.sealed]
+                    values = open_noised(key, layout, cts, v.noise_terms)
+                else:
+                    values = list(v.clear or ())
+                if len(values) != len(cells):
+                    raise RoundError(f"{party}/{v.indicator}: {len(values)} values for {len(cells)} cells")
+                nr = NoisedRelease(indicator=v.indicator, source=party, values=tuple(int(x) for x in values),
+                                   scale=plan.scale, variance=plan.variance, moe90=plan.moe(0.10))
+                if v.indicator == POPULATION:
+                    denominator = nr
+                else:
+                    numerators.append(nr)
+        if denominator is None:
+            raise RoundError("the spine node released no population counts")
+        meta = IndexMeta(round_id=r.round_id, period=spec.period, gemeente_code=spec.gemeente,
+                         gemeente_name=self.geography.gemeente_name, min_cell_size=spec.min_cell_size)
+        order = {ind: i for i, ind in enumerate(ind for n in spec.nodes for ind in n.indicators)}
+        numerators.sort(key=lambda x: order.get(x.indicator, len(order)))
+        return assemble_index(meta, [IndexCell(c.area_code, c.area_name, c.age_band) for c in cells],
+                              denominator, numerators)
+
+    def index(self, round_id: str) -> bytes:
+        r = self._round(round_id)
+        data = self.store.index(round_id)
+        if r.state != "completed" or data is None:
+            raise RoundError(f"round {round_id} is {r.state}; an index exists only for completed rounds")
+        return data
+
+    # ---- deadlines -----------------------------------------------------------------------
+
+    def _watch_deadlines(self) -> None:
+        while not self._stop.wait(1.0):
+            for r in self.store.list_rounds(states=("joining", "sealing", "aggregating", "releasing")):
+                if self.clock() > r.deadline:
+                    waiting = [n.party for n in self.store.nodes(r.round_id)
+                               if n.state not in ("released",)]
+                    self.fail(r.round_id, f"deadline passed in state {r.state}; waiting for "
+                              f"{', '.join(waiting) or 'the aggregator'}")
+
+    def fail_open_rounds_on_restart(self) -> None:
+        """A restarted aggregator cannot resume a round whose nodes lost their per-round keys."""
+        for r in self.store.list_rounds(states=("joining", "sealing", "aggregating", "releasing")):
+            if r.state == "releasing":
+                self.finalise(r.round_id)
+            elif r.state not in TERMINAL and self.clock() > r.deadline:
+                self.fail(r.round_id, "deadline passed while the aggregator was down")

@@ -1,0 +1,272 @@
+"""Versioned TOML configuration of every role, validated up front.
+
+Paths in a config file are relative to that file's folder. Secrets (the linkage
+secret, private keys) are never in a config: the config names the file that holds
+them. Each loader raises one :class:`ConfigError` listing every offending field.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from wijkindex.errors import ConfigError
+
+CONFIG_VERSION = 1
+COLUMN_KINDS = ("bsn", "date", "flag", "str", "code", "postcode", "int")
+
+
+class _Checker:
+    """Collects field problems so one error lists them all."""
+
+    def __init__(self, source: Path, raw: dict[str, Any]) -> None:
+        self.source = source
+        self.raw = raw
+        self.problems: list[str] = []
+
+    def bad(self, path: str, why: str) -> None:
+        self.problems.append(f"{path}: {why}")
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = ..., table: dict[str, Any] | None = None,
+            prefix: str = "") -> Any:
+        src = self.raw if table is None else table
+        if key not in src:
+            if default is ...:
+                self.bad(prefix + key, "missing")
+                return None
+            return default
+        value = src[key]
+        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+            self.bad(prefix + key, f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
+            return None
+        return value
+
+    def path(self, key: str, table: dict[str, Any] | None = None, prefix: str = "",
+             must_exist: bool = True) -> Path | None:
+        value = self.get(key, str, table=table, prefix=prefix)
+        if value is None:
+            return None
+        p = (self.source.parent / value).resolve()
+        if must_exist and not p.exists():
+            self.bad(prefix + key, f"{p} does not exist")
+        return p
+
+    def finish(self) -> None:
+        if self.problems:
+            listing = "\n  - ".join(self.problems)
+            raise ConfigError(f"{self.source} is invalid ({len(self.problems)} problem(s)):\n  - {listing}")
+
+
+def _read(path: Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    if raw.get("version") != CONFIG_VERSION:
+        raise ConfigError(f"{path}: version: must be {CONFIG_VERSION}, got {raw.get('version')!r}")
+    return raw
+
+
+@dataclass(frozen=True)
+class TlsPaths:
+    cert: Path
+    key: Path
+    ca: Path
+
+
+def _tls(c: _Checker) -> TlsPaths | None:
+    table = c.get("tls", dict)
+    if table is None:
+        return None
+    cert, key, ca = (c.path(k, table=table, prefix="tls.") for k in ("cert", "key", "ca"))
+    if cert and key and ca:
+        return TlsPaths(cert, key, ca)
+    return None
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """A coordinator's or researcher's connection to the aggregator."""
+
+    aggregator: str
+    tls: TlsPaths
+    source: Path
+
+
+def load_client_config(path: Path) -> ClientConfig:
+    raw = _read(path)
+    c = _Checker(Path(path), raw)
+    aggregator = c.get("aggregator", str)
+    tls = _tls(c)
+    c.finish()
+    return ClientConfig(aggregator=aggregator, tls=tls, source=Path(path))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class AggregatorConfig:
+    listen: str
+    database: Path
+    tls: TlsPaths
+    nodes: tuple[str, ...]
+    geography_dir: Path | None
+    paillier_bits: int
+    slot_bits: int
+    audit_log: Path | None
+    source: Path
+
+
+def load_aggregator_config(path: Path) -> AggregatorConfig:
+    raw = _read(path)
+    c = _Checker(Path(path), raw)
+    listen = c.get("listen", str, "127.0.0.1:50051")
+    db = c.get("database", str, "aggregator.sqlite")
+    nodes = c.get("nodes", list)
+    if nodes is not None and (not nodes or not all(isinstance(n, str) and n for n in nodes)):
+        c.bad("nodes", "a non-empty list of node party names")
+    geo = c.get("geography_dir", str, None)
+    bits = c.get("paillier_bits", int, 2048)
+    if bits is not None and bits not in (1024, 2048, 3072):
+        c.bad("paillier_bits", "1024 (tests only), 2048 or 3072")
+    slot_bits = c.get("slot_bits", int, 40)
+    if slot_bits is not None and not 24 <= slot_bits <= 64:
+        c.bad("slot_bits", "between 24 and 64")
+    audit = c.get("audit_log", str, None)
+    tls = _tls(c)
+    c.finish()
+    base = Path(path).parent
+    return AggregatorConfig(
+        listen=listen, database=(base / db).resolve(), tls=tls,  # type: ignore[arg-type]
+        nodes=tuple(nodes), geography_dir=(base / geo).resolve() if geo else None,  # type: ignore[arg-type]
+        paillier_bits=bits, slot_bits=slot_bits,  # type: ignore[arg-type]
+        audit_log=(base / audit).resolve() if audit else None, source=Path(path))
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    file: Path
+    id_column: str
+    columns: dict[str, str]
+    spine: bool = False
+
+
+@dataclass(frozen=True)
+class IndicatorConfig:
+    """An indicator this node offers: a child counts once if any record satisfies it."""
+
+    name: str
+    dataset: str
+    column: str
+    equals: str | None = None
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str
+    aggregator: str
+    tls: TlsPaths
+    linkage_secret: Path
+    ledger: Path
+    privacy_total: float
+    on_invalid: Literal["fail", "exclude"]
+    datasets: tuple[DatasetConfig, ...]
+    indicators: tuple[IndicatorConfig, ...]
+    poll_seconds: float
+    source: Path
+
+    def dataset(self, name: str) -> DatasetConfig:
+        for d in self.datasets:
+            if d.name == name:
+                return d
+        raise KeyError(name)
+
+    def indicator(self, name: str) -> IndicatorConfig:
+        for i in self.indicators:
+            if i.name == name:
+                return i
+        raise KeyError(name)
+
+    @property
+    def spine_dataset(self) -> DatasetConfig | None:
+        return next((d for d in self.datasets if d.spine), None)
+
+
+def load_node_config(path: Path) -> NodeConfig:
+    """Read a node config; its data folder's ``datasets.toml`` declares datasets and indicators."""
+    raw = _read(path)
+    c = _Checker(Path(path), raw)
+    name = c.get("name", str)
+    aggregator = c.get("aggregator", str)
+    secret = c.path("linkage_secret")
+    ledger = c.get("ledger", str, "ledger.sqlite")
+    total = c.get("privacy_total", (int, float))
+    if total is not None and not 0 < total <= 100:
+        c.bad("privacy_total", "a total privacy loss in (0, 100] per dataset and period")
+    on_invalid = c.get("on_invalid", str, "fail")
+    if on_invalid not in ("fail", "exclude"):
+        c.bad("on_invalid", "\"fail\" (the round fails on a bad record) or \"exclude\" (the record is left out and counted)")
+    poll = c.get("poll_seconds", (int, float), 20)
+    data_dir = c.path("data_dir")
+    tls = _tls(c)
+    datasets: list[DatasetConfig] = []
+    indicators: list[IndicatorConfig] = []
+    if data_dir is not None and data_dir.exists():
+        datasets, indicators = _load_datasets(data_dir / "datasets.toml", c)
+    c.finish()
+    base = Path(path).parent
+    return NodeConfig(name=name, aggregator=aggregator, tls=tls, linkage_secret=secret,  # type: ignore[arg-type]
+                      ledger=(base / ledger).resolve(), privacy_total=float(total),  # type: ignore[arg-type]
+                      on_invalid=on_invalid, datasets=tuple(datasets),  # type: ignore[arg-type]
+                      indicators=tuple(indicators), poll_seconds=float(poll), source=Path(path))  # type: ignore[arg-type]
+
+
+def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], list[IndicatorConfig]]:
+    try:
+        raw = _read(path)
+    except ConfigError as exc:
+        outer.bad("data_dir", str(exc))
+        return [], []
+    c = _Checker(path, raw)
+    datasets: list[DatasetConfig] = []
+    for i, d in enumerate(c.get("datasets", list) or []):
+        p = f"datasets[{i}]."
+        name = c.get("name", str, table=d, prefix=p)
+        file = c.path("file", table=d, prefix=p)
+        id_col = c.get("id_column", str, table=d, prefix=p)
+        cols = c.get("columns", dict, table=d, prefix=p) or {}
+        for col, kind in cols.items():
+            if kind not in COLUMN_KINDS:
+                c.bad(f"{p}columns.{col}", f"one of {', '.join(COLUMN_KINDS)}, got {kind!r}")
+        if id_col and id_col not in cols:
+            c.bad(f"{p}id_column", f"{id_col!r} is not among the declared columns")
+        spine = c.get("spine", bool, False, table=d, prefix=p)
+        if name and file and id_col:
+            datasets.append(DatasetConfig(name, file, id_col, dict(cols), bool(spine)))
+    names = {d.name for d in datasets}
+    if sum(d.spine for d in datasets) > 1:
+        c.bad("datasets", "at most one dataset is the spine")
+    indicators: list[IndicatorConfig] = []
+    for i, ind in enumerate(c.get("indicators", list, []) or []):
+        p = f"indicators[{i}]."
+        name = c.get("name", str, table=ind, prefix=p)
+        ds = c.get("dataset", str, table=ind, prefix=p)
+        col = c.get("column", str, table=ind, prefix=p)
+        eq = c.get("equals", str, None, table=ind, prefix=p)
+        if ds and ds not in names:
+            c.bad(p + "dataset", f"unknown dataset {ds!r}")
+        elif ds and col and col not in next(d for d in datasets if d.name == ds).columns:
+            c.bad(p + "column", f"{col!r} is not a declared column of dataset {ds!r}")
+        if name and ds and col:
+            indicators.append(IndicatorConfig(name, ds, col, eq))
+    try:
+        c.finish()
+    except ConfigError as exc:
+        outer.bad("data_dir", str(exc))
+    return datasets, indicators
+
+

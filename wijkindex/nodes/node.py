@@ -1,0 +1,380 @@
+"""A data holder's node: dials out to the aggregator and takes part in rounds.
+
+A round, as the node sees it:
+
+1. ``join``      read and validate its files, plan the noise with OpenDP, charge the
+                 ledger (before anything is released), send a signed envelope key.
+2. ``seal``      (spine node) pseudonymise the spine, seal each child's cell under the
+                 round's Paillier key, envelope the sealed spine for each source node,
+                 and release its own indicators noised in the clear.
+3. ``aggregate`` (source node) open the sealed spine, pseudonymise its own records, sum
+                 the sealed cells of the children carrying each indicator, add OpenDP
+                 noise under encryption and release the sealed noised counts.
+
+Records never leave the node; only noised aggregates (or sealed, enveloped cells for
+the next node) do. The node opens no port.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Callable, Iterator
+
+import grpc
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from wijkindex import wire
+from wijkindex.config import DatasetConfig, NodeConfig
+from wijkindex.errors import CryptoError, WijkindexError
+from wijkindex.linkage.pseudonym import LinkageSecret, Pseudonymiser, RoundKey
+from wijkindex.linkage.records import ColumnSpec, LoadedRecords, load_records
+from wijkindex.privacy.ledger import PrivacyLedger
+from wijkindex.privacy.noise import NoisePlan
+from wijkindex.proto import wijkindex_pb2 as pb
+from wijkindex.proto import wijkindex_pb2_grpc as rpc
+from wijkindex.protocol import messages as m
+from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_envelope, sign_envelope_key,
+                                         verify_envelope_key)
+from wijkindex.protocol.packing import PackingLayout
+from wijkindex.protocol.paillier import PaillierPublicKey
+from wijkindex.protocol.sealing import SpineSealer, add_noise_sealed, aggregate_sealed
+from wijkindex.protocol.spec import RoundSpec
+from wijkindex.security.pki import Identity, PartyCredentials, load_private_key, verify_party_certificate
+from wijkindex.security.tls import secure_channel
+
+log = logging.getLogger("wijkindex.node")
+
+POPULATION = "population"
+MECHANISM = "discrete_laplace"
+RELAY_CHUNK_ROWS = 2000
+_RELAY_SCHEMA = pa.schema([("pseudonym", pa.binary(32)), ("sealed", pa.binary())])
+
+
+def relay_context(round_id: str, sender: str, recipient: str, seq: int, total: int) -> bytes:
+    """Bound into every envelope: a chunk cannot be replayed into another round, slot or recipient."""
+    return f"wijkindex/v1/relay|{round_id}|{sender}->{recipient}|{seq}/{total}".encode()
+
+
+@dataclass
+class RoundContext:
+    """What a node keeps about one round between its steps (in memory only)."""
+
+    spec: RoundSpec
+    plan: NoisePlan
+    public_key: PaillierPublicKey
+    layout: PackingLayout
+    cells: tuple[m.Cell, ...]
+    data: dict[str, LoadedRecords]
+    envelope: EnvelopeKeyPair | None
+    report: dict[str, object] = field(default_factory=dict)
+
+
+class Node:
+    """One data holder. ``run`` polls the aggregator until stopped."""
+
+    def __init__(self, config: NodeConfig, *, progress: Callable[[str, int, int], None] | None = None) -> None:
+        self.config = config
+        self.name = config.name
+        self.creds = PartyCredentials.from_paths(config.tls.cert, config.tls.key, config.tls.ca)
+        if self.creds.identity != Identity("node", self.name):
+            raise WijkindexError(f"{config.tls.cert} names {self.creds.identity.uri}; node {self.name!r} "
+                                 f"needs urn:wijkindex:node:{self.name}")
+        self._signing_key = load_private_key(config.tls.key)
+        self._ca_pem = Path(config.tls.ca).read_bytes()
+        self._secret = LinkageSecret.from_file(config.linkage_secret)
+        self.ledger = PrivacyLedger(config.ledger, config.privacy_total)
+        self.rounds: dict[str, RoundContext] = {}
+        self.progress = progress or (lambda step, done, total: None)
+        self._stopped = False
+        self.reports_dir = Path(config.ledger).parent / "reports"
+
+    # ---- the loop --------------------------------------------------------------------
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    def run(self, *, once: bool = False) -> None:
+        """Poll for tasks; reconnect with exponential backoff when the aggregator is away."""
+        backoff = 0.5
+        while not self._stopped:
+            try:
+                with secure_channel(self.config.aggregator, self.creds) as channel:
+                    stub = rpc.NodeExchangeStub(channel)
+                    log.info("node %s connected to %s", self.name, self.config.aggregator)
+                    while not self._stopped:
+                        task = wire.task_from_proto(stub.PollTask(
+                            pb.PollTaskRequest(wait_seconds=self.config.poll_seconds),
+                            timeout=self.config.poll_seconds + 30))
+                        backoff = 0.5
+                        if task is not None:
+                            self.handle(stub, task)
+                        if once and task is None:
+                            return
+            except grpc.RpcError as exc:
+                if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                    raise
+                log.warning("aggregator unavailable (%s); retrying in %.1f s", exc.details(), backoff)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
+
+    def handle(self, stub: rpc.NodeExchangeStub, task: m.Task) -> None:
+        """Run one step; a failure is reported to the aggregator so the round fails with a reason."""
+        round_id = task.round_id
+        try:
+            if isinstance(task, m.JoinTask):
+                stub.JoinRound(wire.join_to_proto(self.join(task)))
+            elif isinstance(task, m.SealTask):
+                self.seal(stub, task)
+            else:
+                self.aggregate(stub, task)
+        except WijkindexError as exc:
+            log.error("round %s: %s", round_id, exc)
+            self._report_failure(stub, round_id, str(exc))
+        except grpc.RpcError as exc:
+            if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+                raise
+            log.error("round %s: aggregator refused: %s", round_id, exc.details())
+            self._report_failure(stub, round_id, f"aggregator refused a step: {exc.details()}")
+
+    def _report_failure(self, stub: rpc.NodeExchangeStub, round_id: str, reason: str) -> None:
+        self.rounds.pop(round_id, None)
+        try:
+            stub.ReportFailure(pb.NodeFailure(round_id=round_id, reason=reason[:2000]))
+        except grpc.RpcError as exc:
+            log.error("could not report the failure of round %s: %s", round_id, exc.details())
+
+    # ---- 1. join -----------------------------------------------------------------------
+
+    def join(self, task: m.JoinTask) -> m.JoinReply:
+        spec = RoundSpec.from_toml(task.spec_toml, source=f"spec of round {task.round_id}")
+        try:
+            req = spec.node(self.name)
+        except KeyError:
+            return m.JoinReply(task.round_id, False, f"node {self.name} is not part of this round")
+        offered = [i.name for i in self.config.indicators]
+        missing = [i for i in req.indicators if i not in offered]
+        if missing:
+            return m.JoinReply(task.round_id, False,
+                               f"node {self.name} does not offer indicator(s) {', '.join(missing)}; "
+                               f"it offers {', '.join(offered)}")
+        is_spine = spec.spine == self.name
+        if is_spine and self.config.spine_dataset is None:
+            return m.JoinReply(task.round_id, False, f"node {self.name} holds no spine dataset")
+        names = {self.config.indicator(i).dataset for i in req.indicators}
+        if is_spine:
+            names.add(self.config.spine_dataset.name)  # type: ignore[union-attr]
+        try:
+            data = {n: self._load(self.config.dataset(n)) for n in sorted(names)}
+        except WijkindexError as exc:
+            return m.JoinReply(task.round_id, False, str(exc))
+        d_in = len(req.indicators) + (1 if is_spine else 0)
+        plan = NoisePlan.for_budget(req.privacy_loss, d_in)
+        charged = {e.dataset for e in self.ledger.entries() if e.round_id == task.round_id}
+        for ds in sorted(names - charged):  # check all first, so a refusal charges nothing
+            if not self.ledger.would_fit(ds, spec.period, plan.epsilon_spent):
+                return m.JoinReply(task.round_id, False,
+                                   f"privacy budget of dataset {ds!r} for period {spec.period} would be exceeded: "
+                                   f"spent {self.ledger.spent(ds, spec.period):g} + {plan.epsilon_spent:g} > "
+                                   f"total {self.config.privacy_total:g}")
+        for ds in sorted(names - charged):
+            self.ledger.charge(ds, spec.period, task.round_id, plan.epsilon_spent,
+                               purpose=f"{d_in} count vectors, discrete Laplace scale {plan.scale:g}")
+        envelope = None if is_spine else EnvelopeKeyPair.generate()
+        key_pub = envelope.public_bytes() if envelope else b""
+        signature = sign_envelope_key(key_pub, round_id=task.round_id, party=self.name,
+                                      signer=self._signing_key) if envelope else b""
+        self.rounds[task.round_id] = RoundContext(
+            spec=spec, plan=plan, public_key=PaillierPublicKey.from_bytes(task.paillier_public_key),
+            layout=PackingLayout(task.layout.n_cells, task.layout.slot_bits, task.layout.slots_per_ciphertext),
+            cells=task.cells, data=data, envelope=envelope,
+            report={"round_id": task.round_id, "datasets": {n: {"read": d.n_read, "excluded": d.n_excluded,
+                                                                 "issues": [str(i) for i in d.issues[:50]]}
+                                                             for n, d in data.items()}})
+        log.info("joined round %s: epsilon %g over %d vectors (scale %g)", task.round_id, plan.epsilon_spent,
+                 d_in, plan.scale)
+        return m.JoinReply(task.round_id, True, "", key_pub, signature, self._cost(plan, sorted(names)))
+
+    def _cost(self, plan: NoisePlan, datasets: list[str]) -> m.PrivacyCost:
+        return m.PrivacyCost(self.name, plan.epsilon_spent, MECHANISM, plan.d_in, plan.scale, tuple(datasets))
+
+    def _load(self, ds: DatasetConfig) -> LoadedRecords:
+        cols = [ColumnSpec(name, kind) for name, kind in ds.columns.items()]  # type: ignore[arg-type]
+        loaded = load_records(ds.file, cols, on_invalid=self.config.on_invalid, dataset=ds.name)
+        if loaded.n_excluded:
+            log.warning("%s: %d of %d records excluded (first: %s)", ds.file, loaded.n_excluded, loaded.n_read,
+                        loaded.issues[0] if loaded.issues else "")
+        return loaded
+
+    def _flagged_ids(self, ctx: RoundContext, indicator: str) -> np.ndarray:
+        """Identifiers of the children for whom any record satisfies the indicator (counted once)."""
+        ind = self.config.indicator(indicator)
+        ds = self.config.dataset(ind.dataset)
+        frame = ctx.data[ind.dataset].frame
+        col = frame[ind.column]
+        hit = col.astype(str).str.strip().str.lower() == ind.equals.lower() if ind.equals is not None \
+            else col.astype(bool)
+        return frame.loc[hit.to_numpy(), ds.id_column].astype(str).unique()
+
+    # ---- 2. seal (spine node) --------------------------------------------------------
+
+    def _spine_cells(self, ctx: RoundContext) -> tuple[np.ndarray, np.ndarray]:
+        """(bsn, cell index) for every child in the spine with a cell in this round."""
+        ds = self.config.spine_dataset
+        assert ds is not None
+        frame = ctx.data[ds.name].frame.drop_duplicates(subset=[ds.id_column])
+        area_col = "wijk_code" if ctx.spec.level == "wijk" else "buurt_code"
+        areas = list(dict.fromkeys(c.area_code for c in ctx.cells))
+        bands = [b.label for b in ctx.spec.age_bands]
+        area_idx = frame[area_col].map({a: i for i, a in enumerate(areas)})
+        ref = ctx.spec.reference_date
+        born = pd.to_datetime(frame["geboortedatum"])
+        age = ref.year - born.dt.year - ((born.dt.month > ref.month) |
+                                         ((born.dt.month == ref.month) & (born.dt.day > ref.day))).astype(int)
+        band_idx = age.map(lambda a: ctx.spec.band_of(int(a)))
+        ok = area_idx.notna() & band_idx.notna()
+        unplaced = int((~ok).sum())
+        if unplaced:
+            log.warning("spine: %d children outside the round's areas or age bands are left out", unplaced)
+        ctx.report["spine_children"] = int(ok.sum())
+        ctx.report["spine_unplaced"] = unplaced
+        cell = area_idx[ok].astype(int).to_numpy() * len(bands) + band_idx[ok].astype(int).to_numpy()
+        return frame.loc[ok.to_numpy(), ds.id_column].astype(str).to_numpy(), cell
+
+    def seal(self, stub: rpc.NodeExchangeStub, task: m.SealTask) -> None:
+        ctx = self._context(task.round_id)
+        bsns, cells = self._spine_cells(ctx)
+        pseudo = Pseudonymiser(RoundKey.derive(self._secret, task.round_id))
+        pseudonyms = pseudo.pseudonymise_many(list(bsns))
+        if task.recipients:
+            total_children = len(pseudonyms)
+            sealer = SpineSealer(ctx.public_key, ctx.layout)
+            sealed = sealer.seal_cells(cells.tolist(),
+                                       progress=lambda done: self.progress("sealing spine", done, total_children))
+            order = sorted(range(len(pseudonyms)), key=pseudonyms.__getitem__)  # order leaks nothing
+            stub.UploadRelay(self._relay_chunks(task, [pseudonyms[i] for i in order], [sealed[i] for i in order]))
+        # the spine's own indicators and the population, noised in the clear
+        n_cells = len(ctx.cells)
+        index_of = dict(zip(bsns, cells))
+        vectors_names = [POPULATION, *ctx.spec.node(self.name).indicators]
+        counts = [np.bincount(cells, minlength=n_cells)]
+        for ind in vectors_names[1:]:
+            hit = [index_of[b] for b in self._flagged_ids(ctx, ind) if b in index_of]
+            counts.append(np.bincount(np.asarray(hit, dtype=np.int64), minlength=n_cells))
+        noised = ctx.plan.add_to(np.concatenate(counts).astype(int).tolist())
+        vectors = tuple(m.ReleasedVector(name, clear=tuple(noised[i * n_cells:(i + 1) * n_cells]))
+                        for i, name in enumerate(vectors_names))
+        self._release(stub, ctx, task.round_id, vectors)
+
+    def _relay_chunks(self, task: m.SealTask, pseudonyms: list[bytes], sealed: list[bytes]) -> Iterator[pb.RelayChunk]:
+        """Arrow IPC chunks of (pseudonym, sealed cell), each enveloped for one recipient."""
+        bounds = list(range(0, len(pseudonyms), RELAY_CHUNK_ROWS)) or [0]
+        total = len(bounds)
+        payloads = []
+        for start in bounds:
+            table = pa.Table.from_arrays([pa.array(pseudonyms[start:start + RELAY_CHUNK_ROWS], pa.binary(32)),
+                                          pa.array(sealed[start:start + RELAY_CHUNK_ROWS], pa.binary())],
+                                         schema=_RELAY_SCHEMA)
+            sink = pa.BufferOutputStream()
+            with pa.ipc.new_stream(sink, _RELAY_SCHEMA) as writer:
+                writer.write_table(table)
+            payloads.append(sink.getvalue().to_pybytes())
+        for r in task.recipients:
+            recipient_key = self._verified_envelope_key(task.round_id, r)
+            for seq, payload in enumerate(payloads):
+                env = seal_envelope(payload, recipient_public=recipient_key, sender_key=self._signing_key,
+                                    context=relay_context(task.round_id, self.name, r.party, seq, total))
+                yield wire.chunk_to_proto(m.RelayChunk(task.round_id, r.party, seq, total, env))
+
+    def _verified_envelope_key(self, round_id: str, r: m.Recipient) -> bytes:
+        """The recipient's envelope key, only if its federation certificate signed it for this round."""
+        verify_party_certificate(r.certificate_pem, self._ca_pem, expected=Identity("node", r.party))
+        from cryptography import x509
+
+        cert_key = x509.load_pem_x509_certificate(r.certificate_pem).public_key()
+        verify_envelope_key(r.envelope_public_key, r.key_signature, round_id=round_id, party=r.party,
+                            signer_public_key=cert_key)  # type: ignore[arg-type]
+        return r.envelope_public_key
+
+    # ---- 3. aggregate (source node) ---------------------------------------------------
+
+    def _open_relay(self, stub: rpc.NodeExchangeStub, ctx: RoundContext, task: m.AggregateTask) -> dict[bytes, bytes]:
+        verify_party_certificate(task.spine_certificate_pem, self._ca_pem, expected=Identity("node", task.spine_party))
+        from cryptography import x509
+
+        spine_key = x509.load_pem_x509_certificate(task.spine_certificate_pem).public_key()
+        assert ctx.envelope is not None
+        sealed: dict[bytes, bytes] = {}
+        seen: set[int] = set()
+        total = None
+        for chunk in stub.FetchRelay(pb.FetchRelayRequest(round_id=task.round_id)):
+            c = wire.chunk_from_proto(chunk)
+            if c.recipient != self.name or c.seq in seen or (total is not None and c.total != total):
+                raise CryptoError(f"relay chunk {c.seq}/{c.total} for {c.recipient} is misrouted or repeated")
+            total = c.total
+            seen.add(c.seq)
+            plain = open_envelope(c.envelope, recipient=ctx.envelope, sender_public_key=spine_key,  # type: ignore[arg-type]
+                                  context=relay_context(task.round_id, task.spine_party, self.name, c.seq, c.total))
+            table = pa.ipc.open_stream(plain).read_all()
+            sealed.update(zip(table.column("pseudonym").to_pylist(), table.column("sealed").to_pylist()))
+            self.progress("opening sealed spine", len(seen), c.total)
+        if total is None or seen != set(range(total)):
+            raise CryptoError(f"sealed spine incomplete: got chunks {sorted(seen)} of {total}")
+        return sealed
+
+    def aggregate(self, stub: rpc.NodeExchangeStub, task: m.AggregateTask) -> None:
+        ctx = self._context(task.round_id)
+        sealed = self._open_relay(stub, ctx, task)
+        pseudo = Pseudonymiser(RoundKey.derive(self._secret, task.round_id))
+        indicators = ctx.spec.node(self.name).indicators
+        n_cells = len(ctx.cells)
+        noise = ctx.plan.sample(n_cells * len(indicators))
+        vectors = []
+        linked_any: set[bytes] = set()
+        for i, ind in enumerate(indicators):
+            ids = self._flagged_ids(ctx, ind)
+            ps = pseudo.pseudonymise_many(list(ids))
+            hits = [sealed[p] for p in ps if p in sealed]
+            linked_any.update(p for p in ps if p in sealed)
+            agg = aggregate_sealed(ctx.public_key, ctx.layout, hits)
+            noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, noise[i * n_cells:(i + 1) * n_cells])
+            vectors.append(m.ReleasedVector(ind, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
+                                            noise_terms=1))
+            ctx.report.setdefault("indicators", {})[ind] = {"children_flagged": len(ids), "linked": len(hits)}  # type: ignore[union-attr]
+            self.progress("aggregating under encryption", i + 1, len(indicators))
+        self._release(stub, ctx, task.round_id, tuple(vectors))
+
+    # ---- release ------------------------------------------------------------------------
+
+    def _context(self, round_id: str) -> RoundContext:
+        ctx = self.rounds.get(round_id)
+        if ctx is None:
+            raise WijkindexError(f"node {self.name} has no state for round {round_id} (restarted after joining?)")
+        return ctx
+
+    def _release(self, stub: rpc.NodeExchangeStub, ctx: RoundContext, round_id: str,
+                 vectors: tuple[m.ReleasedVector, ...]) -> None:
+        datasets = sorted(ctx.data)
+        charged = {e.dataset for e in self.ledger.entries() if e.round_id == round_id}
+        if not set(datasets) <= charged:  # the ledger is written before anything is released
+            raise WijkindexError(f"refusing to release round {round_id}: ledger has no entry for "
+                                 f"{sorted(set(datasets) - charged)}")
+        stub.SubmitRelease(wire.release_to_proto(m.NodeRelease(round_id, vectors, self._cost(ctx.plan, datasets))))
+        self._write_report(round_id, ctx)
+        self.rounds.pop(round_id, None)
+        log.info("released round %s: %d vectors", round_id, len(vectors))
+
+    def _write_report(self, round_id: str, ctx: RoundContext) -> None:
+        """The node's own record of the round (stays at the holder): what was read, excluded, linked."""
+        self.reports_dir.mkdir(parents=True, exist_ok=True)
+        ctx.report["epsilon"] = ctx.plan.epsilon_spent
+        ctx.report["finished"] = date.today().isoformat()
+        tmp = self.reports_dir / f".{round_id}.json.tmp"
+        tmp.write_text(json.dumps(ctx.report, indent=2, default=str))
+        tmp.replace(self.reports_dir / f"{round_id}.json")

@@ -1,0 +1,254 @@
+"""The round spec: what a coordinator asks of the federation, validated up front.
+
+A spec is versioned TOML. ``RoundSpec.from_toml`` checks every field and raises one
+:class:`SpecError` listing each offending field by its path, so a coordinator fixes a
+spec in one go. Example::
+
+    version = 1
+    period = 2014
+    gemeente = "GM0193"
+    level = "wijk"
+    age_bands = ["0-3", "4-11", "12-17"]
+    spine = "gemeente"
+
+    [nodes.gemeente]
+    privacy_loss = 1.0
+    indicators = ["eenoudergezin", "jeugdhulp"]
+
+    [nodes.ggd]
+    privacy_loss = 1.0
+    indicators = ["overgewicht"]
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Iterable, Mapping
+
+from wijkindex.errors import SpecError
+
+SPEC_VERSION = 1
+LEVELS = ("wijk", "buurt")
+DEFAULT_AGE_BANDS = ("0-3", "4-11", "12-17")
+MAX_PRIVACY_LOSS = 10.0
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_ROUND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,80}$")
+_GEMEENTE = re.compile(r"^GM\d{4}$")
+_BAND = re.compile(r"^(\d{1,2})-(\d{1,2})$")
+
+
+@dataclass(frozen=True)
+class AgeBand:
+    """Ages ``low`` to ``high`` in completed years on the reference date, both included."""
+
+    label: str
+    low: int
+    high: int
+
+    def contains(self, age: int) -> bool:
+        return self.low <= age <= self.high
+
+
+@dataclass(frozen=True)
+class NodeRequest:
+    """What one node is asked for: its indicators and the privacy loss it may spend."""
+
+    party: str
+    privacy_loss: float
+    indicators: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RoundSpec:
+    period: int
+    gemeente: str
+    level: str
+    age_bands: tuple[AgeBand, ...]
+    spine: str
+    nodes: tuple[NodeRequest, ...]
+    round_id: str = ""
+    min_cell_size: int = 10
+    deadline_seconds: int = 900
+    nonce: str = field(default_factory=lambda: secrets.token_hex(8))
+
+    @property
+    def reference_date(self) -> date:
+        """Ages and residence are taken on 1 January of the period, as in the BRP monitor."""
+        return date(self.period, 1, 1)
+
+    @property
+    def parties(self) -> tuple[str, ...]:
+        return tuple(n.party for n in self.nodes)
+
+    @property
+    def sources(self) -> tuple[NodeRequest, ...]:
+        """The nodes other than the spine holder: they receive the sealed spine."""
+        return tuple(n for n in self.nodes if n.party != self.spine)
+
+    def node(self, party: str) -> NodeRequest:
+        for n in self.nodes:
+            if n.party == party:
+                return n
+        raise KeyError(party)
+
+    def indicator_source(self) -> dict[str, str]:
+        return {ind: n.party for n in self.nodes for ind in n.indicators}
+
+    def band_of(self, age: int) -> int | None:
+        for i, band in enumerate(self.age_bands):
+            if band.contains(age):
+                return i
+        return None
+
+    @classmethod
+    def from_toml(cls, text: str, *, source: str = "round spec",
+                  known_nodes: Iterable[str] | None = None) -> "RoundSpec":
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise SpecError(f"{source}: not valid TOML: {exc}") from None
+        return cls.from_mapping(raw, source=source, known_nodes=known_nodes)
+
+    @classmethod
+    def from_mapping(cls, raw: Mapping[str, Any], *, source: str = "round spec",
+                     known_nodes: Iterable[str] | None = None) -> "RoundSpec":
+        problems: list[str] = []
+
+        def bad(path: str, why: str) -> None:
+            problems.append(f"{path}: {why}")
+
+        allowed = {"version", "round_id", "period", "gemeente", "level", "age_bands", "spine",
+                   "nodes", "min_cell_size", "deadline_seconds", "nonce"}
+        for key in sorted(set(raw) - allowed):
+            bad(key, "unknown field")
+        if raw.get("version") != SPEC_VERSION:
+            bad("version", f"must be {SPEC_VERSION}, got {raw.get('version')!r}")
+        round_id = raw.get("round_id", "")
+        if round_id and (not isinstance(round_id, str) or not _ROUND_ID.match(round_id)):
+            bad("round_id", "3-80 characters of letters, digits, '.', '_' or '-'")
+        period = raw.get("period")
+        if not isinstance(period, int) or isinstance(period, bool) or not 1990 <= period <= 2100:
+            bad("period", f"a year between 1990 and 2100, got {period!r}")
+        gemeente = raw.get("gemeente")
+        if not isinstance(gemeente, str) or not _GEMEENTE.match(gemeente):
+            bad("gemeente", f"a CBS gemeente code like 'GM0193', got {gemeente!r}")
+        level = raw.get("level", "wijk")
+        if level not in LEVELS:
+            bad("level", f"one of {', '.join(LEVELS)}, got {level!r}")
+        bands = _parse_bands(raw.get("age_bands", list(DEFAULT_AGE_BANDS)), bad)
+        min_cell = raw.get("min_cell_size", 10)
+        if not isinstance(min_cell, int) or isinstance(min_cell, bool) or not 0 <= min_cell <= 1000:
+            bad("min_cell_size", f"an integer from 0 to 1000, got {min_cell!r}")
+        deadline = raw.get("deadline_seconds", 900)
+        if not isinstance(deadline, int) or isinstance(deadline, bool) or not 10 <= deadline <= 86400:
+            bad("deadline_seconds", f"an integer from 10 to 86400, got {deadline!r}")
+        nonce = raw.get("nonce") or secrets.token_hex(8)
+        if not isinstance(nonce, str) or not re.fullmatch(r"[0-9a-f]{16,64}", nonce):
+            bad("nonce", "16-64 lowercase hex characters")
+
+        nodes = _parse_nodes(raw.get("nodes"), bad, known_nodes)
+        spine = raw.get("spine")
+        if not isinstance(spine, str) or not spine:
+            bad("spine", "the name of the node holding the population spine")
+        elif nodes and spine not in {n.party for n in nodes}:
+            bad("spine", f"{spine!r} is not one of the round's nodes ({', '.join(n.party for n in nodes)})")
+
+        if problems:
+            listing = "\n  - ".join(problems)
+            raise SpecError(f"{source} is invalid ({len(problems)} problem(s)):\n  - {listing}")
+        return cls(period=period, gemeente=gemeente, level=level, age_bands=bands,  # type: ignore[arg-type]
+                   spine=spine, nodes=tuple(nodes), round_id=round_id or "",  # type: ignore[arg-type]
+                   min_cell_size=min_cell, deadline_seconds=deadline, nonce=nonce)
+
+    def with_round_id(self, round_id: str) -> "RoundSpec":
+        return RoundSpec(period=self.period, gemeente=self.gemeente, level=self.level,
+                         age_bands=self.age_bands, spine=self.spine, nodes=self.nodes,
+                         round_id=round_id, min_cell_size=self.min_cell_size,
+                         deadline_seconds=self.deadline_seconds, nonce=self.nonce)
+
+    def to_mapping(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "version": SPEC_VERSION,
+            "period": self.period,
+            "gemeente": self.gemeente,
+            "level": self.level,
+            "age_bands": [b.label for b in self.age_bands],
+            "spine": self.spine,
+            "min_cell_size": self.min_cell_size,
+            "deadline_seconds": self.deadline_seconds,
+            "nonce": self.nonce,
+            "nodes": {n.party: {"privacy_loss": n.privacy_loss, "indicators": list(n.indicators)}
+                      for n in self.nodes},
+        }
+        if self.round_id:
+            out["round_id"] = self.round_id
+        return out
+
+    def to_toml(self) -> str:
+        import tomli_w
+
+        return tomli_w.dumps(self.to_mapping())
+
+
+def _parse_bands(value: Any, bad: Any) -> tuple[AgeBand, ...]:
+    """Bands are inclusive ("0-3", "4-11"); touching bands ("0-4", "4-12") are half-open."""
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        bad("age_bands", "a non-empty list of bands like \"0-3\"")
+        return ()
+    spans: list[tuple[int, int]] = []
+    for i, label in enumerate(value):
+        m = _BAND.match(label)
+        if not m or int(m.group(1)) > int(m.group(2)):
+            bad(f"age_bands[{i}]", f"a band 'low-high' with low <= high, got {label!r}")
+            return ()
+        spans.append((int(m.group(1)), int(m.group(2))))
+    half_open = all(spans[i][1] == spans[i + 1][0] for i in range(len(spans) - 1)) and len(spans) > 1
+    bands = []
+    for label, (lo, hi) in zip(value, spans):
+        bands.append(AgeBand(label, lo, hi - 1 if half_open else hi))
+    for a, b in zip(bands, bands[1:]):
+        if b.low <= a.high:
+            bad("age_bands", f"bands {a.label} and {b.label} overlap")
+    if bands and (bands[0].low < 0 or bands[-1].high > 17):
+        bad("age_bands", "bands must lie within ages 0-17 (children)")
+    return tuple(bands)
+
+
+def _parse_nodes(value: Any, bad: Any, known_nodes: Iterable[str] | None) -> list[NodeRequest]:
+    if not isinstance(value, dict) or not value:
+        bad("nodes", "a table of participating nodes, e.g. [nodes.gemeente]")
+        return []
+    known = set(known_nodes) if known_nodes is not None else None
+    seen_indicators: dict[str, str] = {}
+    out: list[NodeRequest] = []
+    for party, body in value.items():
+        path = f"nodes.{party}"
+        if not _NAME.match(party):
+            bad(path, "node names are lowercase letters, digits, '-' or '_'")
+            continue
+        if known is not None and party not in known:
+            bad(path, f"unknown node {party!r}; the aggregator knows {', '.join(sorted(known)) or 'none'}")
+        if not isinstance(body, dict):
+            bad(path, "a table with privacy_loss and indicators")
+            continue
+        for key in sorted(set(body) - {"privacy_loss", "indicators"}):
+            bad(f"{path}.{key}", "unknown field")
+        eps = body.get("privacy_loss")
+        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (0 < eps <= MAX_PRIVACY_LOSS) or eps != eps:
+            bad(f"{path}.privacy_loss", f"a number in (0, {MAX_PRIVACY_LOSS}], got {eps!r}")
+            eps = None
+        inds = body.get("indicators")
+        if not isinstance(inds, list) or not inds or not all(isinstance(i, str) and _NAME.match(i) for i in inds):
+            bad(f"{path}.indicators", "a non-empty list of indicator names")
+            inds = []
+        for ind in inds:
+            if ind in seen_indicators:
+                bad(f"{path}.indicators", f"{ind!r} is also asked of {seen_indicators[ind]}")
+            seen_indicators[ind] = party
+        if eps is not None and inds:
+            out.append(NodeRequest(party=party, privacy_loss=float(eps), indicators=tuple(inds)))
+    return out
