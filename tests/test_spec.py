@@ -1,0 +1,95 @@
+"""Round spec validation: every offending field is named, good specs round-trip."""
+
+from __future__ import annotations
+
+import pytest
+import tomli_w
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wijkindex.errors import SpecError
+from wijkindex.protocol.spec import RoundSpec
+
+GOOD = {
+    "version": 1, "period": 2014, "gemeente": "GM0193", "level": "wijk",
+    "age_bands": ["0-3", "4-11", "12-17"], "spine": "gemeente",
+    "nodes": {"gemeente": {"privacy_loss": 1.0, "indicators": ["eenoudergezin"]},
+              "ggd": {"privacy_loss": 0.5, "indicators": ["overgewicht", "taalachterstand"]}},
+}
+
+
+def spec(**changes: object) -> dict:
+    raw = {**GOOD, **changes}
+    return {k: v for k, v in raw.items() if v is not None}
+
+
+def test_good_spec_parses_and_round_trips() -> None:
+    s = RoundSpec.from_toml(tomli_w.dumps(GOOD), known_nodes=["gemeente", "ggd", "school"])
+    assert s.parties == ("gemeente", "ggd")
+    assert [b.label for b in s.age_bands] == ["0-3", "4-11", "12-17"]
+    assert s.band_of(3) == 0 and s.band_of(4) == 1 and s.band_of(17) == 2 and s.band_of(18) is None
+    assert [n.party for n in s.sources] == ["ggd"]
+    again = RoundSpec.from_toml(s.to_toml())
+    assert again == s
+
+
+def test_touching_bands_are_half_open() -> None:
+    s = RoundSpec.from_mapping(spec(age_bands=["0-4", "4-12", "12-18"]))
+    assert [(b.low, b.high) for b in s.age_bands] == [(0, 3), (4, 11), (12, 17)]
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"version": 2}, "version"),
+    ({"period": 1800}, "period"),
+    ({"gemeente": "Zwolle"}, "gemeente"),
+    ({"level": "provincie"}, "level"),
+    ({"age_bands": ["0-3", "2-11"]}, "age_bands"),
+    ({"age_bands": ["0-30"]}, "age_bands"),
+    ({"spine": "school"}, "spine"),
+    ({"min_cell_size": -1}, "min_cell_size"),
+    ({"nodes": {}}, "nodes"),
+    ({"nodes": {"ggd": {"privacy_loss": -1, "indicators": ["x"]}}}, "nodes.ggd.privacy_loss"),
+    ({"nodes": {"ggd": {"privacy_loss": 1e9, "indicators": ["x"]}}}, "nodes.ggd.privacy_loss"),
+    ({"nodes": {"ggd": {"privacy_loss": 1, "indicators": []}}}, "nodes.ggd.indicators"),
+    ({"extra": 1}, "extra"),
+])
+def test_bad_fields_are_named(changes: dict, field: str) -> None:
+    with pytest.raises(SpecError) as err:
+        RoundSpec.from_mapping(spec(**changes))
+    assert f"{field}:" in str(err.value)
+
+
+def test_unknown_node_is_named_with_the_known_ones() -> None:
+    raw = spec(nodes={**GOOD["nodes"], "politie": {"privacy_loss": 1, "indicators": ["incidenten"]}})
+    with pytest.raises(SpecError) as err:
+        RoundSpec.from_mapping(raw, known_nodes=["gemeente", "ggd", "school"])
+    assert "nodes.politie: unknown node 'politie'" in str(err.value)
+    assert "gemeente, ggd, school" in str(err.value)
+
+
+def test_all_problems_listed_at_once() -> None:
+    with pytest.raises(SpecError) as err:
+        RoundSpec.from_mapping(spec(period="x", gemeente="x", level="x"))
+    assert "3 problem(s)" in str(err.value)
+
+
+def test_same_indicator_at_two_nodes_refused() -> None:
+    raw = spec(nodes={"gemeente": {"privacy_loss": 1, "indicators": ["a"]},
+                      "ggd": {"privacy_loss": 1, "indicators": ["a"]}})
+    with pytest.raises(SpecError, match="also asked of gemeente"):
+        RoundSpec.from_mapping(raw)
+
+
+def test_not_toml() -> None:
+    with pytest.raises(SpecError, match="not valid TOML"):
+        RoundSpec.from_toml("version = = 1")
+
+
+@given(st.floats(allow_nan=True, allow_infinity=True))
+def test_privacy_loss_accepted_only_in_range(eps: float) -> None:
+    raw = spec(nodes={"gemeente": {"privacy_loss": eps, "indicators": ["a"]}})
+    if 0 < eps <= 10:
+        assert RoundSpec.from_mapping(raw).node("gemeente").privacy_loss == eps
+    else:
+        with pytest.raises(SpecError):
+            RoundSpec.from_mapping(raw)

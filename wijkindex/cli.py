@@ -1,0 +1,324 @@
+"""The ``wijkindex`` command: one subcommand per role and task, each with an example."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from wijkindex.errors import WijkindexError
+
+console = Console(stderr=True)
+DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "zwolle-2014"
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(name)s: %(message)s",
+                        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True)
+    logging.getLogger("grpc").setLevel(logging.WARNING)
+
+
+class _Group(click.Group):
+    """Turns our numbered errors into one readable message and exit code 2, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except WijkindexError as exc:
+            console.print(f"[bold red]error[/] {exc}", highlight=False)
+            sys.exit(2)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+def main(verbose: bool) -> None:
+    """wijkindex: link children's records across data holders without pooling them, and
+    publish a differentially private wijk index.
+
+    \b
+    Quick start (a whole federation on this machine):
+      wijkindex demo --out demo-out
+    """
+    _logging(verbose)
+
+
+# ---- synth ------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder to create.")
+@click.option("--seed", type=int, default=2014, show_default=True)
+@click.option("--period", type=int, default=2014, show_default=True, help="Reference year (1 January).")
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Population fraction (0.05 for tests).")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
+              help=f"Real Zwolle data folder [default: {DEFAULT_DATA}]")
+def synth(out: Path, seed: int, period: int, scale: float, data_dir: Path | None) -> None:
+    """Write a synthetic federation on the real Zwolle geography: one folder per holder, plus truth/.
+
+    \b
+    Example:
+      wijkindex synth --out federation --seed 7
+    """
+    from wijkindex.geo import load_zwolle
+    from wijkindex.synth.generator import generate_federation
+
+    geo = load_zwolle(data_dir)
+    with console.status("generating the synthetic federation") as status:
+        info = generate_federation(out, seed=seed, period=period, scale=scale, geography=geo,
+                                   progress=lambda msg: status.update(msg))
+    console.print(f"[green]wrote[/] {out}: {info.n_children:,} children in {geo.gemeente_name}; "
+                  f"holders: " + ", ".join(f"{h} ({len(i)} indicators)" for h, i in info.holders.items()))
+    console.print(f"  {out}/truth/ holds exact figures FOR EVALUATION ONLY")
+
+
+# ---- pki and secrets ------------------------------------------------------------------------
+
+@main.group()
+def pki() -> None:
+    """Development certificates for every party."""
+
+
+@pki.command("init")
+@click.argument("directory", type=click.Path(path_type=Path))
+@click.option("--node", "nodes", multiple=True, default=("gemeente", "ggd", "school"), show_default=True,
+              help="A node party name (repeat).")
+@click.option("--host", "hosts", multiple=True, default=("localhost", "127.0.0.1"), show_default=True,
+              help="A name the aggregator is reached by (repeat).")
+@click.option("--days", type=int, default=365, show_default=True)
+def pki_init(directory: Path, nodes: tuple[str, ...], hosts: tuple[str, ...], days: int) -> None:
+    """Create a development CA and one certificate per party (role and party in a SAN URI).
+
+    \b
+    Example:
+      wijkindex pki init pki --node gemeente --node ggd --node school
+    """
+    from wijkindex.security.pki import init_pki
+
+    creds = init_pki(directory, nodes=nodes, hostnames=hosts, valid_days=days)
+    table = Table("party", "identity", "certificate")
+    for party, c in creds.items():
+        table.add_row(party, c.identity.uri, str(c.cert_path))
+    console.print(table)
+
+
+@main.group()
+def secret() -> None:
+    """The federation linkage secret shared by the data holders."""
+
+
+@secret.command("new")
+@click.argument("path", type=click.Path(path_type=Path))
+def secret_new(path: Path) -> None:
+    """Write a new 256-bit linkage secret (mode 0600). Give the same file to every node.
+
+    \b
+    Example:
+      wijkindex secret new secrets/linkage.key
+    """
+    from wijkindex.linkage.pseudonym import LinkageSecret
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    s = LinkageSecret.generate()
+    s.write(path)
+    console.print(f"[green]wrote[/] {path} (fingerprint {s.fingerprint()})")
+
+
+# ---- services ------------------------------------------------------------------------------
+
+def _serve_until_signal(stop: callable) -> None:  # type: ignore[valid-type]
+    done = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: done.set())
+    done.wait()
+    stop()
+
+
+@main.group()
+def aggregator() -> None:
+    """The aggregator service."""
+
+
+@aggregator.command("serve")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
+def aggregator_serve(config_path: Path) -> None:
+    """Serve rounds, relay and results over mutual TLS until stopped (Ctrl-C / SIGTERM).
+
+    \b
+    Example:
+      wijkindex aggregator serve --config aggregator.toml
+    """
+    from wijkindex.aggregator.server import start_aggregator
+    from wijkindex.config import load_aggregator_config
+
+    running = start_aggregator(load_aggregator_config(config_path))
+    console.print(f"aggregator serving on port {running.port}")
+    _serve_until_signal(running.stop)
+
+
+@main.group()
+def node() -> None:
+    """A data holder's node."""
+
+
+@node.command("serve")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
+def node_serve(config_path: Path) -> None:
+    """Dial out to the aggregator and take part in rounds until stopped (no inbound port).
+
+    \b
+    Example:
+      wijkindex node serve --config node-ggd.toml
+    """
+    from wijkindex.config import load_node_config
+    from wijkindex.nodes.node import Node
+
+    n = Node(load_node_config(config_path))
+    thread = threading.Thread(target=n.run, name=f"node-{n.name}", daemon=True)
+    thread.start()
+    _serve_until_signal(n.stop)
+
+
+# ---- coordinator -------------------------------------------------------------------------
+
+def _client(config_path: Path):  # type: ignore[no-untyped-def]
+    from wijkindex.clients import AggregatorClient
+    from wijkindex.config import load_client_config
+
+    return AggregatorClient.from_config(load_client_config(config_path))
+
+
+@main.group(name="round")
+def round_() -> None:
+    """Launch and follow linkage rounds (coordinator)."""
+
+
+@round_.command("start")
+@click.option("--spec", "spec_path", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True,
+              help="Coordinator client config (aggregator address and TLS files).")
+@click.option("--wait/--no-wait", default=False, help="Follow the round until it ends.")
+def round_start(spec_path: Path, config_path: Path, wait: bool) -> None:
+    """Validate and submit a round spec; prints the round id.
+
+    \b
+    Example:
+      wijkindex round start --spec round.toml --config coordinator.toml --wait
+    """
+    from wijkindex.protocol.spec import RoundSpec
+
+    text = spec_path.read_text(encoding="utf-8")
+    RoundSpec.from_toml(text, source=str(spec_path))  # fail here, before the network, on a bad spec
+    with _client(config_path) as client:
+        round_id = client.submit_round(text)
+        click.echo(round_id)
+        if wait:
+            status = follow_round(client, round_id)
+            _print_status(status)
+
+
+def follow_round(client, round_id: str, timeout: float = 1800.0):  # type: ignore[no-untyped-def]
+    """Follow a round with a live line per node until it ends."""
+    with console.status(f"round {round_id}") as live:
+        def show(s) -> None:  # type: ignore[no-untyped-def]
+            live.update(f"round {round_id}: {s.state} | " + ", ".join(f"{n.party} {n.state}" for n in s.nodes))
+        return client.wait_round(round_id, timeout=timeout, on_status=show)
+
+
+def _print_status(s) -> None:  # type: ignore[no-untyped-def]
+    colour = {"completed": "green", "failed": "red"}.get(s.state, "yellow")
+    console.print(f"round [bold]{s.round_id}[/]: [{colour}]{s.state}[/] {s.reason}")
+    table = Table("node", "state", "detail", "epsilon", "noise scale")
+    costs = {c.party: c for c in s.costs}
+    for n in s.nodes:
+        c = costs.get(n.party)
+        table.add_row(n.party, n.state, n.detail, f"{c.epsilon:g}" if c else "", f"{c.scale:g}" if c else "")
+    console.print(table)
+    if s.costs:
+        console.print(f"privacy loss of a child held by every node this round: epsilon {s.per_child_epsilon:g}")
+
+
+@round_.command("status")
+@click.argument("round_id")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
+def round_status(round_id: str, config_path: Path) -> None:
+    """Show a round's state, each node's progress and what it cost.
+
+    \b
+    Example:
+      wijkindex round status gm0193-2014-1a2b3c4d --config coordinator.toml
+    """
+    with _client(config_path) as client:
+        _print_status(client.round_status(round_id))
+
+
+# ---- researcher ------------------------------------------------------------------------------
+
+@main.group()
+def results() -> None:
+    """Read noised results (researcher)."""
+
+
+@results.command("list")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
+def results_list(config_path: Path) -> None:
+    """List rounds and their states.
+
+    \b
+    Example:
+      wijkindex results list --config researcher.toml
+    """
+    with _client(config_path) as client:
+        table = Table("round", "state", "period", "gemeente", "updated")
+        for s in client.list_rounds():
+            table.add_row(s.round_id, s.state, str(s.period), s.gemeente_code, s.updated_at)
+        console.print(table)
+
+
+@results.command("export")
+@click.argument("round_id")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
+def results_export(round_id: str, out: Path, config_path: Path) -> None:
+    """Write a completed round's index as index.csv and index.parquet.
+
+    \b
+    Example:
+      wijkindex results export gm0193-2014-1a2b3c4d --out results --config researcher.toml
+    """
+    from wijkindex.clients import export_index
+
+    with _client(config_path) as client:
+        paths = export_index(client, round_id, out)
+    for p in paths:
+        console.print(f"[green]wrote[/] {p}")
+
+
+# ---- demo ------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True, help="Folder for everything.")
+@click.option("--seed", type=int, default=2014, show_default=True)
+@click.option("--scale", type=float, default=1.0, show_default=True, help="Population fraction.")
+@click.option("--epsilon", type=float, default=1.0, show_default=True, help="Privacy loss per node.")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
+              help=f"Real Zwolle data folder [default: {DEFAULT_DATA}]")
+def demo(out: Path, seed: int, scale: float, epsilon: float, data_dir: Path | None) -> None:
+    """Run a whole federation on this machine: synth, PKI, aggregator, three nodes, a round, export.
+
+    \b
+    Example:
+      wijkindex demo --out demo-out
+    """
+    from wijkindex.demo import run_demo
+
+    run_demo(out, seed=seed, scale=scale, epsilon=epsilon, data_dir=data_dir, console=console)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,112 @@
+"""``wijkindex demo``: a whole federation on this machine, from synthetic files to a report."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from rich.console import Console
+from rich.table import Table
+
+from wijkindex.clients import AggregatorClient
+from wijkindex.errors import WijkindexError
+from wijkindex.federation import LocalFederation, Processes, lay_out, round_spec, start_processes
+from wijkindex.geo import load_zwolle
+from wijkindex.protocol import messages as m
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    round_id: str
+    status: m.RoundStatus
+    index: pd.DataFrame
+    n_children: int
+    timings: dict[str, float]
+    peak_rss: dict[str, int]
+
+
+def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float = 1.0,
+             data_dir: Path | None = None, console: Console | None = None) -> DemoResult:
+    from wijkindex.aggregator.index import write_index
+    from wijkindex.report.html import render_report
+    from wijkindex.synth.generator import generate_federation
+
+    console = console or Console(stderr=True)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise WijkindexError(f"{out} is not empty; give the demo a new folder",
+                             fix="choose another --out or remove the folder")
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    geo = load_zwolle(data_dir)
+    with console.status("generating the synthetic federation on Zwolle's real geography") as st:
+        info = generate_federation(out / "federation", seed=seed, scale=scale, geography=geo,
+                                   progress=lambda msg: st.update(msg))
+    timings["synth"] = time.perf_counter() - t0
+    console.print(f"[green]1/5[/] synthetic federation: {info.n_children:,} children in "
+                  f"{len(geo.wijken)} wijken, holders {', '.join(info.holders)}")
+
+    fed = lay_out(out, out / "federation", nodes=tuple(info.holders), geography_dir=data_dir)
+    console.print(f"[green]2/5[/] development PKI, linkage secret and configs under {out}")
+
+    procs: Processes = start_processes(fed)
+    try:
+        console.print(f"[green]3/5[/] aggregator on {fed.address} and {len(fed.node_configs)} node processes "
+                      "(mutual TLS; nodes dial out)")
+        spec = round_spec(info.period, geo.gemeente_code, info.holders, epsilon=epsilon)
+        (out / "round.toml").write_text(spec, encoding="utf-8")
+        t1 = time.perf_counter()
+        with AggregatorClient.from_config(_client_cfg(fed, "coordinator")) as coord:
+            round_id = coord.submit_round(spec)
+            status = _follow(console, coord, round_id, procs)
+        timings["round"] = time.perf_counter() - t1
+        console.print(f"[green]4/5[/] round {round_id} completed in {timings['round']:.1f} s")
+        with AggregatorClient.from_config(_client_cfg(fed, "researcher")) as researcher:
+            index, status = researcher.get_index(round_id)
+    finally:
+        procs.stop()
+    write_index(index, out)
+    privacy = [{"node": c.party, "epsilon": c.epsilon, "mechanism": c.mechanism, "scale": c.scale,
+                "d_in": c.d_in} for c in status.costs]
+    render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
+                  privacy=privacy, notes=["Synthetic data on the real geography of Zwolle (2014)."])
+    console.print(f"[green]5/5[/] wrote {out / 'index.csv'}, {out / 'index.parquet'}, {out / 'report.html'}")
+    _summary(console, index, status, geo.gemeente_code)
+    timings["total"] = time.perf_counter() - t0
+    return DemoResult(out, round_id, status, index, info.n_children, timings, dict(procs.peak_rss))
+
+
+def _client_cfg(fed: LocalFederation, party: str):  # type: ignore[no-untyped-def]
+    from wijkindex.config import load_client_config
+
+    return load_client_config(fed.coordinator_config if party == "coordinator" else fed.researcher_config)
+
+
+def _follow(console: Console, client: AggregatorClient, round_id: str, procs: Processes) -> m.RoundStatus:
+    with console.status(f"round {round_id}") as live:
+        def show(s: m.RoundStatus) -> None:
+            procs.check_alive()
+            live.update(f"round {round_id}: [bold]{s.state}[/] | " +
+                        ", ".join(f"{n.party}: {n.state}" for n in s.nodes))
+        return client.wait_round(round_id, timeout=1800, on_status=show)
+
+
+def _summary(console: Console, index: pd.DataFrame, status: m.RoundStatus, gemeente_code: str) -> None:
+    """Per indicator: the gemeente rate per age band and the wijk with the highest index."""
+    table = Table(title="gemeente rate per age band (noised), and the wijk furthest above it")
+    bands = list(dict.fromkeys(index["age_band"]))
+    for col in ["indicator", "source", *bands, "highest wijk (index)"]:
+        table.add_column(col)
+    for (ind, src), g in index.groupby(["indicator", "source"], sort=False):
+        gm = g[g["wijk_code"] == gemeente_code].set_index("age_band")
+        rates = [f"{gm.loc[b, 'rate']:.1%}" if b in gm.index and pd.notna(gm.loc[b, "rate"]) else "-" for b in bands]
+        wijk = g[(g["wijk_code"] != gemeente_code) & g["index_vs_gemeente"].notna()]
+        top = wijk.loc[wijk["index_vs_gemeente"].astype(float).idxmax()] if len(wijk) else None
+        table.add_row(str(ind), str(src), *rates,
+                      f"{top['wijk_name']} {top['age_band']} ({top['index_vs_gemeente']:.0f})" if top is not None else "-")
+    console.print(table)
+    console.print("privacy: " + ", ".join(f"{c.party} epsilon {c.epsilon:g}" for c in status.costs) +
+                  f"; a child held by every node: epsilon {status.per_child_epsilon:g} this round")

@@ -1,0 +1,194 @@
+"""A whole federation on one machine: the folder layout, every party's config, its processes.
+
+Used by ``wijkindex demo``, the end-to-end tests and the benchmarks, so all three run
+the same configuration a real deployment would, only on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import grpc
+import psutil
+import tomli_w
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from wijkindex.errors import WijkindexError
+from wijkindex.linkage.pseudonym import LinkageSecret
+from wijkindex.security.pki import PartyCredentials, init_pki
+from wijkindex.security.tls import secure_channel
+
+DEFAULT_NODES = ("gemeente", "ggd", "school")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class LocalFederation:
+    root: Path
+    address: str
+    federation_dir: Path
+    pki_dir: Path
+    aggregator_config: Path
+    node_configs: dict[str, Path]
+    coordinator_config: Path
+    researcher_config: Path
+
+    def credentials(self, party: str) -> PartyCredentials:
+        return PartyCredentials.from_dir(self.pki_dir, party)
+
+
+def _write_toml(path: Path, data: Mapping[str, object]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(dict(data)), encoding="utf-8")
+    return path
+
+
+def _tls(pki_dir: Path, party: str, base: Path) -> dict[str, str]:
+    rel = lambda p: os.path.relpath(p, base)  # noqa: E731 - configs carry paths relative to themselves
+    return {"cert": rel(pki_dir / party / "cert.pem"), "key": rel(pki_dir / party / "key.pem"),
+            "ca": rel(pki_dir / party / "ca.pem")}
+
+
+def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_NODES,
+            port: int | None = None, privacy_total: float = 10.0, paillier_bits: int = 2048,
+            on_invalid: str = "exclude", geography_dir: Path | None = None, poll_seconds: float = 5.0) -> LocalFederation:
+    """Create PKI, linkage secret and the config of every party under ``root``."""
+    root = Path(root).resolve()
+    federation_dir = Path(federation_dir).resolve()
+    pki_dir = root / "pki"
+    init_pki(pki_dir, nodes=nodes)
+    secret_path = root / "secrets" / "linkage.key"
+    secret_path.parent.mkdir(parents=True, exist_ok=True)
+    LinkageSecret.generate().write(secret_path)
+    address = f"127.0.0.1:{port or free_port()}"
+
+    agg_dir = root / "aggregator"
+    agg = {"version": 1, "listen": address, "database": "aggregator.sqlite", "nodes": list(nodes),
+           "paillier_bits": paillier_bits, "tls": _tls(pki_dir, "aggregator", agg_dir)}
+    if geography_dir is not None:
+        agg["geography_dir"] = os.path.relpath(Path(geography_dir).resolve(), agg_dir)
+    agg_cfg = _write_toml(agg_dir / "aggregator.toml", agg)
+
+    node_cfgs = {}
+    for name in nodes:
+        d = root / "nodes" / name
+        node_cfgs[name] = _write_toml(d / "node.toml", {
+            "version": 1, "name": name, "aggregator": address,
+            "data_dir": os.path.relpath(federation_dir / name, d),
+            "linkage_secret": os.path.relpath(secret_path, d), "ledger": "ledger.sqlite",
+            "privacy_total": privacy_total, "on_invalid": on_invalid, "poll_seconds": poll_seconds,
+            "tls": _tls(pki_dir, name, d)})
+    clients = {}
+    for party in ("coordinator", "researcher"):
+        clients[party] = _write_toml(root / f"{party}.toml", {
+            "version": 1, "aggregator": address, "tls": _tls(pki_dir, party, root)})
+    return LocalFederation(root, address, federation_dir, pki_dir, agg_cfg, node_cfgs,
+                           clients["coordinator"], clients["researcher"])
+
+
+def round_spec(period: int, gemeente: str, indicators: Mapping[str, Sequence[str]], *, epsilon: float = 1.0,
+               spine: str = "gemeente", min_cell_size: int = 10, deadline_seconds: int = 900,
+               round_id: str | None = None) -> str:
+    """A round spec asking every node for all of its indicators at the same privacy loss."""
+    from wijkindex.protocol.spec import SPEC_VERSION
+
+    spec: dict[str, object] = {
+        "version": SPEC_VERSION, "period": period, "gemeente": gemeente, "level": "wijk",
+        "age_bands": ["0-3", "4-11", "12-17"], "spine": spine, "min_cell_size": min_cell_size,
+        "deadline_seconds": deadline_seconds,
+        "nodes": {n: {"privacy_loss": epsilon, "indicators": list(inds)} for n, inds in indicators.items()},
+    }
+    if round_id:
+        spec["round_id"] = round_id
+    return tomli_w.dumps(spec)
+
+
+def wait_healthy(address: str, creds: PartyCredentials, timeout: float = 60.0) -> None:
+    """Block until the aggregator's standard gRPC health service answers SERVING."""
+    end = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < end:
+        try:
+            with secure_channel(address, creds) as channel:
+                reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
+                if reply.status == health_pb2.HealthCheckResponse.SERVING:
+                    return
+        except grpc.RpcError as exc:
+            last = exc.details() or exc.code().name
+        time.sleep(0.2)
+    raise WijkindexError(f"aggregator at {address} not healthy after {timeout:.0f} s ({last})")
+
+
+@dataclass
+class Processes:
+    """The federation's services as separate OS processes, with their peak memory watched."""
+
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    peak_rss: dict[str, int] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _watcher: threading.Thread | None = None
+
+    def start(self, name: str, args: list[str], log_path: Path) -> None:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        out = open(log_path, "ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.procs[name] = subprocess.Popen([sys.executable, "-m", "wijkindex", *args], stdout=out,
+                                            stderr=subprocess.STDOUT, env=env)
+        self.peak_rss.setdefault(name, 0)
+        if self._watcher is None:
+            self._watcher = threading.Thread(target=self._watch, daemon=True)
+            self._watcher.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.1):
+            for name, p in list(self.procs.items()):
+                try:
+                    rss = psutil.Process(p.pid).memory_info().rss
+                except psutil.Error:
+                    continue
+                self.peak_rss[name] = max(self.peak_rss.get(name, 0), rss)
+
+    def check_alive(self) -> None:
+        for name, p in self.procs.items():
+            if p.poll() is not None:
+                raise WijkindexError(f"process {name} exited with code {p.returncode}; see its log")
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.terminate()
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        self._stop.set()
+
+
+def start_processes(fed: LocalFederation) -> Processes:
+    """Aggregator first (waits for health), then one process per node."""
+    procs = Processes()
+    logs = fed.root / "logs"
+    try:
+        procs.start("aggregator", ["aggregator", "serve", "--config", str(fed.aggregator_config)],
+                    logs / "aggregator.log")
+        wait_healthy(fed.address, fed.credentials("coordinator"))
+        for name, cfg in fed.node_configs.items():
+            procs.start(f"node-{name}", ["node", "serve", "--config", str(cfg)], logs / f"node-{name}.log")
+    except BaseException:
+        procs.stop()
+        raise
+    return procs
