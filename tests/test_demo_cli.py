@@ -1,0 +1,56 @@
+"""The user's path: the `wijkindex` command, its help, and the demo as separate processes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+COMMANDS = [
+    ["synth"], ["pki", "init"], ["secret", "new"], ["aggregator", "serve"], ["node", "serve"],
+    ["round", "start"], ["round", "status"], ["results", "list"], ["results", "export"], ["demo"],
+]
+
+
+def wijkindex(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wijkindex", *args], capture_output=True, text=True,
+                          timeout=900, check=check)
+
+
+@pytest.mark.parametrize("cmd", COMMANDS, ids=" ".join)
+def test_every_command_has_help_with_an_example(cmd: list[str]) -> None:
+    out = wijkindex(*cmd, "--help").stdout
+    assert "Example:" in out and "wijkindex " + " ".join(cmd) in out
+
+
+def test_bad_spec_gets_a_clear_error_before_the_network(tmp_path: Path) -> None:
+    spec = tmp_path / "round.toml"
+    spec.write_text('version = 1\nperiod = 2014\ngemeente = "GM0193"\nspine = "gemeente"\n'
+                    '[nodes.gemeente]\nprivacy_loss = -3\nindicators = ["jeugdhulp"]\n')
+    cfg = tmp_path / "coordinator.toml"
+    cfg.write_text("version = 1\n")
+    r = wijkindex("round", "start", "--spec", str(spec), "--config", str(cfg), check=False)
+    assert r.returncode == 2
+    assert "nodes.gemeente.privacy_loss" in r.stderr and "WI210" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.slow
+def test_demo_end_to_end_in_separate_processes(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    r = wijkindex("demo", "--out", str(out), "--scale", "0.05", "--seed", "3")
+    assert "completed" in r.stderr
+    index = pd.read_csv(out / "index.csv")
+    assert set(index["source"]) == {"gemeente", "ggd", "school"}
+    assert index["indicator"].nunique() == 12
+    pq = pd.read_parquet(out / "index.parquet")
+    assert len(pq) == len(index)
+    assert (out / "report.html").read_text(encoding="utf-8").count("<table") >= 12
+    assert (out / "federation" / "truth" / "truth.csv").exists()
+    for log in (out / "logs").glob("*.log"):
+        text = log.read_text(encoding="utf-8", errors="replace")
+        secret = (out / "secrets" / "linkage.key").read_bytes().strip()
+        assert secret.decode(errors="ignore") not in text or not secret

@@ -1,0 +1,172 @@
+"""A whole round on loopback with real mTLS, real Paillier and real OpenDP noise,
+checked against the synthetic federation's truth within the noise the ledgers record."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+import numpy as np
+import opendp.prelude as dp
+import pandas as pd
+import pytest
+
+from conftest import Running, truth_frame
+from wijkindex.clients import AggregatorError
+from wijkindex.proto import wijkindex_pb2 as pb
+from wijkindex.proto import wijkindex_pb2_grpc as rpc
+from wijkindex.security.tls import secure_channel
+
+pytestmark = pytest.mark.slow
+dp.enable_features("contrib")
+
+
+@pytest.fixture(scope="module")
+def completed(running: Running) -> tuple[str, pd.DataFrame, object]:
+    round_id, status = running.run_round(running.spec(epsilon=1.0, round_id="e2e-main"))
+    with running.client("researcher") as r:
+        index, status = r.get_index(round_id)
+    return round_id, index, status
+
+
+def test_round_completes_with_every_indicator(completed, running: Running, geography) -> None:
+    round_id, index, status = completed
+    assert status.state == "completed"
+    wanted = {i for inds in running.info.holders.values() for i in inds}
+    assert set(index["indicator"]) == wanted
+    n_areas = len(geography.wijken) + 1  # wijken + the gemeente row
+    assert len(index) == n_areas * 3 * len(wanted)
+    assert set(index.columns) >= {"period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "indicator",
+                                  "source", "numerator", "denominator", "rate", "moe90", "suppressed",
+                                  "index_vs_gemeente"}
+    # the privacy accounting is a value: each node's cost is what the spec allowed, summed per child
+    assert {c.party for c in status.costs} == set(running.info.holders)
+    assert all(c.epsilon <= 1.0 + 1e-9 for c in status.costs)
+    assert status.per_child_epsilon == pytest.approx(sum(c.epsilon for c in status.costs))
+
+
+def test_index_agrees_with_truth_within_the_recorded_noise(completed, running: Running) -> None:
+    _, index, status = completed
+    truth = truth_frame(running.info)
+    scale = {c.party: c.scale for c in status.costs}
+    gm = running.info.gemeente_code
+    cells = index[(index["wijk_code"] != gm) & ~index["suppressed"].astype(bool)]
+    merged = cells.merge(truth, on=["wijk_code", "age_band", "indicator"], suffixes=("", "_true"))
+    assert len(merged) == len(cells) > 0
+    n = len(merged)
+    within90 = 0
+    for row in merged.itertuples():
+        # a bound the noise exceeds with probability 1e-6 over the whole index (Bonferroni)
+        num_bound = dp.discrete_laplacian_scale_to_accuracy(scale[row.source], 1e-6 / n)
+        den_bound = dp.discrete_laplacian_scale_to_accuracy(scale["gemeente"], 1e-6 / n)  # the spine node
+        assert abs(row.denominator - row.denominator_true) <= den_bound, row
+        assert abs(row.numerator - row.numerator_true) <= num_bound + den_bound, row
+        if row.denominator_true > 0 and abs(row.rate - row.numerator_true / row.denominator_true) <= row.moe90:
+            within90 += 1
+    # the published 90% margins cover the truth about 90% of the time (loose bounds: clamping helps)
+    assert within90 / n >= 0.8
+
+
+def test_noise_was_really_added(completed, running: Running) -> None:
+    _, index, _ = completed
+    truth = truth_frame(running.info)
+    merged = index.merge(truth, on=["wijk_code", "age_band", "indicator"], suffixes=("", "_true"))
+    merged = merged[~merged["suppressed"].astype(bool)]
+    differs = (merged["numerator"].astype(float) != merged["numerator_true"].astype(float)).mean()
+    assert differs > 0.3  # scale >= 1: most counts move
+
+
+def test_gemeente_rows_are_consistent_and_100(completed, running: Running) -> None:
+    _, index, _ = completed
+    gm = index[index["wijk_code"] == running.info.gemeente_code]
+    assert (gm["index_vs_gemeente"].astype(float) == 100.0).all()
+    wijk = index[index["wijk_code"] != running.info.gemeente_code]
+    for (ind, band), g in wijk.groupby(["indicator", "age_band"]):
+        total = gm[(gm["indicator"] == ind) & (gm["age_band"] == band)]["denominator"].iloc[0]
+        assert g["denominator"].fillna(0).sum() <= total + 1e-9  # suppressed cells still count in the total
+
+
+def test_suppression_below_min_cell_size(completed) -> None:
+    _, index, _ = completed
+    sup = index[index["suppressed"].astype(bool)]
+    assert sup["rate"].isna().all()
+    shown = index[~index["suppressed"].astype(bool)]
+    assert (shown["denominator"].astype(float) >= 10).all()
+
+
+def test_ledgers_hold_what_the_round_cost(completed, running: Running) -> None:
+    round_id, _, status = completed
+    for c in status.costs:
+        entries = [e for e in running.nodes[c.party].ledger.entries() if e.round_id == round_id]
+        assert entries and all(e.epsilon == pytest.approx(c.epsilon) for e in entries)
+
+
+def test_audit_log_records_the_round(completed, running: Running) -> None:
+    round_id, _, _ = completed
+    actions = [(a.actor, a.action) for a in running.aggregator.rounds.store.audit_log(round_id)]
+    assert ("coordinator", "SubmitRound") in actions
+    assert ("aggregator", "Release") in actions
+    assert sum(1 for _, a in actions if a == "SubmitRelease") == len(running.info.holders)
+
+
+# ---- refusals ---------------------------------------------------------------------------
+
+def test_client_without_certificate_is_refused(running: Running) -> None:
+    ca = (running.fed.pki_dir / "ca.pem").read_bytes()
+    with grpc.secure_channel(running.fed.address, grpc.ssl_channel_credentials(root_certificates=ca)) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            rpc.ResultsStub(ch).ListRounds(pb.ListRoundsRequest(), timeout=5)
+    assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def test_researcher_cannot_call_node_rpcs(running: Running) -> None:
+    with secure_channel(running.fed.address, running.fed.credentials("researcher")) as ch:
+        stub = rpc.NodeExchangeStub(ch)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.PollTask(pb.PollTaskRequest(wait_seconds=0), timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+        with pytest.raises(grpc.RpcError) as err:
+            list(stub.FetchRelay(pb.FetchRelayRequest(round_id="e2e-main"), timeout=5))
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    denied = [a for a in running.aggregator.rounds.store.audit_log() if a.outcome != "allowed"
+              and "researcher" in a.actor]
+    assert denied
+
+
+def test_node_and_researcher_cannot_start_rounds_or_read_wrongly(running: Running) -> None:
+    with secure_channel(running.fed.address, running.fed.credentials("ggd")) as ch:
+        with pytest.raises(grpc.RpcError) as err:
+            rpc.ResultsStub(ch).GetIndex(pb.GetIndexRequest(round_id="e2e-main"), timeout=5)
+        assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
+    with running.client("researcher") as r:
+        with pytest.raises(AggregatorError, match="PERMISSION_DENIED"):
+            r.submit_round(running.spec())
+
+
+def test_unknown_node_in_spec_is_refused(running: Running) -> None:
+    spec = running.spec(indicators={**running.info.holders, "politie": ["incidenten"]})
+    with running.client("coordinator") as c:
+        with pytest.raises(AggregatorError) as err:
+            c.submit_round(spec)
+    assert "nodes.politie" in str(err.value) and "unknown node" in str(err.value)
+
+
+def test_replayed_round_is_refused(running: Running) -> None:
+    spec = running.spec(round_id="e2e-replay-check", epsilon=0.1)
+    with running.client("coordinator") as c:
+        c.submit_round(spec)
+        with pytest.raises(AggregatorError, match="replay"):
+            c.submit_round(spec)
+        c.wait_round("e2e-replay-check", timeout=300)
+
+
+def test_indicator_a_node_does_not_offer_fails_the_round_cleanly(running: Running) -> None:
+    spec = running.spec(indicators={**running.info.holders, "ggd": ["schoenmaat"]}, epsilon=0.1)
+    with running.client("coordinator") as c:
+        round_id = c.submit_round(spec)
+        with pytest.raises(Exception) as err:
+            c.wait_round(round_id, timeout=120)
+        assert "schoenmaat" in str(err.value)
+    with running.client("researcher") as r:
+        with pytest.raises(AggregatorError, match="completed"):
+            r.get_index(round_id)
