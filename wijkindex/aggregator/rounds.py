@@ -24,7 +24,6 @@ from typing import Callable, Iterator
 import pandas as pd
 import pyarrow as pa
 
-from wijkindex.aggregator.index import Cell as IndexCell
 from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index
 from wijkindex.aggregator.store import TERMINAL, RoundRow, Store, now
 from wijkindex.errors import SpecError, WijkindexError
@@ -344,8 +343,7 @@ class RoundManager:
                          gemeente_name=self.geography.gemeente_name, min_cell_size=spec.min_cell_size)
         order = {ind: i for i, ind in enumerate(ind for n in spec.nodes for ind in n.indicators)}
         numerators.sort(key=lambda x: order.get(x.indicator, len(order)))
-        return assemble_index(meta, [IndexCell(c.area_code, c.area_name, c.age_band) for c in cells],
-                              denominator, numerators)
+        return assemble_index(meta, cells, denominator, numerators)
 
     def index(self, round_id: str) -> bytes:
         r = self._round(round_id)

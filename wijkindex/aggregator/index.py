@@ -1,0 +1,149 @@
+"""Assembling the wijk index from noised releases: pure DP post-processing, no privacy cost.
+
+Counts are made non-negative and numerators at most their denominator; gemeente rows
+are sums of the wijk cells (consistent totals); a cell whose noisy size is below the
+publication threshold is suppressed; every rate carries a 90% margin of error from the
+noise the nodes declared; the index compares each rate with the gemeente's (= 100).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from wijkindex.privacy.noise import rate_moe
+from wijkindex.protocol.messages import Cell
+
+Z90 = 1.6448536269514722
+POPULATION = "population"
+INDEX_COLUMNS = ["period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "indicator", "source",
+                 "numerator", "denominator", "rate", "moe90", "suppressed", "index_vs_gemeente",
+                 "numerator_moe90", "denominator_moe90", "round_id"]
+
+
+@dataclass(frozen=True)
+class NoisedRelease:
+    """One released vector, already noised by the node that holds the data."""
+
+    indicator: str
+    source: str
+    values: tuple[int, ...]
+    scale: float
+    variance: float
+    moe90: float
+
+
+@dataclass(frozen=True)
+class IndexMeta:
+    round_id: str
+    period: int
+    gemeente_code: str
+    gemeente_name: str
+    min_cell_size: int = 10
+
+
+def _validate(cells: Sequence[Cell], denominator: NoisedRelease, numerators: Sequence[NoisedRelease]) -> None:
+    if denominator.indicator != POPULATION:
+        raise ValueError(f"the denominator release must be {POPULATION!r}, got {denominator.indicator!r}")
+    names = [n.indicator for n in numerators]
+    if len(set(names)) != len(names):
+        raise ValueError(f"indicators released twice: {sorted({n for n in names if names.count(n) > 1})}")
+    for r in (denominator, *numerators):
+        if len(r.values) != len(cells):
+            raise ValueError(f"{r.source}/{r.indicator}: {len(r.values)} values for {len(cells)} cells")
+
+
+def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominator: NoisedRelease,
+                   numerators: Sequence[NoisedRelease]) -> pd.DataFrame:
+    _validate(cells, denominator, numerators)
+    bands = list(dict.fromkeys(c.age_band for c in cells))
+    band_of = np.array([bands.index(c.age_band) for c in cells])
+    noisy_den = np.asarray(denominator.values, dtype=np.int64)
+    den = np.maximum(noisy_den, 0)
+    suppressed = noisy_den < meta.min_cell_size
+    frames = []
+    for rel in numerators:
+        num = np.minimum(np.maximum(np.asarray(rel.values, dtype=np.int64), 0), den)
+        rows = []
+        for i, c in enumerate(cells):
+            rows.append((c.area_code, c.area_name, c.age_band, int(num[i]), int(den[i]), rel.moe90,
+                         denominator.moe90, bool(suppressed[i])))
+        for b, band in enumerate(bands):  # gemeente rows: consistent sums of the wijk cells
+            k = int((band_of == b).sum())
+            rows.append((meta.gemeente_code, meta.gemeente_name, band, int(num[band_of == b].sum()),
+                         int(den[band_of == b].sum()), Z90 * math.sqrt(k * rel.variance),
+                         Z90 * math.sqrt(k * denominator.variance), False))
+        f = pd.DataFrame(rows, columns=["wijk_code", "wijk_name", "age_band", "numerator", "denominator",
+                                        "numerator_moe90", "denominator_moe90", "suppressed"])
+        f["indicator"], f["source"] = rel.indicator, rel.source
+        frames.append(f)
+    df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INDEX_COLUMNS)
+    df["rate"] = np.where(df["denominator"] > 0, df["numerator"] / df["denominator"].clip(lower=1), np.nan)
+    df["moe90"] = [rate_moe(n, d, mn, md) for n, d, mn, md in
+                   zip(df["numerator"], df["denominator"], df["numerator_moe90"], df["denominator_moe90"])]
+    gm = df[df["wijk_code"] == meta.gemeente_code].set_index(["indicator", "age_band"])["rate"]
+    ref = pd.Series([gm.get((i, b), np.nan) for i, b in zip(df["indicator"], df["age_band"])], index=df.index)
+    df["index_vs_gemeente"] = (100 * df["rate"] / ref.where(ref > 0)).round(1)
+    df.loc[df["wijk_code"] == meta.gemeente_code, "index_vs_gemeente"] = np.where(
+        ref[df["wijk_code"] == meta.gemeente_code] > 0, 100.0, np.nan)
+    hide = df["suppressed"]
+    for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente"):
+        df.loc[hide, col] = np.nan
+    df["period"], df["gemeente_code"], df["round_id"] = meta.period, meta.gemeente_code, meta.round_id
+    df = df[INDEX_COLUMNS]
+    df["numerator"] = df["numerator"].astype("Int64")
+    df["denominator"] = df["denominator"].astype("Int64")
+    df["suppressed"] = df["suppressed"].astype(bool)
+    for col in ("rate", "moe90", "index_vs_gemeente", "numerator_moe90", "denominator_moe90"):
+        df[col] = df[col].astype(float)
+    return df
+
+
+def _atomic_write(path: Path, write: "callable") -> None:  # type: ignore[valid-type]
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_index(df: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
+    """index.csv and index.parquet, each written to a temp file and renamed into place."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    csv_path, pq_path = out_dir / "index.csv", out_dir / "index.parquet"
+    _atomic_write(csv_path, lambda p: df.to_csv(p, index=False, na_rep=""))
+    _atomic_write(pq_path, lambda p: df.to_parquet(p, index=False, engine="pyarrow"))
+    return csv_path, pq_path
+
+
+def read_index(path: Path | str) -> pd.DataFrame:
+    path = Path(path)
+    if path.suffix == ".parquet":
+        return pd.read_parquet(path)
+    df = pd.read_csv(path, dtype={"wijk_code": str, "age_band": str})
+    for col in ("numerator", "denominator"):
+        df[col] = df[col].astype("Int64")
+    return df
+
+
+def compare_with_truth(index: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """Join the index with the evaluation truth and add absolute errors (tests, benchmarks)."""
+    keys = ["wijk_code", "age_band", "indicator"]
+    t = truth[[*keys, "numerator", "denominator", "rate"]]
+    out = index.merge(t, on=keys, suffixes=("", "_true"), how="left")
+    for col in ("numerator", "denominator", "rate"):
+        out[f"{col}_abs_error"] = (out[col].astype(float) - out[f"{col}_true"].astype(float)).abs()
+    return out
