@@ -53,8 +53,12 @@ def test_bad_bsn_fails_the_round_with_file_row_column(tmp_path: Path, small_fede
     fields[header.index("bsn")] = "123456789"  # fails the 11-proef
     lines[5] = ",".join(fields)
     jgz.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    # keep only valid rows elsewhere: the file also carries deliberately invalid BSNs, so use "fail"
-    run = start_federation(tmp_path / "fed", info, geography, on_invalid="fail")
+
+    def ggd_fails_on_bad_records(fed) -> None:  # the other holders keep excluding their few bad rows
+        cfg = fed.node_configs["ggd"]
+        cfg.write_text(cfg.read_text().replace('on_invalid = "exclude"', 'on_invalid = "fail"'))
+
+    run = start_federation(tmp_path / "fed", info, geography, tweak=ggd_fails_on_bad_records)
     try:
         with pytest.raises(RoundFailed) as err:
             run.run_round(run.spec(epsilon=1.0, round_id="bad-bsn"))

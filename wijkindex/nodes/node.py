@@ -140,6 +140,10 @@ class Node:
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise
+            if exc.code() == grpc.StatusCode.FAILED_PRECONDITION:  # the round ended or moved on without us
+                log.warning("round %s: %s", round_id, exc.details())
+                self.rounds.pop(round_id, None)
+                return
             log.error("round %s: aggregator refused: %s", round_id, exc.details())
             self._report_failure(stub, round_id, f"aggregator refused a step: {exc.details()}")
 
