@@ -95,15 +95,18 @@ def _follow(console: Console, client: AggregatorClient, round_id: str, procs: Pr
 
 
 def _summary(console: Console, index: pd.DataFrame, status: m.RoundStatus, gemeente_code: str) -> None:
-    """Per indicator: the gemeente rate per age band and the wijk with the highest index."""
-    table = Table(title="gemeente rate per age band (noised), and the wijk furthest above it")
+    """Per indicator: the gemeente rate per age band and the wijk clearly furthest above it."""
+    table = Table(title="gemeente rate per age band (noised), and the wijk furthest above it "
+                        "beyond its 90% margin")
     bands = list(dict.fromkeys(index["age_band"]))
-    for col in ["indicator", "source", *bands, "highest wijk (index)"]:
+    for col in ["indicator", "source", *bands, "clearly highest wijk (index)"]:
         table.add_column(col)
     for (ind, src), g in index.groupby(["indicator", "source"], sort=False):
         gm = g[g["wijk_code"] == gemeente_code].set_index("age_band")
         rates = [f"{gm.loc[b, 'rate']:.1%}" if b in gm.index and pd.notna(gm.loc[b, "rate"]) else "-" for b in bands]
-        wijk = g[(g["wijk_code"] != gemeente_code) & g["index_vs_gemeente"].notna()]
+        ref = g["age_band"].map(gm["rate"])
+        wijk = g[(g["wijk_code"] != gemeente_code) & g["index_vs_gemeente"].notna()
+                 & (g["rate"] - g["moe90"] > ref)]  # above the gemeente beyond the noise
         top = wijk.loc[wijk["index_vs_gemeente"].astype(float).idxmax()] if len(wijk) else None
         table.add_row(str(ind), str(src), *rates,
                       f"{top['wijk_name']} {top['age_band']} ({top['index_vs_gemeente']:.0f})" if top is not None else "-")

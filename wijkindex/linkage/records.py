@@ -107,18 +107,22 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
     delimiter = ";" if first.count(";") > first.count(",") else ","
     csv.field_size_limit(MAX_FIELD * 10)
     try:
-        frame = pd.read_csv(io.StringIO(text), sep=delimiter, dtype=str, keep_default_na=False,
-                            na_filter=False, engine="c")
-    except (pd.errors.ParserError, ValueError) as exc:
+        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    except csv.Error as exc:
         raise InputFileError(f"{name}: not a valid CSV table: {exc}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    missing = [c.name for c in columns if c.required and c.name not in frame.columns]
-    if missing:
-        raise InputFileError(f"{name}: missing column(s) {', '.join(missing)}; "
-                             f"found {', '.join(frame.columns[:30])}")
-    dupes = frame.columns[frame.columns.duplicated()].tolist()
+    header = [h.strip() for h in rows[0]]
+    body = [r for r in rows[1:] if r]  # blank lines carry no record
+    ragged = [i + 1 for i, r in enumerate(rows[1:]) if r and len(r) != len(header)]
+    if ragged:
+        raise InputFileError(f"{name}: not a valid CSV table: row(s) {', '.join(map(str, ragged[:10]))} "
+                             f"have a different number of fields than the header ({len(header)})")
+    dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
         raise InputFileError(f"{name}: column(s) {', '.join(dupes)} appear twice in the header")
+    missing = [c.name for c in columns if c.required and c.name not in header]
+    if missing:
+        raise InputFileError(f"{name}: missing column(s) {', '.join(missing)}; found {', '.join(header[:30])}")
+    frame = pd.DataFrame(body, columns=header, dtype=object)
 
     n = len(frame)
     bad = np.zeros(n, dtype=bool)
