@@ -1,0 +1,175 @@
+"""Paillier, packing, sealing and envelopes: known answers, a reference library, properties, tampering."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import phe
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wijkindex.errors import CryptoError
+from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_envelope, sign_envelope_key,
+                                         verify_envelope_key)
+from wijkindex.protocol.packing import PackingLayout
+from wijkindex.protocol.paillier import Encryptor, PaillierPrivateKey, PaillierPublicKey, encrypt_plain, generate_keypair
+from wijkindex.protocol.sealing import SpineSealer, add_noise_sealed, aggregate_sealed, open_noised
+
+KAT = json.loads((Path(__file__).parent / "vectors" / "paillier_kat.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def kat_key() -> PaillierPrivateKey:
+    return PaillierPrivateKey(int(KAT["p"]), int(KAT["q"]))
+
+
+@pytest.fixture(scope="module")
+def key() -> PaillierPrivateKey:
+    return generate_keypair(1024)
+
+
+def test_known_answer_encryptions_decrypt(kat_key: PaillierPrivateKey) -> None:
+    n = kat_key.public_key.n
+    for v in KAT["encryptions"]:
+        m, r, c = int(v["m"]), int(v["r"]), int(v["c"])
+        assert (1 + m * n) * pow(r, n, n * n) % (n * n) == c  # the vector itself
+        assert kat_key.decrypt(c) == m
+
+
+def test_known_answer_packed_sums(kat_key: PaillierPrivateKey) -> None:
+    pk = KAT["packing"]
+    layout = PackingLayout.for_key(pk["n_cells"], pk["key_bits"], pk["slot_bits"])
+    sealed = SpineSealer(kat_key.public_key, layout).seal_cells(pk["cells"])
+    assert open_noised(kat_key, layout, aggregate_sealed(kat_key.public_key, layout, sealed), noise_terms=0) \
+        == pk["expected_counts"]
+
+
+def test_agrees_with_python_paillier(key: PaillierPrivateKey) -> None:
+    """Our fast encryptions open with phe's decryption, and phe's with ours."""
+    pk = phe.PaillierPublicKey(key.public_key.n)
+    sk = phe.PaillierPrivateKey(pk, int(key._p), int(key._q))
+    enc = Encryptor(key.public_key)
+    for m in (0, 1, 2**200 + 7, key.public_key.n - 1):
+        assert sk.raw_decrypt(enc.encrypt(m)) == m
+        assert key.decrypt(pk.raw_encrypt(m)) == m
+        assert key.decrypt(encrypt_plain(key.public_key, m)) == m
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**500), st.integers(0, 2**500), st.integers(0, 1000))
+def test_homomorphic_properties(key: PaillierPrivateKey, a: int, b: int, k: int) -> None:
+    enc = Encryptor(key.public_key)
+    ca, cb = enc.encrypt(a), enc.encrypt(b)
+    assert key.decrypt(key.public_key.add(ca, cb)) == a + b
+    assert key.decrypt(key.public_key.mul_scalar(ca, k)) == a * k
+    assert ca != enc.encrypt(a)  # randomised
+
+
+def test_keys_serialise_and_hide_factors(key: PaillierPrivateKey) -> None:
+    again = PaillierPrivateKey.from_bytes(key.to_bytes())
+    assert again.public_key == key.public_key
+    assert PaillierPublicKey.from_bytes(key.public_key.to_bytes()) == key.public_key
+    assert str(key._p) not in repr(key)
+    for bad in (b"", b"WIPK1", b"junk" * 10, key.public_key.to_bytes()[:-1]):
+        with pytest.raises(CryptoError):
+            PaillierPublicKey.from_bytes(bad)
+    with pytest.raises(CryptoError):
+        key.public_key.ciphertext_from_bytes(b"\x00" * key.public_key.ciphertext_bytes)
+
+
+@given(st.integers(1, 300), st.sampled_from([512, 1024, 2048]), st.integers(16, 64), st.data())
+def test_pack_unpack_round_trip(n_cells: int, bits: int, slot_bits: int, data: st.DataObject) -> None:
+    layout = PackingLayout.for_key(n_cells, bits, slot_bits)
+    values = data.draw(st.lists(st.integers(0, 2**slot_bits - 1), min_size=n_cells, max_size=n_cells))
+    packed = layout.pack(values)
+    assert all(p < 2 ** (bits - 2) for p in packed)  # always below n
+    assert layout.unpack(packed) == values
+    assert sum(layout.pack([1 if i == c else 0 for i in range(n_cells)]) == layout.one_hot(c)
+               for c in range(min(n_cells, 5))) == min(n_cells, 5)
+
+
+def test_pack_rejects_overflow() -> None:
+    layout = PackingLayout.for_key(3, 1024, 16)
+    with pytest.raises(ValueError):
+        layout.pack([0, 2**16, 0])
+    with pytest.raises(ValueError):
+        layout.pack([0, -1, 0])
+    with pytest.raises(ValueError):
+        layout.one_hot(3)
+
+
+def test_sealed_join_equals_plain_count(key: PaillierPrivateKey) -> None:
+    """The private path against a plain reference: sealed sums + sealed noise open to count + noise."""
+    rng = random.Random(5)
+    layout = PackingLayout.for_key(48, key.public_key.bits)  # 1024 bits: 2 ciphertexts per child
+    assert layout.n_ciphertexts == 2
+    cells = [rng.randrange(48) for _ in range(300)]
+    flagged = [rng.random() < 0.3 for _ in cells]
+    sealed = SpineSealer(key.public_key, layout).seal_cells(cells)
+    agg = aggregate_sealed(key.public_key, layout, [s for s, f in zip(sealed, flagged) if f])
+    noise = [rng.randint(-50, 50) for _ in range(48)]
+    opened = open_noised(key, layout, add_noise_sealed(key.public_key, layout, agg, noise))
+    plain = [sum(1 for c, f in zip(cells, flagged) if f and c == i) for i in range(48)]
+    assert opened == [p + z for p, z in zip(plain, noise)]
+    empty = aggregate_sealed(key.public_key, layout, [])
+    assert open_noised(key, layout, empty, noise_terms=0) == [0] * 48
+    with pytest.raises(CryptoError, match="sealed item 1"):
+        aggregate_sealed(key.public_key, layout, [sealed[0], sealed[1][:-1]])
+
+
+# ---- envelopes ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def parties() -> tuple[ec.EllipticCurvePrivateKey, EnvelopeKeyPair]:
+    return ec.generate_private_key(ec.SECP256R1()), EnvelopeKeyPair.generate()
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.binary(max_size=4096), st.binary(max_size=64))
+def test_envelope_round_trip(parties, plaintext: bytes, context: bytes) -> None:
+    sender, rcpt = parties
+    env = seal_envelope(plaintext, recipient_public=rcpt.public_bytes(), sender_key=sender, context=context)
+    assert plaintext not in env or not plaintext
+    assert open_envelope(env, recipient=rcpt, sender_public_key=sender.public_key(), context=context) == plaintext
+
+
+def test_every_byte_flip_and_truncation_is_rejected(parties) -> None:
+    sender, rcpt = parties
+    env = seal_envelope(b"sealed spine chunk", recipient_public=rcpt.public_bytes(), sender_key=sender, context=b"c")
+    for i in range(len(env)):
+        bad = env[:i] + bytes([env[i] ^ 0x01]) + env[i + 1:]
+        with pytest.raises(CryptoError):
+            open_envelope(bad, recipient=rcpt, sender_public_key=sender.public_key(), context=b"c")
+    for cut in (0, 10, 48, len(env) - 1):
+        with pytest.raises(CryptoError):
+            open_envelope(env[:cut], recipient=rcpt, sender_public_key=sender.public_key(), context=b"c")
+
+
+def test_wrong_recipient_context_or_sender_is_rejected(parties) -> None:
+    sender, rcpt = parties
+    env = seal_envelope(b"x", recipient_public=rcpt.public_bytes(), sender_key=sender, context=b"round-1|0/3")
+    with pytest.raises(CryptoError, match="does not open"):
+        open_envelope(env, recipient=EnvelopeKeyPair.generate(), sender_public_key=sender.public_key(),
+                      context=b"round-1|0/3")
+    with pytest.raises(CryptoError, match="signature"):
+        open_envelope(env, recipient=rcpt, sender_public_key=sender.public_key(), context=b"round-1|1/3")
+    with pytest.raises(CryptoError, match="signature"):
+        open_envelope(env, recipient=rcpt, sender_public_key=ec.generate_private_key(ec.SECP256R1()).public_key(),
+                      context=b"round-1|0/3")
+
+
+def test_envelope_key_binding(parties) -> None:
+    signer, rcpt = parties
+    pub = rcpt.public_bytes()
+    sig = sign_envelope_key(pub, round_id="r1", party="ggd", signer=signer)
+    verify_envelope_key(pub, sig, round_id="r1", party="ggd", signer_public_key=signer.public_key())
+    for kwargs in ({"round_id": "r2", "party": "ggd"}, {"round_id": "r1", "party": "school"}):
+        with pytest.raises(CryptoError):
+            verify_envelope_key(pub, sig, signer_public_key=signer.public_key(), **kwargs)
+    with pytest.raises(CryptoError):  # an aggregator substituting its own key
+        verify_envelope_key(EnvelopeKeyPair.generate().public_bytes(), sig, round_id="r1", party="ggd",
+                            signer_public_key=signer.public_key())
