@@ -1,0 +1,75 @@
+"""Index assembly (post-processing only) and the HTML report."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index, read_index, write_index
+from wijkindex.protocol.messages import Cell
+from wijkindex.report.html import render_report
+
+META = IndexMeta("r1", 2014, "GM0193", "Zwolle", min_cell_size=10)
+CELLS = [Cell(w, n, b) for w, n in [("WK019310", "Binnenstad"), ("WK019311", "<script>x</script>")]
+         for b in ("0-3", "4-11")]
+
+
+def rel(indicator: str, values: list[int], source: str = "ggd") -> NoisedRelease:
+    return NoisedRelease(indicator, source, tuple(values), scale=2.0, variance=8.0, moe90=4.0)
+
+
+def build() -> pd.DataFrame:
+    den = rel("population", [100, 200, 5, 100], "gemeente")
+    return assemble_index(META, CELLS, den, [rel("jeugdhulp", [10, -3, 2, 250]), rel("overgewicht", [5, 10, 1, 20])])
+
+
+def test_post_processing_and_gemeente_rows() -> None:
+    df = build()
+    j = df[df["indicator"] == "jeugdhulp"].set_index(["wijk_code", "age_band"])
+    assert j.loc[("WK019310", "4-11"), "numerator"] == 0  # clamped at zero
+    assert j.loc[("WK019311", "4-11"), "numerator"] == 100  # at most the denominator
+    assert j.loc[("WK019311", "0-3"), "suppressed"] and pd.isna(j.loc[("WK019311", "0-3"), "rate"])
+    gm = j.loc[("GM0193", "0-3")]
+    assert gm["numerator"] == 10 + 2 and gm["denominator"] == 105  # sums include the suppressed cell
+    assert gm["index_vs_gemeente"] == 100.0
+    wk = j.loc[("WK019310", "0-3")]
+    assert wk["rate"] == pytest.approx(0.1)
+    assert wk["index_vs_gemeente"] == pytest.approx(round(100 * 0.1 / (12 / 105), 1))
+    assert wk["moe90"] == pytest.approx(math.sqrt(4**2 + (0.1 * 4) ** 2) / 100)
+    assert gm["numerator_moe90"] == pytest.approx(1.6449 * math.sqrt(2 * 8.0), rel=1e-3)
+    assert len(df) == 2 * (4 + 2)
+
+
+def test_validation() -> None:
+    den = rel("population", [1, 2, 3, 4], "gemeente")
+    with pytest.raises(ValueError, match="3 values for 4 cells"):
+        assemble_index(META, CELLS, den, [rel("x", [1, 2, 3])])
+    with pytest.raises(ValueError, match="released twice"):
+        assemble_index(META, CELLS, den, [rel("x", [1, 2, 3, 4]), rel("x", [1, 2, 3, 4])])
+    with pytest.raises(ValueError, match="population"):
+        assemble_index(META, CELLS, rel("x", [1, 2, 3, 4]), [])
+
+
+def test_write_and_read_back(tmp_path: Path) -> None:
+    df = build()
+    csv, pq = write_index(df, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["index.csv", "index.parquet"]
+    for path in (csv, pq):
+        back = read_index(path)
+        assert list(back.columns) == list(df.columns) and len(back) == len(df)
+        assert back["numerator"].dtype == "Int64"
+        pd.testing.assert_series_equal(back["rate"], df["rate"], check_names=False)
+
+
+def test_report(tmp_path: Path) -> None:
+    privacy = [{"node": "gemeente", "epsilon": 1.0, "mechanism": "discrete_laplace", "scale": 7.0},
+               {"node": "ggd", "epsilon": 0.5, "mechanism": "discrete_laplace", "scale": 6.0}]
+    out = render_report(build(), tmp_path / "report.html", title="Kinderindex", privacy=privacy)
+    text = out.read_text(encoding="utf-8")
+    assert "Kinderen met jeugdhulp" in text and "Kinderen met overgewicht" in text
+    assert "onderdrukt" in text
+    assert "<script>x</script>" not in text and "&lt;script&gt;" in text
+    assert "epsilon 1.5" in text
