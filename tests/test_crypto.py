@@ -133,7 +133,7 @@ def parties() -> tuple[ec.EllipticCurvePrivateKey, EnvelopeKeyPair]:
 def test_envelope_round_trip(parties, plaintext: bytes, context: bytes) -> None:
     sender, rcpt = parties
     env = seal_envelope(plaintext, recipient_public=rcpt.public_bytes(), sender_key=sender, context=context)
-    assert plaintext not in env or not plaintext
+    assert len(plaintext) < 16 or plaintext not in env
     assert open_envelope(env, recipient=rcpt, sender_public_key=sender.public_key(), context=context) == plaintext
 
 
