@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Callable
 
 import click
 from rich.console import Console
@@ -131,7 +132,7 @@ def secret_new(path: Path) -> None:
 
 # ---- services ------------------------------------------------------------------------------
 
-def _serve_until_signal(stop: callable) -> None:  # type: ignore[valid-type]
+def _serve_until_signal(stop: Callable[[], None]) -> None:
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

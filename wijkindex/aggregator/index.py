@@ -13,7 +13,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -106,7 +106,7 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominator: NoisedRe
     return df
 
 
-def _atomic_write(path: Path, write: "callable") -> None:  # type: ignore[valid-type]
+def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -48,7 +48,10 @@ def _peer_cert_pem(context: grpc.ServicerContext) -> bytes:
     return certs[0]
 
 
-def _guard(context: grpc.ServicerContext, fn: Callable[[], object]) -> object:
+T = TypeVar("T")
+
+
+def _guard(context: grpc.ServicerContext, fn: Callable[[], T]) -> T:
     """Map our errors to gRPC status codes with readable messages."""
     try:
         return fn()
@@ -66,11 +69,11 @@ class CoordinatorService(rpc.CoordinatorServicer):
     def SubmitRound(self, request: pb.SubmitRoundRequest, context: grpc.ServicerContext) -> pb.SubmitRoundReply:
         who = current_identity(context)
         round_id = _guard(context, lambda: self.rounds.submit(request.spec_toml, who.party))
-        return pb.SubmitRoundReply(round_id=str(round_id))
+        return pb.SubmitRoundReply(round_id=round_id)
 
     def GetRound(self, request: pb.GetRoundRequest, context: grpc.ServicerContext) -> pb.RoundStatus:
         status = _guard(context, lambda: self.rounds.status(request.round_id))
-        return wire.status_to_proto(status)  # type: ignore[arg-type]
+        return wire.status_to_proto(status)
 
 
 class NodeExchangeService(rpc.NodeExchangeServicer):
@@ -98,12 +101,9 @@ class NodeExchangeService(rpc.NodeExchangeServicer):
 
     def FetchRelay(self, request: pb.FetchRelayRequest, context: grpc.ServicerContext) -> Iterator[pb.RelayChunk]:
         party = self._node(context).party
-        chunks = _guard(context, lambda: list(self._validated(party, request.round_id)))
-        for c in chunks:  # type: ignore[union-attr]
+        chunks = _guard(context, lambda: list(self.rounds.fetch_relay(party, request.round_id)))
+        for c in chunks:
             yield wire.chunk_to_proto(c)
-
-    def _validated(self, party: str, round_id: str) -> Iterator:
-        return self.rounds.fetch_relay(party, round_id)
 
     def SubmitRelease(self, request: pb.Release, context: grpc.ServicerContext) -> pb.Ack:
         party = self._node(context).party
@@ -129,7 +129,7 @@ class ResultsService(rpc.ResultsServicer):
         data = _guard(context, lambda: self.rounds.index(request.round_id))
         self.rounds.store.audit(who.party, "GetIndex", "served", "", request.round_id)
         status = self.rounds.status(request.round_id)
-        return pb.IndexReply(status=wire.status_to_proto(status), arrow_ipc=data)  # type: ignore[arg-type]
+        return pb.IndexReply(status=wire.status_to_proto(status), arrow_ipc=data)
 
 
 @dataclass

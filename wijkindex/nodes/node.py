@@ -340,18 +340,18 @@ class Node:
         n_cells = len(ctx.cells)
         noise = ctx.plan.sample(n_cells * len(indicators))
         vectors = []
-        linked_any: set[bytes] = set()
+        stats: dict[str, dict[str, int]] = {}
         for i, ind in enumerate(indicators):
             ids = self._flagged_ids(ctx, ind)
             ps = pseudo.pseudonymise_many(list(ids))
             hits = [sealed[p] for p in ps if p in sealed]
-            linked_any.update(p for p in ps if p in sealed)
             agg = aggregate_sealed(ctx.public_key, ctx.layout, hits)
             noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, noise[i * n_cells:(i + 1) * n_cells])
             vectors.append(m.ReleasedVector(ind, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
                                             noise_terms=1))
-            ctx.report.setdefault("indicators", {})[ind] = {"children_flagged": len(ids), "linked": len(hits)}  # type: ignore[union-attr]
+            stats[ind] = {"children_flagged": len(ids), "linked_to_spine": len(hits)}  # stays at the node
             self.progress("aggregating under encryption", i + 1, len(indicators))
+        ctx.report["indicators"] = stats
         self._release(stub, ctx, task.round_id, tuple(vectors))
 
     # ---- release ------------------------------------------------------------------------

@@ -71,7 +71,8 @@ class PrivacyLedger:
         return self.spent(dataset, period) + epsilon <= self.total + _TOLERANCE
 
     def entries(self, dataset: str | None = None, period: int | None = None) -> list[LedgerEntry]:
-        sql, args = "SELECT dataset, period, round_id, epsilon, recorded_at, purpose FROM ledger WHERE 1=1", []
+        sql = "SELECT dataset, period, round_id, epsilon, recorded_at, purpose FROM ledger WHERE 1=1"
+        args: list[object] = []
         if dataset is not None:
             sql += " AND dataset=?"
             args.append(dataset)

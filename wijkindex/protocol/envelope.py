@@ -27,7 +27,10 @@ from wijkindex.errors import CryptoError
 VERSION = 1
 _SALT = b"wijkindex/v1/envelope"
 _HEADER = 1 + 32 + 12 + 4
-_RAW = dict(encoding=serialization.Encoding.Raw, format=serialization.PublicFormat.Raw)
+
+
+def _raw(public_key: X25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
 class EnvelopeKeyPair:
@@ -41,7 +44,7 @@ class EnvelopeKeyPair:
         return cls(X25519PrivateKey.generate())
 
     def public_bytes(self) -> bytes:
-        return self._private.public_key().public_bytes(**_RAW)
+        return _raw(self._private.public_key())
 
     def __repr__(self) -> str:
         return f"EnvelopeKeyPair(public={self.public_bytes().hex()[:16]}...)"
@@ -59,7 +62,7 @@ def seal_envelope(plaintext: bytes, *, recipient_public: bytes, sender_key: ec.E
     except ValueError:
         raise CryptoError("recipient envelope key is not a 32-byte X25519 key") from None
     eph = X25519PrivateKey.generate()
-    eph_pub = eph.public_key().public_bytes(**_RAW)
+    eph_pub = _raw(eph.public_key())
     nonce = os.urandom(12)
     ct = _aead_key(eph.exchange(rcpt), context, eph_pub, recipient_public).encrypt(nonce, plaintext, context)
     body = bytes([VERSION]) + eph_pub + nonce + struct.pack(">I", len(ct)) + ct

@@ -72,7 +72,7 @@ def section_privacy(privacy: Sequence[Mapping[str, object]]) -> str:
         f"<tr><td>{html.escape(str(p.get('node', '')))}</td><td>{float(p.get('epsilon', 0)):g}</td>"  # type: ignore[arg-type]
         f"<td>{html.escape(str(p.get('mechanism', '')))}</td><td>{float(p.get('scale', 0)):g}</td></tr>"  # type: ignore[arg-type]
         for p in privacy)
-    total = sum(float(p.get("epsilon", 0)) for p in privacy)  # type: ignore[arg-type]
+    total = sum(float(str(p.get("epsilon", 0))) for p in privacy)
     return (
         "<h2>Privacy</h2><p>Elk getal in dit rapport is een geteld aantal met toegevoegde ruis "
         "(differential privacy). Geen enkele partij heeft de gegevens van een andere partij gezien.</p>"
