@@ -21,8 +21,13 @@ DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / 
 
 
 def _logging(verbose: bool) -> None:
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(name)s: %(message)s",
-                        handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)], force=True)
+    """Rich output for a person at a terminal; plain timestamped lines for log files and services."""
+    level = logging.DEBUG if verbose else logging.INFO
+    if console.is_terminal:
+        logging.basicConfig(level=level, format="%(name)s: %(message)s", force=True,
+                            handlers=[RichHandler(console=console, show_path=False, rich_tracebacks=False)])
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("grpc").setLevel(logging.WARNING)
 
 

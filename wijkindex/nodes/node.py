@@ -62,6 +62,22 @@ def relay_context(round_id: str, sender: str, recipient: str, seq: int, total: i
     return f"wijkindex/v1/relay|{round_id}|{sender}->{recipient}|{seq}/{total}".encode()
 
 
+class ProgressLog:
+    """A node's progress bar is its log: one line per step at every tenth of the work."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, int] = {}
+
+    def __call__(self, step: str, done: int, total: int) -> None:
+        tenth = 10 * done // max(total, 1)
+        if done == 0 or tenth == self._last.get(step):
+            return
+        self._last[step] = tenth
+        log.info("%s: %3d%% (%s of %s)", step, 10 * tenth, f"{done:,}", f"{total:,}")
+        if done >= total:
+            self._last.pop(step, None)
+
+
 @dataclass
 class RoundContext:
     """What a node keeps about one round between its steps (in memory only)."""
@@ -91,7 +107,7 @@ class Node:
         self._secret = LinkageSecret.from_file(config.linkage_secret)
         self.ledger = PrivacyLedger(config.ledger, config.privacy_total)
         self.rounds: dict[str, RoundContext] = {}
-        self.progress = progress or (lambda step, done, total: None)
+        self.progress = progress or ProgressLog()
         self._stopped = False
         self.reports_dir = Path(config.ledger).parent / "reports"
 
