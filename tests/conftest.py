@@ -112,14 +112,15 @@ class Running:
 
 def start_federation(root: Path, info: FederationInfo, geography: Geography, *,
                      privacy_total: float = 10.0, on_invalid: str = "exclude",
-                     tweak: Callable[[LocalFederation], None] | None = None) -> Running:
+                     tweak: Callable[[LocalFederation], None] | None = None,
+                     interceptors: tuple[grpc.ServerInterceptor, ...] = ()) -> Running:
     fed = lay_out(root, info.out_dir, nodes=tuple(info.holders), port=0, privacy_total=privacy_total,
                   paillier_bits=TEST_BITS, on_invalid=on_invalid, poll_seconds=1.0)
     if tweak:
         tweak(fed)
     recorder = Recorder()
     agg = start_aggregator(load_aggregator_config(fed.aggregator_config), geography=geography,
-                           interceptors=(recorder,))
+                           interceptors=(recorder, *interceptors))
     fed = LocalFederation(fed.root, f"127.0.0.1:{agg.port}", fed.federation_dir, fed.pki_dir,
                           fed.aggregator_config, fed.node_configs, fed.coordinator_config, fed.researcher_config)
     nodes = {}

@@ -1,0 +1,59 @@
+"""A tampering relay: the aggregator (or the network) alters a sealed-spine envelope in transit.
+
+The receiving node must detect it, the round must fail with a reason that says so, and
+nothing of the round may be released.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from conftest import start_federation
+from wijkindex.errors import RoundFailed
+from wijkindex.proto import wijkindex_pb2 as pb
+
+pytestmark = pytest.mark.slow
+
+
+class FlipOneByte(grpc.ServerInterceptor):
+    """Flips a byte in the first relay envelope the spine node uploads."""
+
+    def __init__(self) -> None:
+        self.flipped = 0
+
+    def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
+        handler = continuation(details)
+        if handler is None or not details.method.endswith("/UploadRelay"):
+            return handler
+        inner = handler.stream_unary
+
+        def tampered(it, ctx):  # type: ignore[no-untyped-def]
+            def alter():  # type: ignore[no-untyped-def]
+                for chunk in it:
+                    if not self.flipped:
+                        env = bytearray(chunk.envelope)
+                        env[len(env) // 2] ^= 0x40
+                        chunk = pb.RelayChunk(round_id=chunk.round_id, recipient=chunk.recipient, seq=chunk.seq,
+                                              total=chunk.total, envelope=bytes(env))
+                        self.flipped += 1
+                    yield chunk
+            return inner(alter(), ctx)
+        return grpc.stream_unary_rpc_method_handler(tampered, handler.request_deserializer,
+                                                    handler.response_serializer)
+
+
+def test_tampered_relay_fails_the_round_and_releases_nothing(tmp_path: Path, small_federation, geography) -> None:
+    tamper = FlipOneByte()
+    run = start_federation(tmp_path / "fed", small_federation, geography, interceptors=(tamper,))
+    try:
+        with pytest.raises(RoundFailed) as err:
+            run.run_round(run.spec(epsilon=1.0, round_id="tampered"))
+        assert tamper.flipped == 1
+        assert "envelope signature does not verify" in str(err.value)
+        assert run.aggregator.rounds.store.index("tampered") is None
+        assert run.aggregator.rounds.store.private_key("tampered") is None  # key destroyed with the round
+    finally:
+        run.stop()
