@@ -27,6 +27,10 @@ def test_coordinator_and_researcher_commands(running: Running, tmp_path: Path) -
     wijkindex("results", "export", "cli-round", "--out", str(tmp_path / "out"), "--config", researcher)
     index = pd.read_csv(tmp_path / "out" / "index.csv")
     assert set(index["round_id"]) == {"cli-round"} and index["indicator"].nunique() == 12
+    wijkindex("report", "cli-round", "--out", str(tmp_path / "rep"), "--config", researcher)
+    html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
+    assert "id='wi-map'" in html and "Samengestelde scores" in html
+    assert (tmp_path / "rep" / "composite.csv").exists()
     denied = wijkindex("results", "export", "cli-round", "--out", str(tmp_path / "x"), "--config", coord,
                        check=False)
     assert denied.returncode == 2 and "PERMISSION_DENIED" in denied.stderr

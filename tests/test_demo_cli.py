@@ -11,7 +11,7 @@ import pytest
 
 COMMANDS = [
     ["synth"], ["pki", "init"], ["secret", "new"], ["aggregator", "serve"], ["node", "serve"],
-    ["round", "start"], ["round", "status"], ["results", "list"], ["results", "export"], ["demo"],
+    ["round", "start"], ["round", "status"], ["results", "list"], ["results", "export"], ["report"], ["demo"],
 ]
 
 
@@ -49,6 +49,8 @@ def test_demo_end_to_end_in_separate_processes(tmp_path: Path) -> None:
     pq = pd.read_parquet(out / "index.parquet")
     assert len(pq) == len(index)
     assert (out / "report.html").read_text(encoding="utf-8").count("<table") >= 12
+    composite = pd.read_csv(out / "composite.csv")
+    assert set(composite["domain"]) == {"gezin", "zorg", "gezondheid", "onderwijs", "voorschool"}
     assert (out / "federation" / "truth" / "truth.csv").exists()
     for log in (out / "logs").glob("*.log"):
         text = log.read_text(encoding="utf-8", errors="replace")

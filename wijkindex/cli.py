@@ -305,6 +305,30 @@ def results_export(round_id: str, out: Path, config_path: Path) -> None:
         console.print(f"[green]wrote[/] {p}")
 
 
+@main.command()
+@click.argument("round_id")
+@click.option("--out", "out", type=click.Path(path_type=Path), required=True)
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True,
+              help="Researcher client config.")
+@click.option("--index-definition", type=click.Path(path_type=Path, exists=True), default=None,
+              help="TOML with the domains and weights of the composite scores [default: the built-in 0-17 index]")
+@click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
+              help=f"Real geometry folder for the map [default: {DEFAULT_DATA}]")
+def report(round_id: str, out: Path, config_path: Path, index_definition: Path | None, data_dir: Path | None) -> None:
+    """Write report.html (map, bars, composite scores, tables with CSV downloads) and the tables.
+
+    \b
+    Example:
+      wijkindex report gm0193-2014-1a2b3c4d --out results --config researcher.toml
+    """
+    from wijkindex.clients import write_report
+
+    with _client(config_path) as client:
+        paths = write_report(client, round_id, out, index_definition=index_definition, data_dir=data_dir)
+    for p in paths:
+        console.print(f"[green]wrote[/] {p}")
+
+
 # ---- demo ------------------------------------------------------------------------------------
 
 @main.command()

@@ -102,9 +102,41 @@ class AggregatorClient:
         return table.to_pandas(), wire.status_from_proto(reply.status)
 
 
-def export_index(client: AggregatorClient, round_id: str, out_dir: Path) -> tuple[Path, Path]:
-    """Fetch a completed round's index and write index.csv and index.parquet."""
+def export_index(client: AggregatorClient, round_id: str, out_dir: Path) -> tuple[Path, ...]:
+    """Fetch a completed round's index; write index.csv, index.parquet and composite.csv."""
+    from wijkindex.aggregator.composite import composite_scores
     from wijkindex.aggregator.index import write_index
 
     df, _ = client.get_index(round_id)
-    return write_index(df, Path(out_dir))
+    return (*write_index(df, Path(out_dir)), write_composite(composite_scores(df), Path(out_dir)))
+
+
+def write_composite(composite: pd.DataFrame, out_dir: Path) -> Path:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / "composite.csv"
+    tmp = out_dir / ".composite.csv.tmp"
+    composite.to_csv(tmp, index=False, na_rep="")
+    tmp.replace(path)
+    return path
+
+
+def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, index_definition: Path | None = None,
+                 data_dir: Path | None = None) -> tuple[Path, ...]:
+    """The researcher's report: the tables plus a self-contained report.html."""
+    from wijkindex.aggregator.composite import IndexDefinition, composite_scores
+    from wijkindex.aggregator.index import write_index
+    from wijkindex.report.html import render_report
+
+    df, status = client.get_index(round_id)
+    definition = IndexDefinition.load(index_definition)
+    composite = composite_scores(df, definition)
+    out_dir = Path(out_dir)
+    tables = (*write_index(df, out_dir), write_composite(composite, out_dir))
+    html = render_report(df, out_dir / "report.html", title=f"{definition.name}, ronde {round_id}",
+                         privacy=privacy_rows(status), composite=composite, data_dir=data_dir)
+    return (*tables, html)
+
+
+def privacy_rows(status: m.RoundStatus) -> list[dict[str, object]]:
+    return [{"node": c.party, "epsilon": c.epsilon, "mechanism": c.mechanism, "scale": c.scale, "d_in": c.d_in}
+            for c in status.costs]

@@ -30,7 +30,9 @@ class DemoResult:
 
 def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float = 1.0,
              data_dir: Path | None = None, console: Console | None = None) -> DemoResult:
+    from wijkindex.aggregator.composite import composite_scores
     from wijkindex.aggregator.index import write_index
+    from wijkindex.clients import privacy_rows, write_composite
     from wijkindex.report.html import render_report
     from wijkindex.synth.generator import generate_federation
 
@@ -69,11 +71,13 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     finally:
         procs.stop()
     write_index(index, out)
-    privacy = [{"node": c.party, "epsilon": c.epsilon, "mechanism": c.mechanism, "scale": c.scale,
-                "d_in": c.d_in} for c in status.costs]
+    composite = composite_scores(index)
+    write_composite(composite, out)
     render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
-                  privacy=privacy, notes=["Synthetic data on the real geography of Zwolle (2014)."])
-    console.print(f"[green]5/5[/] wrote {out / 'index.csv'}, {out / 'index.parquet'}, {out / 'report.html'}")
+                  privacy=privacy_rows(status), composite=composite, data_dir=data_dir,
+                  notes=["Synthetische gegevens op de echte wijken en buurten van Zwolle (2014)."])
+    console.print(f"[green]5/5[/] wrote {out / 'index.csv'}, {out / 'index.parquet'}, {out / 'composite.csv'}, "
+                  f"{out / 'report.html'}")
     _summary(console, index, status, geo.gemeente_code)
     timings["total"] = time.perf_counter() - t0
     return DemoResult(out, round_id, status, index, info.n_children, timings, dict(procs.peak_rss))

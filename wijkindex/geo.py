@@ -92,3 +92,19 @@ def _load(data_dir: Path) -> Geography:
 def load_zwolle(data_dir: Path | str | None = None) -> Geography:
     """The 78 buurten and 16 wijken of Zwolle with 2014 inhabitants and shares."""
     return _load(Path(data_dir or DEFAULT_DATA_DIR).resolve())
+
+
+def buurt_polygons(data_dir: Path | str | None = None) -> list[tuple[str, str, list[list[tuple[float, float]]]]]:
+    """(buurt code, wijk code, rings of (lon, lat)) for every buurt, from the real geometry."""
+    path = Path(data_dir or DEFAULT_DATA_DIR).resolve() / "buurten_2014.geojson"
+    try:
+        features = json.loads(path.read_text(encoding="utf-8"))["features"]
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: the Zwolle geometry is missing; pass --data DIR") from None
+    out = []
+    for f in features:
+        geom = f["geometry"]
+        polys = geom["coordinates"] if geom["type"] == "MultiPolygon" else [geom["coordinates"]]
+        rings = [[(float(x), float(y)) for x, y in ring] for poly in polys for ring in poly]
+        out.append((f["properties"]["STATCODE"], f["properties"]["WK_2014"], rings))
+    return out

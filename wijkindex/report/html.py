@@ -6,12 +6,16 @@ One function per section, so later sections (maps, charts, trends) slot in.
 from __future__ import annotations
 
 import html
+import json
 import os
 import tempfile
+import urllib.parse
 from pathlib import Path
 from typing import Mapping, Sequence
 
 import pandas as pd
+
+from wijkindex.errors import InputFileError
 
 LABELS = {
     "eenoudergezin": "Kinderen in een eenoudergezin",
@@ -34,7 +38,59 @@ line-height:1.45;padding:0 1rem}h1{margin-bottom:.2rem}h2{margin-top:2.2rem;bord
 table{border-collapse:collapse;margin:.6rem 0 1rem;font-size:.9rem}th,td{padding:.25rem .6rem;border:1px solid #ddd;
 text-align:right}th:first-child,td:first-child{text-align:left}thead th{background:#f3f3f3}.sub{color:#555}
 td.gm{font-weight:600;background:#f7f7f7}.sup{color:#888;font-style:italic}.moe{color:#666;font-size:.8em}
-.note{background:#f6f8fa;border-left:4px solid #4a78b5;padding:.6rem 1rem}
+.note{background:#f6f8fa;border-left:4px solid #4a78b5;padding:.6rem 1rem}a.csv{font-size:.8rem;margin-left:.5rem}
+#wi-explorer{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}#wi-explorer select{margin:0 .8rem .6rem .3rem}
+#wi-map path{stroke:#fff;stroke-width:.6}#wi-map g:hover path{stroke:#000;stroke-width:1.2}
+.legend span{display:inline-block;width:1.4rem;height:.8rem;margin-right:.2rem;vertical-align:middle}
+"""
+EXPLORER_JS = """
+(function(){
+  const D = JSON.parse(document.getElementById('wi-data').textContent);
+  const selInd = document.getElementById('wi-ind'), selBand = document.getElementById('wi-band');
+  const bars = document.getElementById('wi-bars'), note = document.getElementById('wi-note');
+  function colour(idx){
+    if (idx === null) return '#e5e5e5';
+    const d = Math.max(-1, Math.min(1, (idx - 100) / 100));
+    if (Math.abs(d) < 0.1) return '#f4f1ea';
+    const a = (0.2 + Math.abs(d) * 0.7).toFixed(2);
+    return d > 0 ? 'rgba(190,40,40,' + a + ')' : 'rgba(40,90,190,' + a + ')';
+  }
+  function pct(x){ return (100 * x).toFixed(1) + '%'; }
+  function draw(){
+    const v = D.values[selInd.value][selBand.value] || {};
+    const gm = D.gemeente[selInd.value][selBand.value];
+    document.querySelectorAll('#wi-map g[data-wijk]').forEach(function(g){
+      const r = v[g.dataset.wijk];
+      const fill = !r ? '#e5e5e5' : (r.sup ? 'url(#wi-hatch)' : colour(r.idx));
+      g.querySelectorAll('path').forEach(function(p){ p.setAttribute('fill', fill); });
+      g.querySelector('title').textContent = D.names[g.dataset.wijk] + ': ' +
+        (!r ? '-' : r.sup ? D.t.suppressed : pct(r.rate) + ' \u00b1 ' + pct(r.moe) + ' (index ' + Math.round(r.idx) + ')');
+    });
+    const codes = Object.keys(D.names).filter(function(c){ return v[c]; });
+    const max = Math.max(gm || 0, ...codes.map(function(c){ return v[c].sup ? 0 : v[c].rate + v[c].moe; })) || 1;
+    const W = 300, row = 18, left = 150;
+    let svg = '<svg xmlns="http://www.w3.org/2000/svg" width="' + (left + W + 60) + '" height="' + (codes.length * row + 24) + '">';
+    codes.forEach(function(c, i){
+      const r = v[c], y = i * row + 4;
+      svg += '<text x="' + (left - 6) + '" y="' + (y + 12) + '" text-anchor="end" font-size="11">' + D.names[c] + '</text>';
+      if (r.sup) { svg += '<text x="' + left + '" y="' + (y + 12) + '" font-size="11" fill="#888">' + D.t.suppressed + '</text>'; return; }
+      const w = W * r.rate / max, lo = W * Math.max(0, r.rate - r.moe) / max, hi = W * (r.rate + r.moe) / max;
+      svg += '<rect x="' + left + '" y="' + (y + 2) + '" width="' + w.toFixed(1) + '" height="12" fill="' + colour(r.idx) + '" stroke="#999" stroke-width=".5"/>';
+      svg += '<line x1="' + (left + lo).toFixed(1) + '" x2="' + (left + hi).toFixed(1) + '" y1="' + (y + 8) + '" y2="' + (y + 8) + '" stroke="#333"/>';
+      svg += '<text x="' + (left + hi + 4).toFixed(1) + '" y="' + (y + 12) + '" font-size="10" fill="#555">' + pct(r.rate) + '</text>';
+    });
+    if (gm !== null) {
+      const x = (left + W * gm / max).toFixed(1);
+      svg += '<line x1="' + x + '" x2="' + x + '" y1="0" y2="' + (codes.length * row + 6) + '" stroke="#000" stroke-dasharray="4 3"/>';
+      svg += '<text x="' + x + '" y="' + (codes.length * row + 20) + '" font-size="11" text-anchor="middle">' + D.t.gemeente + ' ' + pct(gm) + '</text>';
+    }
+    bars.innerHTML = svg + '</svg>';
+    note.textContent = D.labels[selInd.value] + ', ' + selBand.value + ' ' + D.t.years;
+  }
+  selInd.addEventListener('change', draw);
+  selBand.addEventListener('change', draw);
+  draw();
+})();
 """
 
 
@@ -52,6 +108,86 @@ def _shade(idx: float | None) -> str:
     alpha = round(min(0.55, abs(d) * 0.55), 2)
     colour = f"rgba(200,40,40,{alpha})" if d > 0 else f"rgba(40,90,200,{alpha})"
     return f' style="background:{colour}"'
+
+
+def csv_link(df: pd.DataFrame, filename: str) -> str:
+    """A link that downloads the table as CSV from the page itself (works offline)."""
+    data = urllib.parse.quote(df.to_csv(index=False, na_rep=""))
+    return f'<a class="csv" download="{html.escape(filename)}" href="data:text/csv;charset=utf-8,{data}">CSV</a>'
+
+
+def section_explorer(index: pd.DataFrame, data_dir: Path | str | None = None) -> str:
+    """A choropleth of the wijken (real geometry) and bars per wijk, for a chosen indicator and band."""
+    from wijkindex.report.svgmap import wijk_paths
+
+    try:
+        paths, width, height = wijk_paths(data_dir)
+    except InputFileError as exc:
+        return f"<h2>Kaart</h2><p class='sub'>Geen kaart: {html.escape(str(exc))}</p>"
+    gm_code = str(index["gemeente_code"].iloc[0])
+    wijk = index[index["wijk_code"] != gm_code]
+    indicators = list(dict.fromkeys(index["indicator"]))
+    bands = list(dict.fromkeys(index["age_band"]))
+    values: dict[str, dict[str, dict[str, object]]] = {i: {b: {} for b in bands} for i in indicators}
+    for r in wijk.itertuples():
+        values[r.indicator][r.age_band][r.wijk_code] = {
+            "sup": bool(r.suppressed), "rate": None if pd.isna(r.rate) else float(r.rate),
+            "moe": None if pd.isna(r.moe90) else float(r.moe90),
+            "idx": None if pd.isna(r.index_vs_gemeente) else float(r.index_vs_gemeente)}
+    gemeente: dict[str, dict[str, float | None]] = {i: {b: None for b in bands} for i in indicators}
+    for r in index[index["wijk_code"] == gm_code].itertuples():
+        gemeente[r.indicator][r.age_band] = None if pd.isna(r.rate) else float(r.rate)
+    names = dict(zip(wijk["wijk_code"], wijk["wijk_name"]))
+    data = {"values": values, "gemeente": gemeente, "names": names, "labels": {i: label(i) for i in indicators},
+            "t": {"suppressed": "onderdrukt", "gemeente": "gemeente", "years": "jaar"}}
+    groups = "".join(
+        f'<g data-wijk="{html.escape(code)}"><title>{html.escape(names.get(code, code))}</title>'
+        + "".join(f'<path d="{d}"/>' for d in ds) + "</g>" for code, ds in paths.items())
+    options = "".join(f'<option value="{html.escape(i)}">{html.escape(label(i))}</option>' for i in indicators)
+    band_opts = "".join(f'<option value="{html.escape(b)}">{html.escape(b)} jaar</option>' for b in bands)
+    legend = ("<p class='legend sub'><span style='background:rgba(40,90,190,.8)'></span>lager dan de gemeente "
+              "<span style='background:#f4f1ea'></span>rond het gemiddelde "
+              "<span style='background:rgba(190,40,40,.8)'></span>hoger "
+              "<span style='background:#bbb'></span>onderdrukt of geen gegevens</p>")
+    payload = json.dumps(data).replace("</", "<\\/")
+    return (
+        "<h2>Kaart en staafdiagram per wijk</h2>"
+        f"<label>Indicator<select id='wi-ind'>{options}</select></label>"
+        f"<label>Leeftijd<select id='wi-band'>{band_opts}</select></label> <span id='wi-note' class='sub'></span>"
+        "<div id='wi-explorer'>"
+        f"<svg id='wi-map' xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
+        f"viewBox='0 0 {width} {height}' role='img' aria-label='kaart van de wijken'>"
+        "<defs><pattern id='wi-hatch' width='6' height='6' patternUnits='userSpaceOnUse' "
+        "patternTransform='rotate(45)'><rect width='6' height='6' fill='#ddd'/>"
+        "<line x1='0' y1='0' x2='0' y2='6' stroke='#999' stroke-width='2'/></pattern></defs>"
+        f"{groups}</svg><div id='wi-bars'></div></div>{legend}"
+        f"<script type='application/json' id='wi-data'>{payload}</script><script>{EXPLORER_JS}</script>")
+
+
+def section_composite(composite: pd.DataFrame | None) -> str:
+    if composite is None or composite.empty:
+        return ""
+    domains = list(dict.fromkeys(composite["domain"]))
+    labels = dict(zip(composite["domain"], composite["domain_label"]))
+    kinds = dict(zip(composite["domain"], composite["kind"]))
+    head = "".join(f"<th>{html.escape(labels[d])}<br><span class='moe'>"
+                   f"{'risico' if kinds[d] == 'risk' else 'beschermend'}</span></th>" for d in domains)
+    body = []
+    gm_code = str(composite["gemeente_code"].iloc[0])
+    for code, g in composite.groupby("wijk_code", sort=False):
+        g = g.set_index("domain")
+        tds = []
+        for d in domains:
+            score, moe = g.loc[d, "score"], g.loc[d, "moe90"]
+            shade = _shade(score if kinds[d] == "risk" else 200 - score) if pd.notna(score) else ""
+            tds.append(f"<td{shade}>{score:.0f} <span class='moe'>± {moe:.0f}</span></td>" if pd.notna(score)
+                       else "<td>-</td>")
+        cls = " class='gm'" if code == gm_code else ""
+        body.append(f"<tr><td{cls}>{html.escape(str(g['wijk_name'].iloc[0]))}</td>{''.join(tds)}</tr>")
+    return ("<h2>Samengestelde scores per domein " + csv_link(composite, "samengestelde_scores.csv") + "</h2>"
+            "<p class='sub'>Gewogen gemiddelde van de indexen (gemeente = 100) van de indicatoren in het domein, "
+            "0-17 jaar, met 90%-foutmarge. Rood: meer risico (of minder bescherming) dan gemiddeld.</p>"
+            f"<table><thead><tr><th>wijk</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
 def section_header(index: pd.DataFrame, title: str, notes: Sequence[str]) -> str:
@@ -74,7 +210,7 @@ def section_privacy(privacy: Sequence[Mapping[str, object]]) -> str:
         for p in privacy)
     total = sum(float(str(p.get("epsilon", 0))) for p in privacy)
     return (
-        "<h2>Privacy</h2><p>Elk getal in dit rapport is een geteld aantal met toegevoegde ruis "
+        "<h2>Privacy " + csv_link(pd.DataFrame(list(privacy)), "privacy.csv") + "</h2><p>Elk getal in dit rapport is een geteld aantal met toegevoegde ruis "
         "(differential privacy). Geen enkele partij heeft de gegevens van een andere partij gezien.</p>"
         "<table><thead><tr><th>bron</th><th>epsilon deze ronde</th><th>mechanisme</th><th>ruisschaal</th></tr>"
         f"</thead><tbody>{rows}</tbody></table>"
@@ -94,7 +230,8 @@ def section_summary(index: pd.DataFrame) -> str:
             if b in g.index and pd.notna(g.loc[b, "rate"]) else "<td>-</td>" for b in bands)
         body.append(f"<tr><td>{html.escape(label(str(ind)))} <span class='moe'>({html.escape(SOURCES.get(str(src), str(src)))})"
                     f"</span></td>{cells}</tr>")
-    return ("<h2>Gemeente-gemiddelden</h2><table><thead><tr><th>indicator</th>" + head +
+    return ("<h2>Gemeente-gemiddelden " + csv_link(gm, "gemeente.csv") + "</h2>"
+            "<table><thead><tr><th>indicator</th>" + head +
             "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")
 
 
@@ -125,7 +262,8 @@ def section_indicator(index: pd.DataFrame, indicator: str) -> str:
         cls = " class='gm'" if code == gm_code else ""
         body.append(f"<tr><td{cls}>{html.escape(name)}</td>{''.join(tds)}</tr>")
     src = SOURCES.get(str(g["source"].iloc[0]), str(g["source"].iloc[0]))
-    return (f"<h2>{html.escape(label(indicator))}</h2><p class='sub'>bron: {html.escape(src)}; percentage van de "
+    return (f"<h2>{html.escape(label(indicator))} {csv_link(g, indicator + '.csv')}</h2>"
+            f"<p class='sub'>bron: {html.escape(src)}; percentage van de "
             "kinderen in de wijk en leeftijdsgroep, ± 90%-foutmarge, index t.o.v. gemeente = 100</p>"
             f"<table><thead><tr><th>wijk</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
@@ -137,9 +275,11 @@ def section_footnotes(min_cell_size: int | None = None) -> str:
 
 
 def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
-                  privacy: Sequence[Mapping[str, object]] = (), notes: Sequence[str] = ()) -> Path:
+                  privacy: Sequence[Mapping[str, object]] = (), notes: Sequence[str] = (),
+                  composite: pd.DataFrame | None = None, data_dir: Path | str | None = None) -> Path:
     """Write the report atomically and return its path."""
-    parts = [section_header(index, title, notes), section_privacy(privacy), section_summary(index)]
+    parts = [section_header(index, title, notes), section_explorer(index, data_dir), section_composite(composite),
+             section_privacy(privacy), section_summary(index)]
     parts += [section_indicator(index, str(i)) for i in dict.fromkeys(index["indicator"])]
     parts.append(section_footnotes())
     doc = (f"<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
@@ -149,5 +289,6 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
     fd, tmp = tempfile.mkstemp(prefix=".report.", dir=out_path.parent)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write(doc)
+    os.chmod(tmp, 0o644)  # a report is for reading: not the 0600 of a temp file
     os.replace(tmp, out_path)
     return out_path

@@ -1,0 +1,102 @@
+"""Composite scores per wijk and domain from the noised index (post-processing only).
+
+An index definition (versioned TOML, default ``default_index.toml``) groups indicators
+into risk and protective domains with weights. Per wijk, each indicator's 0-17 rate (the
+sum over the age bands that are not suppressed) is compared with the gemeente's
+(= 100); a domain's score is the weighted mean of those indices, with a 90% margin of
+error propagated from the indicators' margins.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from wijkindex.errors import ConfigError
+
+DEFAULT_DEFINITION = Path(__file__).with_name("default_index.toml")
+Z90 = 1.6448536269514722
+
+
+@dataclass(frozen=True)
+class Domain:
+    name: str
+    label: str
+    label_en: str
+    kind: str
+    weights: dict[str, float]
+
+
+@dataclass(frozen=True)
+class IndexDefinition:
+    name: str
+    domains: tuple[Domain, ...]
+
+    @classmethod
+    def load(cls, path: Path | str | None = None) -> "IndexDefinition":
+        path = Path(path or DEFAULT_DEFINITION)
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{path}: cannot read the index definition: {exc}") from None
+        problems = []
+        if raw.get("version") != 1:
+            problems.append("version: must be 1")
+        domains = []
+        for i, d in enumerate(raw.get("domains", [])):
+            weights = d.get("indicators", {})
+            if d.get("kind") not in ("risk", "protective"):
+                problems.append(f"domains[{i}].kind: 'risk' or 'protective'")
+            if not weights or not all(isinstance(w, (int, float)) and w > 0 for w in weights.values()):
+                problems.append(f"domains[{i}].indicators: a table of indicator = positive weight")
+            if not d.get("name"):
+                problems.append(f"domains[{i}].name: missing")
+            domains.append(Domain(str(d.get("name", "")), str(d.get("label", d.get("name", ""))),
+                                  str(d.get("label_en", d.get("label", d.get("name", "")))), str(d.get("kind")),
+                                  {k: float(v) for k, v in weights.items()}))
+        if not domains:
+            problems.append("domains: at least one [[domains]] table")
+        if problems:
+            raise ConfigError(f"{path} is invalid:\n  - " + "\n  - ".join(problems))
+        return cls(str(raw.get("name", path.stem)), tuple(domains))
+
+
+def wijk_indices(index: pd.DataFrame) -> pd.DataFrame:
+    """Per wijk and indicator: the 0-17 rate over non-suppressed bands and its index vs the gemeente."""
+    shown = index[~index["suppressed"].astype(bool)].copy()
+    shown["num_var"] = (shown["numerator_moe90"] / Z90) ** 2
+    agg = shown.groupby(["wijk_code", "wijk_name", "indicator", "gemeente_code"], sort=False).agg(
+        numerator=("numerator", "sum"), denominator=("denominator", "sum"), num_var=("num_var", "sum")).reset_index()
+    agg["rate"] = agg["numerator"].astype(float) / agg["denominator"].astype(float).where(agg["denominator"] > 0)
+    gm = agg[agg["wijk_code"] == agg["gemeente_code"]].set_index("indicator")["rate"]
+    agg["gemeente_rate"] = agg["indicator"].map(gm)
+    agg["index"] = 100 * agg["rate"] / agg["gemeente_rate"].where(agg["gemeente_rate"] > 0)
+    agg["index_moe90"] = 100 * Z90 * agg["num_var"].pow(0.5) / agg["denominator"].astype(float) / agg["gemeente_rate"]
+    return agg
+
+
+def composite_scores(index: pd.DataFrame, definition: IndexDefinition | None = None) -> pd.DataFrame:
+    """One row per (wijk, domain): score (gemeente = 100), its 90% margin, indicators used."""
+    definition = definition or IndexDefinition.load()
+    per = wijk_indices(index)
+    rows = []
+    for (code, name), g in per.groupby(["wijk_code", "wijk_name"], sort=False):
+        g = g.set_index("indicator")
+        for d in definition.domains:
+            used = [(i, w) for i, w in d.weights.items() if i in g.index and pd.notna(g.loc[i, "index"])]
+            total = sum(w for _, w in used)
+            if not used:
+                rows.append((code, name, d.name, d.label, d.label_en, d.kind, math.nan, math.nan, 0))
+                continue
+            score = sum(w * float(g.loc[i, "index"]) for i, w in used) / total
+            moe = math.sqrt(sum((w / total) ** 2 * float(g.loc[i, "index_moe90"]) ** 2 for i, w in used))
+            rows.append((code, name, d.name, d.label, d.label_en, d.kind, round(score, 1), round(moe, 1), len(used)))
+    out = pd.DataFrame(rows, columns=["wijk_code", "wijk_name", "domain", "domain_label", "domain_label_en", "kind",
+                                      "score", "moe90", "n_indicators"])
+    out.insert(0, "period", int(index["period"].iloc[0]) if len(index) else 0)
+    out.insert(1, "gemeente_code", str(index["gemeente_code"].iloc[0]) if len(index) else "")
+    return out
