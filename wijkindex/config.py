@@ -163,6 +163,7 @@ class IndicatorConfig:
     dataset: str
     column: str
     equals: str | None = None
+    below: int | None = None  # for an int column: the indicator holds when the value is below this
 
 
 @dataclass(frozen=True)
@@ -257,12 +258,13 @@ def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], li
         ds = c.get("dataset", str, table=ind, prefix=p)
         col = c.get("column", str, table=ind, prefix=p)
         eq = c.get("equals", str, None, table=ind, prefix=p)
+        below = c.get("below", int, None, table=ind, prefix=p)
         if ds and ds not in names:
             c.bad(p + "dataset", f"unknown dataset {ds!r}")
         elif ds and col and col not in next(d for d in datasets if d.name == ds).columns:
             c.bad(p + "column", f"{col!r} is not a declared column of dataset {ds!r}")
         if name and ds and col:
-            indicators.append(IndicatorConfig(name, ds, col, eq))
+            indicators.append(IndicatorConfig(name, ds, col, eq, below))
     try:
         c.finish()
     except ConfigError as exc:

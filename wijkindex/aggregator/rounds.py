@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import secrets
 import threading
 import time
@@ -24,7 +25,7 @@ from typing import Callable, Iterator
 import pandas as pd
 import pyarrow as pa
 
-from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index
+from wijkindex.aggregator.index import Z90, IndexMeta, NoisedRelease, assemble_index
 from wijkindex.aggregator.store import TERMINAL, RoundRow, Store, now
 from wijkindex.errors import SpecError, WijkindexError
 from wijkindex.geo import Geography
@@ -271,18 +272,24 @@ class RoundManager:
         """The release's declared cost must be what OpenDP says the spec allows, for what it holds."""
         req = spec.node(party)
         names = [v.indicator for v in rel.vectors]
-        expected = list(req.indicators) + ([POPULATION] if party == spec.spine else [])
+        expected = (list(req.indicators) + ([POPULATION] if party == spec.spine else [])
+                    + [j.name for j in spec.joint_released_by(party)])
         if sorted(names) != sorted(expected):
             raise RoundError(f"release of {party} holds {names}, the spec asks {expected}")
-        plan = NoisePlan.for_budget(req.privacy_loss, len(expected))
+        # one vector per marginal, the population at the spine, one per joint indicator the node feeds
+        d_in = len(req.indicators) + (1 if party == spec.spine else 0) + len(spec.joint_for(party))
+        plan = NoisePlan.for_budget(req.privacy_loss, d_in)
         c = rel.cost
-        if c.party != party or c.d_in != len(expected) or c.mechanism != MECHANISM:
-            raise RoundError(f"release of {party} declares d_in {c.d_in} / {c.mechanism}; expected {len(expected)}")
+        if c.party != party or c.d_in != d_in or c.mechanism != MECHANISM:
+            raise RoundError(f"release of {party} declares d_in {c.d_in} / {c.mechanism}; expected {d_in}")
         if c.epsilon > req.privacy_loss + 1e-9 or c.scale < plan.scale * (1 - 1e-9):
             raise RoundError(f"release of {party}: scale {c.scale:g} is below the {plan.scale:g} that "
                              f"privacy_loss {req.privacy_loss:g} needs")
+        chained = {j.name for j in spec.joint if j.source(spec.spine) == party}
         for v in rel.vectors:
             sealed_expected = party != spec.spine
+            if v.sealed is not None and v.noise_terms != (2 if v.indicator in chained else 1):
+                raise RoundError(f"release of {party}: {v.indicator} carries {v.noise_terms} noise terms")
             if (v.sealed is not None) != sealed_expected:
                 raise RoundError(f"release of {party}: {v.indicator} must be {'sealed' if sealed_expected else 'clear'}")
 
@@ -320,9 +327,11 @@ class RoundManager:
         cells = [m.Cell(**c) for c in json.loads(r.cells_json)]
         numerators: list[NoisedRelease] = []
         denominator: NoisedRelease | None = None
-        for party, payload in sorted(self.store.releases(r.round_id).items()):
-            rel = release_from_proto(pb.Release.FromString(payload))
-            plan = NoisePlan(epsilon=rel.cost.epsilon, d_in=rel.cost.d_in, scale=rel.cost.scale)
+        releases = {p: release_from_proto(pb.Release.FromString(b)) for p, b in self.store.releases(r.round_id).items()}
+        plans = {p: NoisePlan(epsilon=x.cost.epsilon, d_in=x.cost.d_in, scale=x.cost.scale) for p, x in releases.items()}
+        joints = {j.name: j for j in spec.joint}
+        for party, rel in sorted(releases.items()):
+            plan = plans[party]
             for v in rel.vectors:
                 if v.sealed is not None:
                     cts = [key.public_key.ciphertext_from_bytes(b) for b in v.sealed]
@@ -331,8 +340,17 @@ class RoundManager:
                     values = list(v.clear or ())
                 if len(values) != len(cells):
                     raise RoundError(f"{party}/{v.indicator}: {len(values)} values for {len(cells)} cells")
-                nr = NoisedRelease(indicator=v.indicator, source=party, values=tuple(int(x) for x in values),
-                                   scale=plan.scale, variance=plan.variance, moe90=plan.moe(0.10))
+                if v.indicator in joints and joints[v.indicator].source(spec.spine):
+                    # a chained joint count carries a noise share of every node in the chain
+                    parties = joints[v.indicator].parties()
+                    variance = sum(plans[p].variance for p in parties)
+                    nr = NoisedRelease(indicator=v.indicator, source="+".join(parties),
+                                       values=tuple(int(x) for x in values), scale=plan.scale, variance=variance,
+                                       moe90=Z90 * math.sqrt(variance))
+                else:
+                    source = "+".join(joints[v.indicator].parties()) if v.indicator in joints else party
+                    nr = NoisedRelease(indicator=v.indicator, source=source, values=tuple(int(x) for x in values),
+                                       scale=plan.scale, variance=plan.variance, moe90=plan.moe(0.10))
                 if v.indicator == POPULATION:
                     denominator = nr
                 else:
@@ -341,7 +359,8 @@ class RoundManager:
             raise RoundError("the spine node released no population counts")
         meta = IndexMeta(round_id=r.round_id, period=spec.period, gemeente_code=spec.gemeente,
                          gemeente_name=self.geography.gemeente_name, min_cell_size=spec.min_cell_size)
-        order = {ind: i for i, ind in enumerate(ind for n in spec.nodes for ind in n.indicators)}
+        order = {ind: i for i, ind in enumerate([*(ind for n in spec.nodes for ind in n.indicators),
+                                                  *(j.name for j in spec.joint)])}
         numerators.sort(key=lambda x: order.get(x.indicator, len(order)))
         return assemble_index(meta, cells, denominator, numerators)
 

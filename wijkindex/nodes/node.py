@@ -44,8 +44,8 @@ from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_en
                                          verify_envelope_key)
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import PaillierPublicKey
-from wijkindex.protocol.sealing import SpineSealer, add_noise_sealed, aggregate_sealed
-from wijkindex.protocol.spec import RoundSpec
+from wijkindex.protocol.sealing import SpineSealer, add_noise_sealed, aggregate_sealed, seal_noise
+from wijkindex.protocol.spec import JointIndicator, RoundSpec
 from wijkindex.security.pki import Identity, PartyCredentials, load_private_key, verify_party_certificate
 from wijkindex.security.tls import secure_channel
 
@@ -54,7 +54,6 @@ log = logging.getLogger("wijkindex.node")
 POPULATION = "population"
 MECHANISM = "discrete_laplace"
 RELAY_CHUNK_ROWS = 2000
-_RELAY_SCHEMA = pa.schema([("pseudonym", pa.binary(32)), ("sealed", pa.binary())])
 
 
 def relay_context(round_id: str, sender: str, recipient: str, seq: int, total: int) -> bytes:
@@ -179,7 +178,8 @@ class Node:
         except KeyError:
             return m.JoinReply(task.round_id, False, f"node {self.name} is not part of this round")
         offered = [i.name for i in self.config.indicators]
-        missing = [i for i in req.indicators if i not in offered]
+        joint_attrs = [a for j in spec.joint_for(self.name) for a in j.at(self.name)]
+        missing = list(dict.fromkeys(i for i in (*req.indicators, *joint_attrs) if i not in offered))
         if missing:
             return m.JoinReply(task.round_id, False,
                                f"node {self.name} does not offer indicator(s) {', '.join(missing)}; "
@@ -187,14 +187,15 @@ class Node:
         is_spine = spec.spine == self.name
         if is_spine and self.config.spine_dataset is None:
             return m.JoinReply(task.round_id, False, f"node {self.name} holds no spine dataset")
-        names = {self.config.indicator(i).dataset for i in req.indicators}
+        names = {self.config.indicator(i).dataset for i in (*req.indicators, *joint_attrs)}
         if is_spine:
             names.add(self.config.spine_dataset.name)  # type: ignore[union-attr]
         try:
             data = {n: self._load(self.config.dataset(n)) for n in sorted(names)}
         except WijkindexError as exc:
             return m.JoinReply(task.round_id, False, str(exc))
-        d_in = len(req.indicators) + (1 if is_spine else 0)
+        # one count vector per marginal, the population at the spine, one per joint indicator it feeds
+        d_in = len(req.indicators) + (1 if is_spine else 0) + len(spec.joint_for(self.name))
         plan = NoisePlan.for_budget(req.privacy_loss, d_in)
         charged = {e.dataset for e in self.ledger.entries() if e.round_id == task.round_id}
         for ds in sorted(names - charged):  # check all first, so a refusal charges nothing
@@ -238,9 +239,18 @@ class Node:
         ds = self.config.dataset(ind.dataset)
         frame = ctx.data[ind.dataset].frame
         col = frame[ind.column]
-        hit = col.astype(str).str.strip().str.lower() == ind.equals.lower() if ind.equals is not None \
-            else col.astype(bool)
+        if ind.equals is not None:
+            hit = col.astype(str).str.strip().str.lower() == ind.equals.lower()
+        elif ind.below is not None:
+            hit = pd.to_numeric(col, errors="coerce") < ind.below
+        else:
+            hit = col.astype(bool)
         return frame.loc[hit.to_numpy(), ds.id_column].astype(str).unique()
+
+    def _joint_ids(self, ctx: RoundContext, joint: JointIndicator) -> set[str]:
+        """Children with every one of this node's attributes of a joint indicator."""
+        sets = [set(self._flagged_ids(ctx, ind)) for ind in joint.at(self.name)]
+        return set.intersection(*sets) if sets else set()
 
     # ---- 2. seal (spine node) --------------------------------------------------------
 
@@ -272,41 +282,66 @@ class Node:
         bsns, cells = self._spine_cells(ctx)
         pseudo = Pseudonymiser(RoundKey.derive(self._secret, task.round_id))
         pseudonyms = pseudo.pseudonymise_many(list(bsns))
+        n_cells = len(ctx.cells)
+        spec = ctx.spec
+        chained = [j for j in spec.joint_for(self.name) if j.source(self.name) is not None]
+        shares = ctx.plan.sample(n_cells * len(chained))  # this node's noise share of each chained joint count
         if task.recipients:
             total_children = len(pseudonyms)
             sealer = SpineSealer(ctx.public_key, ctx.layout)
-            sealed = sealer.seal_cells(cells.tolist(),
-                                       progress=lambda done: self.progress("sealing spine", done, total_children))
+            columns = {"sealed": sealer.seal_cells(
+                cells.tolist(), progress=lambda done: self.progress("sealing spine", done, total_children))}
+            noise_meta: dict[str, list[int]] = {}
+            for k, j in enumerate(chained):
+                ids = self._joint_ids(ctx, j)
+                mask = [b in ids for b in bsns]
+                columns[f"joint:{j.name}"] = sealer.seal_cells(
+                    cells.tolist(), mask=mask,
+                    progress=lambda done: self.progress(f"sealing {j.name}", done, total_children))
+                noise_meta[j.name] = shares[k * n_cells:(k + 1) * n_cells]
             order = sorted(range(len(pseudonyms)), key=pseudonyms.__getitem__)  # order leaks nothing
-            stub.UploadRelay(self._relay_chunks(task, [pseudonyms[i] for i in order], [sealed[i] for i in order]))
-        # the spine's own indicators and the population, noised in the clear
-        n_cells = len(ctx.cells)
+            stub.UploadRelay(self._relay_chunks(task, ctx, [pseudonyms[i] for i in order],
+                                                {c: [v[i] for i in order] for c, v in columns.items()}, noise_meta))
+        # the spine's own indicators, the population and its all-spine joint counts, noised in the clear
         index_of = dict(zip(bsns, cells))
-        vectors_names = [POPULATION, *ctx.spec.node(self.name).indicators]
+        clear_joint = [j for j in spec.joint_released_by(self.name)]
+        vectors_names = [POPULATION, *spec.node(self.name).indicators, *(j.name for j in clear_joint)]
         counts = [np.bincount(cells, minlength=n_cells)]
-        for ind in vectors_names[1:]:
-            hit = [index_of[b] for b in self._flagged_ids(ctx, ind) if b in index_of]
+        flagged = [set(self._flagged_ids(ctx, ind)) for ind in spec.node(self.name).indicators]
+        flagged += [self._joint_ids(ctx, j) for j in clear_joint]
+        for ids in flagged:
+            hit = [index_of[b] for b in ids if b in index_of]
             counts.append(np.bincount(np.asarray(hit, dtype=np.int64), minlength=n_cells))
         noised = ctx.plan.add_to(np.concatenate(counts).astype(int).tolist())
         vectors = tuple(m.ReleasedVector(name, clear=tuple(noised[i * n_cells:(i + 1) * n_cells]))
                         for i, name in enumerate(vectors_names))
         self._release(stub, ctx, task.round_id, vectors)
 
-    def _relay_chunks(self, task: m.SealTask, pseudonyms: list[bytes], sealed: list[bytes]) -> Iterator[pb.RelayChunk]:
-        """Arrow IPC chunks of (pseudonym, sealed cell), each enveloped for one recipient."""
+    def _relay_chunks(self, task: m.SealTask, ctx: RoundContext, pseudonyms: list[bytes],
+                      columns: dict[str, list[bytes]], noise: dict[str, list[int]]) -> Iterator[pb.RelayChunk]:
+        """Arrow IPC chunks of (pseudonym, sealed cell[, sealed joint cells]), enveloped per recipient.
+
+        A recipient gets the joint columns of the joint indicators it ends, and this node's
+        sealed noise share of each in the first chunk's metadata.
+        """
         bounds = list(range(0, len(pseudonyms), RELAY_CHUNK_ROWS)) or [0]
         total = len(bounds)
-        payloads = []
-        for start in bounds:
-            table = pa.Table.from_arrays([pa.array(pseudonyms[start:start + RELAY_CHUNK_ROWS], pa.binary(32)),
-                                          pa.array(sealed[start:start + RELAY_CHUNK_ROWS], pa.binary())],
-                                         schema=_RELAY_SCHEMA)
-            sink = pa.BufferOutputStream()
-            with pa.ipc.new_stream(sink, _RELAY_SCHEMA) as writer:
-                writer.write_table(table)
-            payloads.append(sink.getvalue().to_pybytes())
         for r in task.recipients:
             recipient_key = self._verified_envelope_key(task.round_id, r)
+            mine = [j.name for j in ctx.spec.joint_released_by(r.party)]
+            names = ["sealed", *(f"joint:{n}" for n in mine)]
+            meta = {f"noise:{n}".encode(): b"".join(ctx.public_key.ciphertext_to_bytes(c) for c in seal_noise(
+                ctx.public_key, ctx.layout, noise[n])).hex().encode() for n in mine}
+            payloads = []
+            for k, start in enumerate(bounds):
+                arrays = [pa.array(pseudonyms[start:start + RELAY_CHUNK_ROWS], pa.binary(32))]
+                arrays += [pa.array(columns[c][start:start + RELAY_CHUNK_ROWS], pa.binary()) for c in names]
+                schema = pa.schema([("pseudonym", pa.binary(32)), *((c, pa.binary()) for c in names)],
+                                   metadata=meta if k == 0 else None)
+                sink = pa.BufferOutputStream()
+                with pa.ipc.new_stream(sink, schema) as writer:
+                    writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+                payloads.append(sink.getvalue().to_pybytes())
             for seq, payload in enumerate(payloads):
                 env = seal_envelope(payload, recipient_public=recipient_key, sender_key=self._signing_key,
                                     context=relay_context(task.round_id, self.name, r.party, seq, total))
@@ -324,13 +359,16 @@ class Node:
 
     # ---- 3. aggregate (source node) ---------------------------------------------------
 
-    def _open_relay(self, stub: rpc.NodeExchangeStub, ctx: RoundContext, task: m.AggregateTask) -> dict[bytes, bytes]:
+    def _open_relay(self, stub: rpc.NodeExchangeStub, ctx: RoundContext,
+                    task: m.AggregateTask) -> tuple[dict[str, dict[bytes, bytes]], dict[str, list[int]]]:
+        """The sealed spine as {column: {pseudonym: sealed}} and the spine's sealed noise shares."""
         verify_party_certificate(task.spine_certificate_pem, self._ca_pem, expected=Identity("node", task.spine_party))
         from cryptography import x509
 
         spine_key = x509.load_pem_x509_certificate(task.spine_certificate_pem).public_key()
         assert ctx.envelope is not None
-        sealed: dict[bytes, bytes] = {}
+        sealed: dict[str, dict[bytes, bytes]] = {}
+        shares: dict[str, list[int]] = {}
         seen: set[int] = set()
         total = None
         for chunk in stub.FetchRelay(pb.FetchRelayRequest(round_id=task.round_id)):
@@ -342,21 +380,42 @@ class Node:
             plain = open_envelope(c.envelope, recipient=ctx.envelope, sender_public_key=spine_key,  # type: ignore[arg-type]
                                   context=relay_context(task.round_id, task.spine_party, self.name, c.seq, c.total))
             table = pa.ipc.open_stream(plain).read_all()
-            sealed.update(zip(table.column("pseudonym").to_pylist(), table.column("sealed").to_pylist()))
+            keys = table.column("pseudonym").to_pylist()
+            for name in table.column_names[1:]:
+                sealed.setdefault(name, {}).update(zip(keys, table.column(name).to_pylist()))
+            size = ctx.public_key.ciphertext_bytes
+            for key, value in (table.schema.metadata or {}).items():
+                if key.startswith(b"noise:"):
+                    raw = bytes.fromhex(value.decode())
+                    shares[key[6:].decode()] = [ctx.public_key.ciphertext_from_bytes(raw[i:i + size])
+                                                for i in range(0, len(raw), size)]
             self.progress("opening sealed spine", len(seen), c.total)
         if total is None or seen != set(range(total)):
             raise CryptoError(f"sealed spine incomplete: got chunks {sorted(seen)} of {total}")
-        return sealed
+        return sealed, shares
 
     def aggregate(self, stub: rpc.NodeExchangeStub, task: m.AggregateTask) -> None:
         ctx = self._context(task.round_id)
-        sealed = self._open_relay(stub, ctx, task)
+        columns, shares = self._open_relay(stub, ctx, task)
+        sealed = columns.get("sealed", {})
         pseudo = Pseudonymiser(RoundKey.derive(self._secret, task.round_id))
         indicators = ctx.spec.node(self.name).indicators
+        joints = ctx.spec.joint_released_by(self.name)
         n_cells = len(ctx.cells)
-        noise = ctx.plan.sample(n_cells * len(indicators))
+        noise = ctx.plan.sample(n_cells * (len(indicators) + len(joints)))
         vectors = []
         stats: dict[str, dict[str, int]] = {}
+        for k, j in enumerate(joints):  # the chain's last node: sum the spine's conditioned cells, both noise shares
+            column, share = columns.get(f"joint:{j.name}"), shares.get(j.name)
+            if column is None or share is None or len(share) != ctx.layout.n_ciphertexts:
+                raise CryptoError(f"the sealed spine carries no sealed cells or noise share for {j.name}")
+            ps = pseudo.pseudonymise_many(sorted(self._joint_ids(ctx, j)))
+            agg = aggregate_sealed(ctx.public_key, ctx.layout, [column[p] for p in ps if p in column])
+            agg = [ctx.public_key.add(a, z) for a, z in zip(agg, share)]
+            start = (len(indicators) + k) * n_cells
+            noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, noise[start:start + n_cells])
+            vectors.append(m.ReleasedVector(j.name, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
+                                            noise_terms=2))
         for i, ind in enumerate(indicators):
             ids = self._flagged_ids(ctx, ind)
             ps = pseudo.pseudonymise_many(list(ids))

@@ -32,12 +32,17 @@ class SpineSealer:
         self._enc = _encryptor(public_key)
         self._plain = [layout.one_hot(c) for c in range(layout.n_cells)]
 
-    def seal_cells(self, cells: Sequence[int], progress: Callable[[int], None] | None = None) -> list[bytes]:
+    def seal_cells(self, cells: Sequence[int], progress: Callable[[int], None] | None = None,
+                   mask: Sequence[bool] | None = None) -> list[bytes]:
+        """Each child's one-hot cell; with ``mask``, children masked out get a sealed all-zero vector
+        (indistinguishable from a one-hot without the key)."""
         size = self.public_key.ciphertext_bytes
         enc, plain = self._enc.encrypt, self._plain
+        zero = [0] * self.layout.n_ciphertexts
         out: list[bytes] = []
         for i, cell in enumerate(cells):
-            out.append(b"".join(enc(m).to_bytes(size, "big") for m in plain[cell]))
+            ms = plain[cell] if mask is None or mask[i] else zero
+            out.append(b"".join(enc(m).to_bytes(size, "big") for m in ms))
             if progress and (i + 1) % PROGRESS_EVERY == 0:
                 progress(i + 1)
         if progress:
@@ -62,16 +67,21 @@ def aggregate_sealed(public_key: PaillierPublicKey, layout: PackingLayout, seale
     return [int(a) for a in acc]
 
 
-def add_noise_sealed(public_key: PaillierPublicKey, layout: PackingLayout, ciphertexts: list[int],
-                     noise: Sequence[int]) -> list[int]:
-    """Add signed per-cell noise under encryption (each slot gets noise + layout.offset)."""
-    if len(noise) != layout.n_cells or len(ciphertexts) != layout.n_ciphertexts:
-        raise ValueError("noise or ciphertexts do not match the layout")
+def seal_noise(public_key: PaillierPublicKey, layout: PackingLayout, noise: Sequence[int]) -> list[int]:
+    """Signed per-cell noise, sealed: each slot holds noise + layout.offset (one noise term)."""
+    if len(noise) != layout.n_cells:
+        raise ValueError("noise does not match the layout")
     if any(abs(z) >= layout.offset for z in noise):
         raise ValueError("noise beyond the slot offset")
-    enc = _encryptor(public_key)
-    noise_cts = enc.encrypt_many(layout.pack([int(z) + layout.offset for z in noise]))
-    return [public_key.add(c, z) for c, z in zip(ciphertexts, noise_cts)]
+    return _encryptor(public_key).encrypt_many(layout.pack([int(z) + layout.offset for z in noise]))
+
+
+def add_noise_sealed(public_key: PaillierPublicKey, layout: PackingLayout, ciphertexts: Sequence[int],
+                     noise: Sequence[int]) -> list[int]:
+    """Add signed per-cell noise under encryption (one more noise term)."""
+    if len(ciphertexts) != layout.n_ciphertexts:
+        raise ValueError("ciphertexts do not match the layout")
+    return [public_key.add(c, z) for c, z in zip(ciphertexts, seal_noise(public_key, layout, noise))]
 
 
 def open_noised(private_key: PaillierPrivateKey, layout: PackingLayout, ciphertexts: Sequence[int],

@@ -22,6 +22,7 @@ spec in one go. Example::
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 import tomllib
@@ -63,6 +64,31 @@ class NodeRequest:
 
 
 @dataclass(frozen=True)
+class JointIndicator:
+    """Children who have every listed attribute ("node:indicator"), counted per cell.
+
+    Attributes live at the spine node and at most one source node (the chain
+    spine -> source); the spine seals each child's cell only if the child has the
+    spine's attributes, the source sums the sealed cells of its own flagged children,
+    and both add a noise share.
+    """
+
+    name: str
+    attributes: tuple[tuple[str, str], ...]
+
+    def at(self, party: str) -> tuple[str, ...]:
+        return tuple(ind for node, ind in self.attributes if node == party)
+
+    def source(self, spine: str) -> str | None:
+        """The source node in the chain, or None when the spine holds every attribute."""
+        others = {node for node, _ in self.attributes if node != spine}
+        return others.pop() if others else None
+
+    def parties(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(node for node, _ in self.attributes))
+
+
+@dataclass(frozen=True)
 class RoundSpec:
     period: int
     gemeente: str
@@ -74,6 +100,7 @@ class RoundSpec:
     min_cell_size: int = 10
     deadline_seconds: int = 900
     nonce: str = field(default_factory=lambda: secrets.token_hex(8))
+    joint: tuple[JointIndicator, ...] = ()
 
     @property
     def reference_date(self) -> date:
@@ -97,6 +124,14 @@ class RoundSpec:
 
     def indicator_source(self) -> dict[str, str]:
         return {ind: n.party for n in self.nodes for ind in n.indicators}
+
+    def joint_for(self, party: str) -> tuple[JointIndicator, ...]:
+        """The joint indicators a node contributes an attribute to."""
+        return tuple(j for j in self.joint if party in j.parties())
+
+    def joint_released_by(self, party: str) -> tuple[JointIndicator, ...]:
+        """The joint indicators whose sealed, noised counts this node releases (the chain's last node)."""
+        return tuple(j for j in self.joint if (j.source(self.spine) or self.spine) == party)
 
     def band_of(self, age: int) -> int | None:
         for i, band in enumerate(self.age_bands):
@@ -122,7 +157,7 @@ class RoundSpec:
             problems.append(f"{path}: {why}")
 
         allowed = {"version", "round_id", "period", "gemeente", "level", "age_bands", "spine",
-                   "nodes", "min_cell_size", "deadline_seconds", "nonce"}
+                   "nodes", "min_cell_size", "deadline_seconds", "nonce", "joint"}
         for key in sorted(set(raw) - allowed):
             bad(key, "unknown field")
         if raw.get("version") != SPEC_VERSION:
@@ -157,18 +192,16 @@ class RoundSpec:
         elif nodes and spine not in {n.party for n in nodes}:
             bad("spine", f"{spine!r} is not one of the round's nodes ({', '.join(n.party for n in nodes)})")
 
+        joint = _parse_joint(raw.get("joint", []), bad, nodes, spine if isinstance(spine, str) else "")
         if problems:
             listing = "\n  - ".join(problems)
             raise SpecError(f"{source} is invalid ({len(problems)} problem(s)):\n  - {listing}")
         return cls(period=period, gemeente=gemeente, level=level, age_bands=bands,  # type: ignore[arg-type]
                    spine=spine, nodes=tuple(nodes), round_id=round_id or "",  # type: ignore[arg-type]
-                   min_cell_size=min_cell, deadline_seconds=deadline, nonce=nonce)
+                   min_cell_size=min_cell, deadline_seconds=deadline, nonce=nonce, joint=joint)
 
     def with_round_id(self, round_id: str) -> "RoundSpec":
-        return RoundSpec(period=self.period, gemeente=self.gemeente, level=self.level,
-                         age_bands=self.age_bands, spine=self.spine, nodes=self.nodes,
-                         round_id=round_id, min_cell_size=self.min_cell_size,
-                         deadline_seconds=self.deadline_seconds, nonce=self.nonce)
+        return dataclasses.replace(self, round_id=round_id)
 
     def to_mapping(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -186,6 +219,8 @@ class RoundSpec:
         }
         if self.round_id:
             out["round_id"] = self.round_id
+        if self.joint:
+            out["joint"] = [{"name": j.name, "attributes": [f"{n}:{i}" for n, i in j.attributes]} for j in self.joint]
         return out
 
     def to_toml(self) -> str:
@@ -252,3 +287,44 @@ def _parse_nodes(value: Any, bad: Any, known_nodes: Iterable[str] | None) -> lis
         if eps is not None and inds:
             out.append(NodeRequest(party=party, privacy_loss=float(eps), indicators=tuple(inds)))
     return out
+
+
+def _parse_joint(value: Any, bad: Any, nodes: list[NodeRequest], spine: str) -> tuple[JointIndicator, ...]:
+    if not isinstance(value, list):
+        bad("joint", "a list of [[joint]] tables")
+        return ()
+    parties = {n.party for n in nodes}
+    marginal = {ind for n in nodes for ind in n.indicators}
+    out: list[JointIndicator] = []
+    for i, body in enumerate(value):
+        path = f"joint[{i}]"
+        if not isinstance(body, dict):
+            bad(path, "a table with name and attributes")
+            continue
+        for key in sorted(set(body) - {"name", "attributes"}):
+            bad(f"{path}.{key}", "unknown field")
+        name = body.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            bad(f"{path}.name", "a lowercase name")
+            continue
+        if name in marginal or name in {j.name for j in out}:
+            bad(f"{path}.name", f"{name!r} is already an indicator of this round")
+        attrs = body.get("attributes")
+        if not isinstance(attrs, list) or len(attrs) < 2 or not all(isinstance(a, str) for a in attrs):
+            bad(f"{path}.attributes", 'at least two "node:indicator" strings')
+            continue
+        parsed = []
+        for a in attrs:
+            node, _, ind = a.partition(":")
+            if node not in parties or not _NAME.match(ind):
+                bad(f"{path}.attributes", f"{a!r}: node:indicator with a node of this round "
+                    f"({', '.join(sorted(parties))})")
+            parsed.append((node, ind))
+        sources = {n for n, _ in parsed if n != spine}
+        if len(sources) > 1:
+            bad(f"{path}.attributes", f"attributes at {', '.join(sorted(sources))}: a joint indicator may combine "
+                "the spine node with one source node (longer chains come later)")
+        if len(set(parsed)) != len(parsed):
+            bad(f"{path}.attributes", "an attribute is listed twice")
+        out.append(JointIndicator(name, tuple(parsed)))
+    return tuple(out)

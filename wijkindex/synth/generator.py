@@ -43,6 +43,15 @@ MODEL: dict[str, tuple[tuple[float, float, float, float, float], float]] = {
     "vve_deelname": ((0.6, 1.0, 0.6, 0.8, 0.5), 0.22),
 }
 HOUSEHOLD_LEVEL = ("bijstand", "schuldhulp")
+SMART_START = ["gemeente:eenoudergezin", "gemeente:moeder_werkloos", "gemeente:jonge_moeder",
+               "gemeente:huurtoeslag"]
+# joint indicators over several holders' attributes (the Smart Start risk profile and a 2x2 table)
+JOINT = {
+    "eenouder_en_psychosociaal": ["gemeente:eenoudergezin", "ggd:psychosociale_problemen"],
+    "smartstart_profiel": SMART_START,
+    "smartstart_en_jeugdhulp": [*SMART_START, "gemeente:jeugdhulp"],
+    "smartstart_en_onderwijsachterstand": [*SMART_START, "school:onderwijsachterstand"],
+}
 HOLDERS = {
     "gemeente": ["eenoudergezin", "bijstand", "schuldhulp", "jeugdhulp", "ots_uithuisplaatsing", "huurtoeslag"],
     "ggd": ["overgewicht", "taalachterstand", "psychosociale_problemen"],
@@ -57,6 +66,7 @@ class FederationInfo:
     n_children: int
     holders: dict[str, list[str]] = field(default_factory=dict)
     gemeente_code: str = "GM0193"
+    joint: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -265,6 +275,9 @@ def _datasets_toml(holder: str) -> dict:
                 "bsn": "bsn", **{f: flag for f in HOLDERS["gemeente"][1:]}}}],
             "indicators": [{"name": "eenoudergezin", "dataset": "brp", "column": "huishouden_type",
                             "equals": "eenouder"},
+                           {"name": "moeder_werkloos", "dataset": "brp", "column": "moeder_werkloos"},
+                           {"name": "jonge_moeder", "dataset": "brp", "column": "moeder_leeftijd_eerste_kind",
+                            "below": 30},
                            *({"name": f, "dataset": "sociaal_domein", "column": f} for f in HOLDERS["gemeente"][1:])]}
     name, file = ("jgz", "jgz.csv") if holder == "ggd" else ("leerlingen", "leerlingen.csv")
     extra = {"contactdatum": "date"} if holder == "ggd" else {"brin": "code"}
@@ -341,7 +354,7 @@ def generate_federation(out_dir: Path | str, *, seed: int = 2014, period: int = 
 
         say("computing the evaluation truth")
         (tmp / "truth").mkdir()
-        truth = compute_truth(tmp, geo, period)
+        truth = compute_truth(tmp, geo, period, joint=JOINT)
         truth.to_csv(tmp / "truth" / "truth.csv", index=False)
         (tmp / "truth" / "README.md").write_text(
             "# truth/\n\n**Exact figures computed centrally from every holder's files, FOR EVALUATION ONLY.** "
@@ -357,4 +370,5 @@ def generate_federation(out_dir: Path | str, *, seed: int = 2014, period: int = 
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return FederationInfo(out_dir=out_dir, period=period, n_children=len(kids),
-                          holders={h: list(v) for h, v in HOLDERS.items()}, gemeente_code=geo.gemeente_code)
+                          holders={h: list(v) for h, v in HOLDERS.items()}, gemeente_code=geo.gemeente_code,
+                          joint={k: list(v) for k, v in JOINT.items()})

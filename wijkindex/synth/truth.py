@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,7 +30,9 @@ def _valid_bsn(col: pd.Series) -> np.ndarray:
 
 
 def compute_truth(federation_dir: Path | str, geography: Geography, period: int,
-                  age_bands: Sequence[tuple[int, int, str]] = DEFAULT_BANDS) -> pd.DataFrame:
+                  age_bands: Sequence[tuple[int, int, str]] = DEFAULT_BANDS,
+                  joint: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """Marginal indicators of every holder, and joint ones ("node:indicator" lists: all must hold)."""
     federation_dir = Path(federation_dir)
     spine = pd.read_csv(federation_dir / "gemeente" / "brp.csv", dtype=str, keep_default_na=False)
     spine = spine[_valid_bsn(spine["bsn"])].drop_duplicates("bsn")
@@ -51,9 +53,18 @@ def compute_truth(federation_dir: Path | str, geography: Geography, period: int,
         for ind in spec.get("indicators", []):
             df, id_col = frames[ind["dataset"]]
             col = df[ind["column"]].str.strip().str.lower()
-            hit = col == ind["equals"].lower() if "equals" in ind else col.isin(_TRUE)
+            if "equals" in ind:
+                hit = col == ind["equals"].lower()
+            elif "below" in ind:
+                hit = pd.to_numeric(col, errors="coerce") < ind["below"]
+            else:
+                hit = col.isin(_TRUE)
             flagged[(holder_dir.name, ind["name"])] = set(df.loc[hit.to_numpy(), id_col].str.zfill(9))
 
+    for name, attrs in (joint or {}).items():
+        sets = [flagged[tuple(a.split(":", 1))] for a in attrs]  # type: ignore[index]
+        parties = list(dict.fromkeys(a.split(":", 1)[0] for a in attrs))
+        flagged[("+".join(parties), name)] = set.intersection(*sets)
     wijken = geography.wijken.sort_values("wijk_code")
     rows = []
     for (source, indicator), ids in flagged.items():

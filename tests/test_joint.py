@@ -1,0 +1,66 @@
+"""Joint indicators over two holders (the chain spine -> source), against the truth."""
+
+from __future__ import annotations
+
+import opendp.prelude as dp
+import pytest
+
+from conftest import Running, truth_frame
+from wijkindex.proto import wijkindex_pb2 as pb
+
+pytestmark = pytest.mark.slow
+dp.enable_features("contrib")
+ROUND = "joint-check"
+
+
+@pytest.fixture(scope="module")
+def joint_round(running: Running):  # type: ignore[no-untyped-def]
+    start = len(running.recorder.messages)
+    round_id, _ = running.run_round(running.spec(epsilon=1.0, round_id=ROUND, joint=running.info.joint))
+    with running.client("researcher") as r:
+        index, status = r.get_index(round_id)
+    return index, status, running.recorder.messages[start:]
+
+
+def test_joint_counts_agree_with_truth_within_both_noise_shares(joint_round, running: Running) -> None:
+    index, status, _ = joint_round
+    scale = {c.party: c.scale for c in status.costs}
+    truth = truth_frame(running.info)
+    gm = running.info.gemeente_code
+    joint = index[index["indicator"].isin(running.info.joint) & (index["wijk_code"] != gm)
+                  & ~index["suppressed"].astype(bool)]
+    assert set(joint["indicator"]) == set(running.info.joint)
+    assert set(joint[joint["indicator"] == "eenouder_en_psychosociaal"]["source"]) == {"gemeente+ggd"}
+    merged = joint.merge(truth, on=["wijk_code", "age_band", "indicator"], suffixes=("", "_true"))
+    assert len(merged) == len(joint)
+    n = len(merged)
+    for row in merged.itertuples():
+        parties = row.source.split("+")
+        bound = sum(dp.discrete_laplacian_scale_to_accuracy(scale[p], 1e-6 / n) for p in parties)
+        den_bound = dp.discrete_laplacian_scale_to_accuracy(scale["gemeente"], 1e-6 / n)
+        assert abs(row.numerator - row.numerator_true) <= bound + den_bound, row
+    # the joint count never exceeds what both marginals allow, up to noise: a smoke check of the semantics
+    assert (merged["numerator_true"] <= merged["denominator_true"]).all()
+
+
+def test_joint_costs_are_in_the_ledgers(joint_round, running: Running) -> None:
+    _, status, _ = joint_round
+    d_in = {c.party: c.d_in for c in status.costs}
+    # gemeente: population + 6 marginals + 4 joint; ggd: 3 + 1; school: 3 + 1
+    assert d_in == {"gemeente": 11, "ggd": 4, "school": 4}
+    for c in status.costs:
+        assert c.epsilon <= 1.0 + 1e-9
+        assert [e.epsilon for e in running.nodes[c.party].ledger.entries() if e.round_id == ROUND]
+
+
+def test_aggregator_sees_joint_counts_only_sealed_and_twice_noised(joint_round, running: Running) -> None:
+    _, _, recorded = joint_round
+    releases = {r.cost.party: r for r in (pb.Release.FromString(b) for m, b in recorded
+                                          if m.endswith("/SubmitRelease"))}
+    ggd = {v.indicator: v for v in releases["ggd"].vectors}
+    assert ggd["eenouder_en_psychosociaal"].WhichOneof("payload") == "sealed"
+    assert ggd["eenouder_en_psychosociaal"].sealed.noise_terms == 2  # the spine's share and the GGD's
+    school = {v.indicator: v for v in releases["school"].vectors}
+    assert school["smartstart_en_onderwijsachterstand"].sealed.noise_terms == 2
+    gemeente = {v.indicator for v in releases["gemeente"].vectors}
+    assert "eenouder_en_psychosociaal" not in gemeente and "smartstart_profiel" in gemeente
