@@ -17,7 +17,8 @@ from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_en
                                          verify_envelope_key)
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import Encryptor, PaillierPrivateKey, PaillierPublicKey, encrypt_plain, generate_keypair
-from wijkindex.protocol.sealing import SpineSealer, add_noise_sealed, aggregate_sealed, open_noised
+from wijkindex.protocol.sealing import (SpineSealer, add_noise_sealed, aggregate_sealed, open_noised, seal_noise,
+                                        seal_slots, transform_sealed)
 
 KAT = json.loads((Path(__file__).parent / "vectors" / "paillier_kat.json").read_text())
 
@@ -173,3 +174,82 @@ def test_envelope_key_binding(parties) -> None:
     with pytest.raises(CryptoError):  # an aggregator substituting its own key
         verify_envelope_key(EnvelopeKeyPair.generate().public_bytes(), sig, round_id="r1", party="ggd",
                             signer_public_key=signer.public_key())
+
+
+# ---- the chain protocol's primitives ------------------------------------------------------
+
+
+def test_level_layout_keeps_a_cells_levels_in_one_ciphertext() -> None:
+    layout = PackingLayout.for_levels(48, 6, 2048)
+    assert layout.slots_per_ciphertext % 6 == 0 and layout.n_cells == 48 * 6
+    for cell in range(48):
+        cts = {(cell * 6 + k) // layout.slots_per_ciphertext for k in range(6)}
+        assert len(cts) == 1
+    with pytest.raises(ValueError):
+        PackingLayout.for_levels(4, 200, 1024)
+
+
+@settings(max_examples=8, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.integers(0, 2), st.integers(0, 1), st.integers(0, 1)),
+                min_size=1, max_size=12))
+def test_chain_of_shifts_counts_stacked_factors(key: PaillierPrivateKey,
+                                                children: list[tuple[int, int, int, int]]) -> None:
+    """spine seals (cell, k0), hop 1 shifts by k1 and re-randomises, the last node aggregates shifted by k2:
+    the opened histogram is the plain count of (cell, k0 + k1 + k2)."""
+    levels = 5
+    layout = PackingLayout.for_levels(7, levels, key.public_key.bits)
+    sealed = seal_slots(key.public_key, layout, [c * levels + k0 for c, k0, _, _ in children])
+    hop = transform_sealed(key.public_key, layout, sealed, [k1 for _, _, k1, _ in children])
+    assert not set(hop) & set(sealed)  # every ciphertext is fresh: the next node cannot tell who changed
+    agg = aggregate_sealed(key.public_key, layout, hop, shifts=[k2 for *_, k2 in children])
+    expected = [0] * layout.n_cells
+    for c, k0, k1, k2 in children:
+        expected[c * levels + k0 + k1 + k2] += 1
+    assert open_noised(key, layout, agg, noise_terms=0) == expected
+
+
+def test_conditioning_hop_drops_children_without_the_attribute(key: PaillierPrivateKey) -> None:
+    layout = PackingLayout.for_key(5, key.public_key.bits)
+    cells = [0, 1, 1, 4, 4, 4]
+    sealed = seal_slots(key.public_key, layout, cells)
+    keep = [0, None, 0, None, 0, 0]  # None: replaced by a fresh sealed zero
+    hop = transform_sealed(key.public_key, layout, sealed, keep)
+    assert len({len(h) for h in hop}) == 1 and not set(hop) & set(sealed)
+    agg = aggregate_sealed(key.public_key, layout, hop)
+    assert open_noised(key, layout, agg, noise_terms=0) == [1, 1, 0, 0, 2]
+
+
+def test_running_noise_share_opens_with_one_offset_per_party(key: PaillierPrivateKey) -> None:
+    layout = PackingLayout.for_levels(3, 4, key.public_key.bits)
+    counts = seal_slots(key.public_key, layout, [0, 5, 11])
+    agg = aggregate_sealed(key.public_key, layout, counts)
+    shares = [[random.randint(-50, 50) for _ in range(layout.n_cells)] for _ in range(3)]
+    running = seal_noise(key.public_key, layout, shares[0])
+    running = add_noise_sealed(key.public_key, layout, running, shares[1])
+    total = [key.public_key.add(a, z) for a, z in zip(agg, running)]
+    total = add_noise_sealed(key.public_key, layout, total, shares[2])
+    expected = [int(i in (0, 5, 11)) + sum(s[i] for s in shares) for i in range(layout.n_cells)]
+    assert open_noised(key, layout, total, noise_terms=3) == expected
+
+
+def test_parallel_sealing_matches_serial(key: PaillierPrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The multi-process path (used for Zwolle-size spines) seals and transforms the same plaintexts."""
+    monkeypatch.setenv("WIJKINDEX_PARALLEL_MIN", "10")
+    monkeypatch.setenv("WIJKINDEX_WORKERS", "2")
+    layout = PackingLayout.for_levels(4, 3, key.public_key.bits)
+    slots = [(i % 4) * 3 + (i % 2) for i in range(600)]
+    seen: list[int] = []
+    sealed = seal_slots(key.public_key, layout, slots, progress=seen.append)
+    assert seen[-1] == 600
+    hop = transform_sealed(key.public_key, layout, sealed, [1] * 600)
+    expected = [0] * layout.n_cells
+    for s in slots:
+        expected[s + 1] += 1
+    assert open_noised(key, layout, aggregate_sealed(key.public_key, layout, hop), noise_terms=0) == expected
+
+
+def test_malformed_sealed_item_is_named(key: PaillierPrivateKey) -> None:
+    layout = PackingLayout.for_key(5, key.public_key.bits)
+    sealed = seal_slots(key.public_key, layout, [1, 2])
+    with pytest.raises(CryptoError, match="sealed item 1"):
+        transform_sealed(key.public_key, layout, [sealed[0], sealed[1][:-1]], [0, 0])

@@ -1,4 +1,5 @@
-"""Joint indicators over two holders (the chain spine -> source), against the truth."""
+"""Joint indicators (the chain protocol), against the truth: children with attributes at two
+holders, and cumulative risk counted across all three (spine -> GGD -> school)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ ROUND = "joint-check"
 @pytest.fixture(scope="module")
 def joint_round(running: Running):  # type: ignore[no-untyped-def]
     start = len(running.recorder.messages)
-    round_id, _ = running.run_round(running.spec(epsilon=1.0, round_id=ROUND, joint=running.info.joint))
+    round_id, _ = running.run_round(running.spec(epsilon=1.0, round_id=ROUND, joint=running.info.joint,
+                                                      cumulative=running.info.cumulative))
     with running.client("researcher") as r:
         index, status = r.get_index(round_id)
     return index, status, running.recorder.messages[start:]
@@ -27,16 +29,18 @@ def test_joint_counts_agree_with_truth_within_both_noise_shares(joint_round, run
     scale = {c.party: c.scale for c in status.costs}
     truth = truth_frame(running.info)
     gm = running.info.gemeente_code
-    joint = index[index["indicator"].isin(running.info.joint) & (index["wijk_code"] != gm)
-                  & ~index["suppressed"].astype(bool)]
-    assert set(joint["indicator"]) == set(running.info.joint)
+    names = running.info.joint_indicators()
+    joint = index[index["indicator"].isin(names) & (index["wijk_code"] != gm) & ~index["suppressed"].astype(bool)]
+    assert set(joint["indicator"]) == set(names)
+    assert set(joint[joint["indicator"] == "cumulatief_risico_2"]["source"]) == {"gemeente+ggd+school"}
     assert set(joint[joint["indicator"] == "eenouder_en_psychosociaal"]["source"]) == {"gemeente+ggd"}
     merged = joint.merge(truth, on=["wijk_code", "age_band", "indicator"], suffixes=("", "_true"))
     assert len(merged) == len(joint)
     n = len(merged)
     for row in merged.itertuples():
         parties = row.source.split("+")
-        bound = sum(dp.discrete_laplacian_scale_to_accuracy(scale[p], 1e-6 / n) for p in parties)
+        merged_slots = 3 if row.indicator == "cumulatief_risico_3plus" else 1  # levels 3, 4, 5 summed
+        bound = merged_slots * sum(dp.discrete_laplacian_scale_to_accuracy(scale[p], 1e-6 / n) for p in parties)
         den_bound = dp.discrete_laplacian_scale_to_accuracy(scale["gemeente"], 1e-6 / n)
         assert abs(row.numerator - row.numerator_true) <= bound + den_bound, row
     # the joint count never exceeds what both marginals allow, up to noise: a smoke check of the semantics
@@ -46,8 +50,9 @@ def test_joint_counts_agree_with_truth_within_both_noise_shares(joint_round, run
 def test_joint_costs_are_in_the_ledgers(joint_round, running: Running) -> None:
     _, status, _ = joint_round
     d_in = {c.party: c.d_in for c in status.costs}
-    # gemeente: population + 6 marginals + 4 joint; ggd: 3 + 1; school: 3 + 1
-    assert d_in == {"gemeente": 11, "ggd": 4, "school": 4}
+    # gemeente: population + 6 marginals + 4 joint + 2 (a count histogram moves a child between levels);
+    # ggd: 3 + 1 + 2; school: 3 + 1 + 2
+    assert d_in == {"gemeente": 13, "ggd": 6, "school": 6}
     for c in status.costs:
         assert c.epsilon <= 1.0 + 1e-9
         assert [e.epsilon for e in running.nodes[c.party].ledger.entries() if e.round_id == ROUND]
@@ -62,5 +67,28 @@ def test_aggregator_sees_joint_counts_only_sealed_and_twice_noised(joint_round, 
     assert ggd["eenouder_en_psychosociaal"].sealed.noise_terms == 2  # the spine's share and the GGD's
     school = {v.indicator: v for v in releases["school"].vectors}
     assert school["smartstart_en_onderwijsachterstand"].sealed.noise_terms == 2
+    assert school["cumulatief_risico"].sealed.noise_terms == 3  # spine, GGD and school shares
+    assert "cumulatief_risico" not in {v.indicator for v in releases["ggd"].vectors}
     gemeente = {v.indicator for v in releases["gemeente"].vectors}
     assert "eenouder_en_psychosociaal" not in gemeente and "smartstart_profiel" in gemeente
+
+
+def test_cumulative_levels_partition_the_population(joint_round, running: Running) -> None:
+    index, status, _ = joint_round
+    truth = truth_frame(running.info)
+    levels = [n for n in running.info.joint_indicators() if n.startswith("cumulatief_risico_")]
+    t = truth[truth["indicator"].isin(levels)].groupby(["wijk_code", "age_band"])["numerator"].sum()
+    pop = truth[truth["indicator"] == "eenoudergezin"].set_index(["wijk_code", "age_band"])["denominator"]
+    assert (t == pop.loc[t.index]).all()  # every child is in exactly one level
+    gm = index[(index["wijk_code"] == running.info.gemeente_code) & index["indicator"].isin(levels)]
+    shares = gm.groupby("indicator")["numerator"].sum() / gm.groupby("indicator")["denominator"].sum()
+    assert shares["cumulatief_risico_0"] > shares["cumulatief_risico_1"] > shares["cumulatief_risico_3plus"]
+
+
+def test_chain_relays_are_opaque_to_the_aggregator(joint_round, running: Running) -> None:
+    _, _, recorded = joint_round
+    uploads = [pb.RelayChunk.FromString(b) for m, b in recorded if m.endswith("/UploadRelay")]
+    assert {c.recipient for c in uploads} >= {"ggd", "school"}
+    for c in uploads:
+        # the aggregator holds sealed envelopes only: no Arrow stream, no pseudonym in the clear
+        assert b"ARROW" not in c.envelope and b"pseudonym" not in c.envelope

@@ -93,3 +93,39 @@ def test_privacy_loss_accepted_only_in_range(eps: float) -> None:
     else:
         with pytest.raises(SpecError):
             RoundSpec.from_mapping(raw)
+
+
+THREE = {**GOOD, "nodes": {**GOOD["nodes"], "school": {"privacy_loss": 1.0, "indicators": ["verzuim"]},
+                            "wijkteam": {"privacy_loss": 1.0, "indicators": ["hulp"]}}}
+
+
+def test_joint_chains_edges_and_costs() -> None:
+    raw = {**THREE, "joint": [
+        {"name": "eenouder_en_overgewicht", "attributes": ["gemeente:eenoudergezin", "ggd:overgewicht"]},
+        {"name": "risico", "kind": "count", "attributes": ["gemeente:eenoudergezin", "gemeente:bijstand",
+                                                            "ggd:overgewicht", "school:verzuim"]}]}
+    s = RoundSpec.from_mapping(raw)
+    pair, count = s.joint
+    assert s.chain(pair) == ("gemeente", "ggd") and s.chain(count) == ("gemeente", "ggd", "school")
+    assert s.levels(pair) == 1 and s.levels(count) == 1 + 2 + 1 + 1
+    assert count.level_names() == ("risico_0", "risico_1", "risico_2", "risico_3plus")
+    assert s.relay_edges() == (("gemeente", "ggd"), ("gemeente", "school"), ("gemeente", "wijkteam"),
+                               ("ggd", "school"))
+    # d_in: marginals + population (spine) + 1 per "all" joint + 2 per count histogram
+    assert [s.d_in(p) for p in s.parties] == [1 + 1 + 1 + 2, 2 + 1 + 2, 1 + 2, 1]
+    assert [j.name for j in s.joint_released_by("school")] == ["risico"]
+    assert RoundSpec.from_toml(s.to_toml()) == s
+
+
+@pytest.mark.parametrize("joint, field, why", [
+    ({"name": "x", "attributes": ["gemeente:a", "ggd:b", "school:c", "wijkteam:d"]}, "joint[0].attributes",
+     "at most 3"),
+    ({"name": "x", "kind": "sum", "attributes": ["gemeente:a", "ggd:b"]}, "joint[0].kind", "one of"),
+    ({"name": "x", "kind": "count", "cap": 0, "attributes": ["gemeente:a", "ggd:b"]}, "joint[0].cap", "1 to 9"),
+    ({"name": "x", "attributes": ["gemeente:a", "elders:b"]}, "joint[0].attributes", "node of this round"),
+    ({"name": "eenoudergezin", "attributes": ["gemeente:a", "ggd:b"]}, "joint[0].name", "already"),
+])
+def test_bad_joint_is_named(joint: dict, field: str, why: str) -> None:
+    with pytest.raises(SpecError) as exc:
+        RoundSpec.from_mapping({**THREE, "joint": [joint]})
+    assert field in str(exc.value) and why in str(exc.value)

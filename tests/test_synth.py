@@ -41,7 +41,7 @@ def test_small_federation_files(small_federation) -> None:
     assert (~jgz["bsn"].isin(brp["bsn"])).sum() > 0  # children who do not live in the gemeente
     assert (~jgz["bsn"].map(is_valid_bsn)).sum() > 0  # and a few invalid BSNs
     truth = pd.read_csv(d / "truth" / "truth.csv")
-    assert len(truth) == 17 * 3 * (14 + 4)  # 12 released + 2 profile attributes, 4 joint indicators
+    assert len(truth) == 17 * 3 * (14 + 4 + 4)  # 12 released + 2 profile attributes, 4 joint indicators
     assert "FOR EVALUATION ONLY" in (d / "truth" / "README.md").read_text()
 
 

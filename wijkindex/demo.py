@@ -58,7 +58,8 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     try:
         console.print(f"[green]3/5[/] aggregator on {fed.address} and {len(fed.node_configs)} node processes "
                       "(mutual TLS; nodes dial out)")
-        spec = round_spec(info.period, geo.gemeente_code, info.holders, epsilon=epsilon, joint=info.joint)
+        spec = round_spec(info.period, geo.gemeente_code, info.holders, epsilon=epsilon, joint=info.joint,
+                          cumulative=info.cumulative)
         (out / "round.toml").write_text(spec, encoding="utf-8")
         t1 = time.perf_counter()
         with AggregatorClient.from_config(_client_cfg(fed, "coordinator")) as coord:

@@ -101,8 +101,10 @@ def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_
 
 def round_spec(period: int, gemeente: str, indicators: Mapping[str, Sequence[str]], *, epsilon: float = 1.0,
                spine: str = "gemeente", min_cell_size: int = 10, deadline_seconds: int = 900,
-               round_id: str | None = None, joint: Mapping[str, Sequence[str]] | None = None) -> str:
-    """A round spec asking every node for all of its indicators (and the joint ones) at one privacy loss."""
+               round_id: str | None = None, joint: Mapping[str, Sequence[str]] | None = None,
+               cumulative: Mapping[str, Sequence[str]] | None = None) -> str:
+    """A round spec asking every node for all of its indicators (and the joint and cumulative ones)
+    at one privacy loss."""
     from wijkindex.protocol.spec import SPEC_VERSION
 
     spec: dict[str, object] = {
@@ -113,8 +115,10 @@ def round_spec(period: int, gemeente: str, indicators: Mapping[str, Sequence[str
     }
     if round_id:
         spec["round_id"] = round_id
-    if joint:
-        spec["joint"] = [{"name": name, "attributes": list(attrs)} for name, attrs in joint.items()]
+    joints = [{"name": name, "attributes": list(attrs)} for name, attrs in (joint or {}).items()]
+    joints += [{"name": name, "kind": "count", "attributes": list(attrs)} for name, attrs in (cumulative or {}).items()]
+    if joints:
+        spec["joint"] = joints
     return tomli_w.dumps(spec)
 
 

@@ -5,6 +5,8 @@ Role code (aggregator, nodes, clients) never builds generated classes itself.
 
 from __future__ import annotations
 
+from typing import Iterable
+
 from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.protocol import messages as m
 
@@ -35,12 +37,20 @@ def task_to_proto(task: m.Task | None, task_id: str = "") -> pb.Task:
             layout=layout_to_proto(task.layout),
             cells=[pb.Cell(area_code=c.area_code, area_name=c.area_name, age_band=c.age_band) for c in task.cells]))
     if isinstance(task, m.SealTask):
-        return pb.Task(task_id=task_id, seal=pb.SealTask(round_id=task.round_id, recipients=[
-            pb.Recipient(party=r.party, envelope_public_key=r.envelope_public_key,
-                         key_signature=r.key_signature, certificate_pem=r.certificate_pem)
-            for r in task.recipients]))
+        return pb.Task(task_id=task_id, seal=pb.SealTask(round_id=task.round_id,
+                                                         recipients=[_recipient(r) for r in task.recipients]))
     return pb.Task(task_id=task_id, aggregate=pb.AggregateTask(
-        round_id=task.round_id, spine_party=task.spine_party, spine_certificate_pem=task.spine_certificate_pem))
+        round_id=task.round_id, spine_party=task.spine_party, spine_certificate_pem=task.spine_certificate_pem,
+        senders=[_recipient(r) for r in task.senders], forward_to=[_recipient(r) for r in task.forward_to]))
+
+
+def _recipient(r: m.Recipient) -> pb.Recipient:
+    return pb.Recipient(party=r.party, envelope_public_key=r.envelope_public_key,
+                        key_signature=r.key_signature, certificate_pem=r.certificate_pem)
+
+
+def _recipients(rs: Iterable[pb.Recipient]) -> tuple[m.Recipient, ...]:
+    return tuple(m.Recipient(r.party, r.envelope_public_key, r.key_signature, r.certificate_pem) for r in rs)
 
 
 def task_from_proto(x: pb.Task) -> m.Task | None:
@@ -50,12 +60,11 @@ def task_from_proto(x: pb.Task) -> m.Task | None:
         return m.JoinTask(j.round_id, j.spec_toml, j.paillier_public_key, layout_from_proto(j.layout),
                           tuple(m.Cell(c.area_code, c.area_name, c.age_band) for c in j.cells))
     if kind == "seal":
-        return m.SealTask(x.seal.round_id, tuple(
-            m.Recipient(r.party, r.envelope_public_key, r.key_signature, r.certificate_pem)
-            for r in x.seal.recipients))
+        return m.SealTask(x.seal.round_id, _recipients(x.seal.recipients))
     if kind == "aggregate":
         a = x.aggregate
-        return m.AggregateTask(a.round_id, a.spine_party, a.spine_certificate_pem)
+        return m.AggregateTask(a.round_id, a.spine_party, a.spine_certificate_pem, _recipients(a.senders),
+                               _recipients(a.forward_to))
     return None
 
 
@@ -93,11 +102,12 @@ def release_from_proto(x: pb.Release) -> m.NodeRelease:
 
 
 def chunk_to_proto(x: m.RelayChunk) -> pb.RelayChunk:
-    return pb.RelayChunk(round_id=x.round_id, recipient=x.recipient, seq=x.seq, total=x.total, envelope=x.envelope)
+    return pb.RelayChunk(round_id=x.round_id, recipient=x.recipient, seq=x.seq, total=x.total, envelope=x.envelope,
+                         sender=x.sender)
 
 
 def chunk_from_proto(x: pb.RelayChunk) -> m.RelayChunk:
-    return m.RelayChunk(x.round_id, x.recipient, x.seq, x.total, x.envelope)
+    return m.RelayChunk(x.round_id, x.recipient, x.seq, x.total, x.envelope, x.sender)
 
 
 def status_to_proto(x: m.RoundStatus) -> pb.RoundStatus:

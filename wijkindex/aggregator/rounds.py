@@ -34,7 +34,7 @@ from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.protocol import messages as m
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import PaillierPrivateKey, generate_keypair
-from wijkindex.protocol.sealing import open_noised
+from wijkindex.protocol.sealing import joint_layout, open_noised
 from wijkindex.protocol.spec import RoundSpec
 from wijkindex.wire import release_from_proto, release_to_proto
 
@@ -179,8 +179,17 @@ class RoundManager:
                     for o in self.store.nodes(r.round_id) if o.party != spec.spine)
                 return m.SealTask(r.round_id, recipients)
             if r.state == "aggregating" and party != spec.spine and n.state == "joined":
-                spine = self.store.node(r.round_id, spec.spine)
-                return m.AggregateTask(r.round_id, spec.spine, spine.certificate_pem or b"" if spine else b"")
+                inbound = [snd for snd, rcpt in spec.relay_edges() if rcpt == party]
+                if not set((snd, party) for snd in inbound) <= self.store.relay_edges(r.round_id):
+                    continue  # an earlier node of a chain has not forwarded yet
+                nodes = {o.party: o for o in self.store.nodes(r.round_id)}
+                spine = nodes[spec.spine]
+                senders = tuple(m.Recipient(snd, b"", b"", nodes[snd].certificate_pem or b"") for snd in inbound)
+                forward = tuple(
+                    m.Recipient(rcpt, nodes[rcpt].envelope_key or b"", nodes[rcpt].key_signature or b"",
+                                nodes[rcpt].certificate_pem or b"")
+                    for snd, rcpt in spec.relay_edges() if snd == party)
+                return m.AggregateTask(r.round_id, spec.spine, spine.certificate_pem or b"", senders, forward)
         return None
 
     # ---- 2. join ----------------------------------------------------------------------
@@ -211,32 +220,40 @@ class RoundManager:
     # ---- 3./4. relay ----------------------------------------------------------------
 
     def upload_relay(self, party: str, chunks: list[m.RelayChunk]) -> int:
+        """Store one node's relay: the spine's sealed spine, or a chain hop's forwarded cells."""
         if not chunks:
             raise RoundError("empty relay upload")
         round_id = chunks[0].round_id
         r = self._round(round_id, party)
         spec = self._spec(r)
-        if party != spec.spine:
-            raise RoundError(f"only the spine node {spec.spine} uploads the sealed spine")
-        if r.state != "sealing":
-            raise RoundError(f"round {round_id} is {r.state}, not sealing")
-        recipients = {s.party for s in spec.sources}
+        expected_state = "sealing" if party == spec.spine else "aggregating"
+        if r.state != expected_state:
+            raise RoundError(f"round {round_id} is {r.state}; a relay from {party} fits while {expected_state}")
+        recipients = {rcpt for snd, rcpt in spec.relay_edges() if snd == party}
+        if not recipients:
+            raise RoundError(f"node {party} relays to no one in round {round_id}")
         by_rcpt: dict[str, set[int]] = {}
         for c in chunks:
             if c.round_id != round_id or c.recipient not in recipients:
-                raise RoundError(f"relay chunk for {c.recipient!r} in round {c.round_id!r} does not belong here")
+                raise RoundError(f"relay chunk from {party} for {c.recipient!r} in round {c.round_id!r} "
+                                 "does not belong here")
             if not 0 <= c.seq < c.total:
                 raise RoundError(f"relay chunk {c.seq}/{c.total} for {c.recipient} out of range")
             by_rcpt.setdefault(c.recipient, set()).add(c.seq)
         for rcpt in recipients:
             totals = {c.total for c in chunks if c.recipient == rcpt}
             if len(totals) != 1 or by_rcpt.get(rcpt) != set(range(totals.pop())):
-                raise RoundError(f"relay for {rcpt} is incomplete or inconsistent")
-        self.store.put_relay(round_id, [(c.recipient, c.seq, c.total, c.envelope) for c in chunks])
+                raise RoundError(f"relay from {party} for {rcpt} is incomplete or inconsistent")
+        if not self.store.put_relay(round_id, party, [(c.recipient, c.seq, c.total, c.envelope) for c in chunks]):
+            self.store.audit(party, "UploadRelay", "refused", "second relay", round_id)
+            raise RoundError(f"node {party} already relayed in round {round_id}; nothing is relayed twice")
         size = sum(len(c.envelope) for c in chunks)
-        self.store.set_node(round_id, party, "relayed", f"{len(chunks)} envelopes, {size} bytes")
-        self.store.audit(party, "UploadRelay", "stored", f"{len(chunks)} envelopes, {size} bytes", round_id)
-        self.store.set_round_state(round_id, "aggregating", expect="sealing")
+        detail = f"{len(chunks)} envelopes, {size} bytes to {', '.join(sorted(recipients))}"
+        if party == spec.spine:
+            self.store.set_node(round_id, party, "relayed", detail)
+        self.store.audit(party, "UploadRelay", "stored", detail, round_id)
+        if party == spec.spine:
+            self.store.set_round_state(round_id, "aggregating", expect="sealing")
         self._notify()
         return len(chunks)
 
@@ -245,8 +262,8 @@ class RoundManager:
         if r.state != "aggregating":
             raise RoundError(f"round {round_id} is {r.state}; the relay is available while aggregating")
         self.store.audit(party, "FetchRelay", "served", "", round_id)
-        for seq, total, env in self.store.relay_for(round_id, party):
-            yield m.RelayChunk(round_id, party, seq, total, env)
+        for sender, seq, total, env in self.store.relay_for(round_id, party):
+            yield m.RelayChunk(round_id, party, seq, total, env, sender)
 
     # ---- 5. release ----------------------------------------------------------------------
 
@@ -277,7 +294,7 @@ class RoundManager:
         if sorted(names) != sorted(expected):
             raise RoundError(f"release of {party} holds {names}, the spec asks {expected}")
         # one vector per marginal, the population at the spine, one per joint indicator the node feeds
-        d_in = len(req.indicators) + (1 if party == spec.spine else 0) + len(spec.joint_for(party))
+        d_in = spec.d_in(party)
         plan = NoisePlan.for_budget(req.privacy_loss, d_in)
         c = rel.cost
         if c.party != party or c.d_in != d_in or c.mechanism != MECHANISM:
@@ -285,11 +302,12 @@ class RoundManager:
         if c.epsilon > req.privacy_loss + 1e-9 or c.scale < plan.scale * (1 - 1e-9):
             raise RoundError(f"release of {party}: scale {c.scale:g} is below the {plan.scale:g} that "
                              f"privacy_loss {req.privacy_loss:g} needs")
-        chained = {j.name for j in spec.joint if j.source(spec.spine) == party}
+        chains = {j.name: len(spec.chain(j)) for j in spec.joint}
         for v in rel.vectors:
             sealed_expected = party != spec.spine
-            if v.sealed is not None and v.noise_terms != (2 if v.indicator in chained else 1):
-                raise RoundError(f"release of {party}: {v.indicator} carries {v.noise_terms} noise terms")
+            if v.sealed is not None and v.noise_terms != chains.get(v.indicator, 1):
+                raise RoundError(f"release of {party}: {v.indicator} carries {v.noise_terms} noise terms, "
+                                 f"expected {chains.get(v.indicator, 1)}")
             if (v.sealed is not None) != sealed_expected:
                 raise RoundError(f"release of {party}: {v.indicator} must be {'sealed' if sealed_expected else 'clear'}")
 
@@ -333,34 +351,41 @@ class RoundManager:
         for party, rel in sorted(releases.items()):
             plan = plans[party]
             for v in rel.vectors:
+                joint = joints.get(v.indicator)
+                vec_layout = joint_layout(layout, spec.levels(joint), key.public_key.bits) if joint else layout
                 if v.sealed is not None:
                     cts = [key.public_key.ciphertext_from_bytes(b) for b in v.sealed]
-                    values = open_noised(key, layout, cts, v.noise_terms)
+                    values = open_noised(key, vec_layout, cts, v.noise_terms)
                 else:
                     values = list(v.clear or ())
-                if len(values) != len(cells):
-                    raise RoundError(f"{party}/{v.indicator}: {len(values)} values for {len(cells)} cells")
-                if v.indicator in joints and joints[v.indicator].source(spec.spine):
-                    # a chained joint count carries a noise share of every node in the chain
-                    parties = joints[v.indicator].parties()
-                    variance = sum(plans[p].variance for p in parties)
-                    nr = NoisedRelease(indicator=v.indicator, source="+".join(parties),
-                                       values=tuple(int(x) for x in values), scale=plan.scale, variance=variance,
-                                       moe90=Z90 * math.sqrt(variance))
-                else:
-                    source = "+".join(joints[v.indicator].parties()) if v.indicator in joints else party
-                    nr = NoisedRelease(indicator=v.indicator, source=source, values=tuple(int(x) for x in values),
+                if len(values) != vec_layout.n_cells:
+                    raise RoundError(f"{party}/{v.indicator}: {len(values)} values for {vec_layout.n_cells} slots")
+                if joint is None:
+                    nr = NoisedRelease(indicator=v.indicator, source=party, values=tuple(int(x) for x in values),
                                        scale=plan.scale, variance=plan.variance, moe90=plan.moe(0.10))
-                if v.indicator == POPULATION:
-                    denominator = nr
-                else:
-                    numerators.append(nr)
+                    if v.indicator == POPULATION:
+                        denominator = nr
+                    else:
+                        numerators.append(nr)
+                    continue
+                # a joint count carries a noise share of every node of its chain
+                chain = spec.chain(joint)
+                variance = sum(plans[p].variance for p in chain)
+                levels = spec.levels(joint)
+                per_level = [[int(values[c * levels + k]) for c in range(len(cells))] for k in range(levels)]
+                shown = per_level if joint.kind != "count" else [
+                    *per_level[:joint.cap], [sum(col) for col in zip(*per_level[joint.cap:])]]
+                for k, (name, vals) in enumerate(zip(joint.level_names(), shown)):
+                    merged = max(1, levels - joint.cap) if joint.kind == "count" and k == joint.cap else 1
+                    var = variance * merged  # the top level sums the noised slots of cap, cap+1, ...
+                    numerators.append(NoisedRelease(indicator=name, source="+".join(chain), values=tuple(vals),
+                                                    scale=plan.scale, variance=var, moe90=Z90 * math.sqrt(var)))
         if denominator is None:
             raise RoundError("the spine node released no population counts")
         meta = IndexMeta(round_id=r.round_id, period=spec.period, gemeente_code=spec.gemeente,
                          gemeente_name=self.geography.gemeente_name, min_cell_size=spec.min_cell_size)
         order = {ind: i for i, ind in enumerate([*(ind for n in spec.nodes for ind in n.indicators),
-                                                  *(j.name for j in spec.joint)])}
+                                                  *(name for j in spec.joint for name in j.level_names())])}
         numerators.sort(key=lambda x: order.get(x.indicator, len(order)))
         return assemble_index(meta, cells, denominator, numerators)
 

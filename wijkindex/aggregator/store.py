@@ -50,11 +50,12 @@ CREATE TABLE IF NOT EXISTS round_nodes (
 );
 CREATE TABLE IF NOT EXISTS relay (
     round_id TEXT NOT NULL,
+    sender TEXT NOT NULL,
     recipient TEXT NOT NULL,
     seq INTEGER NOT NULL,
     total INTEGER NOT NULL,
     envelope BLOB NOT NULL,
-    PRIMARY KEY (round_id, recipient, seq)
+    PRIMARY KEY (round_id, sender, recipient, seq)
 );
 CREATE TABLE IF NOT EXISTS releases (
     round_id TEXT NOT NULL,
@@ -235,25 +236,33 @@ class Store:
 
     # ---- relay and releases -------------------------------------------------------
 
-    def put_relay(self, round_id: str, chunks: list[tuple[str, int, int, bytes]]) -> None:
-        """Store a whole upload at once: a broken stream stores nothing."""
+    def put_relay(self, round_id: str, sender: str, chunks: list[tuple[str, int, int, bytes]]) -> bool:
+        """Store a whole upload at once (a broken stream stores nothing); False if this sender
+        already relayed to one of these recipients (nothing is relayed twice)."""
         with self.transaction() as db:
-            db.executemany("INSERT OR REPLACE INTO relay VALUES (?,?,?,?,?)",
-                           [(round_id, rcpt, seq, total, env) for rcpt, seq, total, env in chunks])
+            for rcpt in {c[0] for c in chunks}:
+                if db.execute("SELECT 1 FROM relay WHERE round_id=? AND sender=? AND recipient=? LIMIT 1",
+                              (round_id, sender, rcpt)).fetchone():
+                    return False
+            db.executemany("INSERT INTO relay VALUES (?,?,?,?,?,?)",
+                           [(round_id, sender, rcpt, seq, total, env) for rcpt, seq, total, env in chunks])
+        return True
 
-    def relay_for(self, round_id: str, recipient: str) -> Iterator[tuple[int, int, bytes]]:
-        seqs = [r[0] for r in self._query(
-            "SELECT seq FROM relay WHERE round_id=? AND recipient=? ORDER BY seq", (round_id, recipient))]
-        for seq in seqs:  # one row at a time keeps memory flat for large spines
-            rows = self._query("SELECT seq, total, envelope FROM relay WHERE round_id=? AND recipient=? AND seq=?",
-                               (round_id, recipient, seq))
+    def relay_for(self, round_id: str, recipient: str) -> Iterator[tuple[str, int, int, bytes]]:
+        """(sender, seq, total, envelope) of every chunk addressed to ``recipient``."""
+        keys = self._query("SELECT sender, seq FROM relay WHERE round_id=? AND recipient=? ORDER BY sender, seq",
+                           (round_id, recipient))
+        for sender, seq in keys:  # one row at a time keeps memory flat for large spines
+            rows = self._query("SELECT sender, seq, total, envelope FROM relay "
+                               "WHERE round_id=? AND sender=? AND recipient=? AND seq=?",
+                               (round_id, sender, recipient, seq))
             if rows:
                 yield rows[0]
 
-    def relay_recipients(self, round_id: str) -> dict[str, tuple[int, int]]:
-        """recipient -> (chunks stored, chunks announced)."""
-        return {r[0]: (r[1], r[2]) for r in self._query(
-            "SELECT recipient, COUNT(*), MAX(total) FROM relay WHERE round_id=? GROUP BY recipient", (round_id,))}
+    def relay_edges(self, round_id: str) -> set[tuple[str, str]]:
+        """(sender, recipient) pairs whose relay is stored."""
+        return {(r[0], r[1]) for r in self._query(
+            "SELECT DISTINCT sender, recipient FROM relay WHERE round_id=?", (round_id,))}
 
     def put_release(self, round_id: str, party: str, payload: bytes, node_state: str, cost: dict) -> bool:
         """Record a node's release once; a second release of the same round is refused."""

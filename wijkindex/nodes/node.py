@@ -44,7 +44,8 @@ from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_en
                                          verify_envelope_key)
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import PaillierPublicKey
-from wijkindex.protocol.sealing import SpineSealer, add_noise_sealed, aggregate_sealed, seal_noise
+from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, joint_layout, seal_noise, seal_slots,
+                                        transform_sealed)
 from wijkindex.protocol.spec import JointIndicator, RoundSpec
 from wijkindex.security.pki import Identity, PartyCredentials, load_private_key, verify_party_certificate
 from wijkindex.security.tls import secure_channel
@@ -75,6 +76,29 @@ class ProgressLog:
         log.info("%s: %3d%% (%s of %s)", step, 10 * tenth, f"{done:,}", f"{total:,}")
         if done >= total:
             self._last.pop(step, None)
+
+
+@dataclass
+class Relay:
+    """What one sender relayed to this node: sealed columns by pseudonym, in the sender's order."""
+
+    columns: dict[str, dict[bytes, bytes]] = field(default_factory=dict)
+    order: list[bytes] = field(default_factory=list)
+    shares: dict[str, list[int]] = field(default_factory=dict)
+    seen: set[int] = field(default_factory=set)
+    total: int | None = None
+
+    def add(self, table: pa.Table, public_key: PaillierPublicKey) -> None:
+        keys = table.column("pseudonym").to_pylist()
+        self.order.extend(keys)
+        for name in table.column_names[1:]:
+            self.columns.setdefault(name, {}).update(zip(keys, table.column(name).to_pylist()))
+        size = public_key.ciphertext_bytes
+        for key, value in (table.schema.metadata or {}).items():
+            if key.startswith(b"noise:"):
+                raw = bytes.fromhex(value.decode())
+                self.shares[key[6:].decode()] = [public_key.ciphertext_from_bytes(raw[i:i + size])
+                                                 for i in range(0, len(raw), size)]
 
 
 @dataclass
@@ -194,8 +218,8 @@ class Node:
             data = {n: self._load(self.config.dataset(n)) for n in sorted(names)}
         except WijkindexError as exc:
             return m.JoinReply(task.round_id, False, str(exc))
-        # one count vector per marginal, the population at the spine, one per joint indicator it feeds
-        d_in = len(req.indicators) + (1 if is_spine else 0) + len(spec.joint_for(self.name))
+        # one count vector per marginal, the population at the spine, each joint indicator it feeds
+        d_in = spec.d_in(self.name)
         plan = NoisePlan.for_budget(req.privacy_loss, d_in)
         charged = {e.dataset for e in self.ledger.entries() if e.round_id == task.round_id}
         for ds in sorted(names - charged):  # check all first, so a refusal charges nothing
@@ -247,10 +271,26 @@ class Node:
             hit = col.astype(bool)
         return frame.loc[hit.to_numpy(), ds.id_column].astype(str).unique()
 
-    def _joint_ids(self, ctx: RoundContext, joint: JointIndicator) -> set[str]:
-        """Children with every one of this node's attributes of a joint indicator."""
-        sets = [set(self._flagged_ids(ctx, ind)) for ind in joint.at(self.name)]
-        return set.intersection(*sets) if sets else set()
+    def _joint_levels(self, ctx: RoundContext, joint: JointIndicator) -> tuple[dict[str, int], bool]:
+        """This node's part of a joint indicator: ({child id: levels to shift}, whether others drop out).
+
+        ``all``: the children with every one of this node's attributes (shift 0); the others drop out.
+        ``count``: how many of this node's attributes a child has, capped (children absent count 0).
+        """
+        mine = joint.at(self.name)
+        if not mine:
+            return {}, False
+        hits = [set(self._flagged_ids(ctx, ind)) for ind in mine]
+        if joint.kind == "all":
+            return {i: 0 for i in set.intersection(*hits)}, True
+        counts: dict[str, int] = {}
+        for ids in hits:
+            for i in ids:
+                counts[i] = min(counts.get(i, 0) + 1, joint.cap)
+        return counts, False
+
+    def _joint_layout(self, ctx: RoundContext, joint: JointIndicator) -> PackingLayout:
+        return joint_layout(ctx.layout, ctx.spec.levels(joint), ctx.public_key.bits)
 
     # ---- 2. seal (spine node) --------------------------------------------------------
 
@@ -279,73 +319,97 @@ class Node:
 
     def seal(self, stub: rpc.NodeExchangeStub, task: m.SealTask) -> None:
         ctx = self._context(task.round_id)
+        spec = ctx.spec
         bsns, cells = self._spine_cells(ctx)
+        n_cells = len(ctx.cells)
+        if len(cells) and np.bincount(cells).max() >= PackingLayout(1, 20, 1).offset:
+            raise WijkindexError("a cell holds more children than a packed slot can count")
         pseudo = Pseudonymiser(RoundKey.derive(self._secret, task.round_id))
         pseudonyms = pseudo.pseudonymise_many(list(bsns))
-        n_cells = len(ctx.cells)
-        spec = ctx.spec
-        chained = [j for j in spec.joint_for(self.name) if j.source(self.name) is not None]
-        shares = ctx.plan.sample(n_cells * len(chained))  # this node's noise share of each chained joint count
+        slots = {j.name: self._spine_slots(ctx, j, bsns, cells) for j in spec.joint_for(self.name)}
         if task.recipients:
-            total_children = len(pseudonyms)
-            sealer = SpineSealer(ctx.public_key, ctx.layout)
-            columns = {"sealed": sealer.seal_cells(
-                cells.tolist(), progress=lambda done: self.progress("sealing spine", done, total_children))}
-            noise_meta: dict[str, list[int]] = {}
-            for k, j in enumerate(chained):
-                ids = self._joint_ids(ctx, j)
-                mask = [b in ids for b in bsns]
-                columns[f"joint:{j.name}"] = sealer.seal_cells(
-                    cells.tolist(), mask=mask,
-                    progress=lambda done: self.progress(f"sealing {j.name}", done, total_children))
-                noise_meta[j.name] = shares[k * n_cells:(k + 1) * n_cells]
+            total = len(pseudonyms)
+            columns: dict[str, dict[str, list[bytes]]] = {r.party: {} for r in task.recipients}
+            meta: dict[str, dict[bytes, bytes]] = {r.party: {} for r in task.recipients}
+            base = seal_slots(ctx.public_key, ctx.layout, cells.tolist(),
+                              progress=lambda done: self.progress("sealing spine", done, total))
+            for r in task.recipients:
+                columns[r.party]["sealed"] = base
+            for j in spec.joint_for(self.name):
+                nxt = spec.next_hop(j, self.name)
+                if nxt is None:
+                    continue
+                layout_j = self._joint_layout(ctx, j)
+                columns[nxt][f"joint:{j.name}"] = seal_slots(
+                    ctx.public_key, layout_j, slots[j.name],
+                    progress=self._step(f"sealing {j.name}", total))
+                share = seal_noise(ctx.public_key, layout_j, ctx.plan.sample(layout_j.n_cells))
+                meta[nxt][f"noise:{j.name}".encode()] = self._ciphertexts_hex(ctx, share)
             order = sorted(range(len(pseudonyms)), key=pseudonyms.__getitem__)  # order leaks nothing
-            stub.UploadRelay(self._relay_chunks(task, ctx, [pseudonyms[i] for i in order],
-                                                {c: [v[i] for i in order] for c, v in columns.items()}, noise_meta))
+            stub.UploadRelay(self._relay_chunks(
+                task.round_id, task.recipients, [pseudonyms[i] for i in order],
+                {p: {c: [v[i] for i in order] for c, v in cols.items()} for p, cols in columns.items()}, meta))
         # the spine's own indicators, the population and its all-spine joint counts, noised in the clear
         index_of = dict(zip(bsns, cells))
-        clear_joint = [j for j in spec.joint_released_by(self.name)]
-        vectors_names = [POPULATION, *spec.node(self.name).indicators, *(j.name for j in clear_joint)]
+        released = spec.joint_released_by(self.name)
         counts = [np.bincount(cells, minlength=n_cells)]
-        flagged = [set(self._flagged_ids(ctx, ind)) for ind in spec.node(self.name).indicators]
-        flagged += [self._joint_ids(ctx, j) for j in clear_joint]
-        for ids in flagged:
-            hit = [index_of[b] for b in ids if b in index_of]
+        for ind in spec.node(self.name).indicators:
+            hit = [index_of[b] for b in self._flagged_ids(ctx, ind) if b in index_of]
             counts.append(np.bincount(np.asarray(hit, dtype=np.int64), minlength=n_cells))
-        noised = ctx.plan.add_to(np.concatenate(counts).astype(int).tolist())
-        vectors = tuple(m.ReleasedVector(name, clear=tuple(noised[i * n_cells:(i + 1) * n_cells]))
-                        for i, name in enumerate(vectors_names))
+        for j in released:
+            hit = [s for s in slots[j.name] if s is not None]
+            counts.append(np.bincount(np.asarray(hit, dtype=np.int64), minlength=self._joint_layout(ctx, j).n_cells))
+        names = [POPULATION, *spec.node(self.name).indicators, *(j.name for j in released)]
+        vectors = tuple(m.ReleasedVector(name, clear=tuple(ctx.plan.add_to(c.astype(int).tolist())))
+                        for name, c in zip(names, counts))
         self._release(stub, ctx, task.round_id, vectors)
 
-    def _relay_chunks(self, task: m.SealTask, ctx: RoundContext, pseudonyms: list[bytes],
-                      columns: dict[str, list[bytes]], noise: dict[str, list[int]]) -> Iterator[pb.RelayChunk]:
-        """Arrow IPC chunks of (pseudonym, sealed cell[, sealed joint cells]), enveloped per recipient.
+    def _spine_slots(self, ctx: RoundContext, joint: JointIndicator, bsns: np.ndarray,
+                     cells: np.ndarray) -> list[int | None]:
+        """Each spine child's slot in a joint's sealed vector (None: sealed zero, the child drops out)."""
+        levels_of, drop = self._joint_levels(ctx, joint)
+        n_levels = ctx.spec.levels(joint)
+        out: list[int | None] = []
+        for b, c in zip(bsns, cells.tolist()):
+            k = levels_of.get(b)
+            out.append(None if k is None and drop else c * n_levels + (k or 0))
+        return out
 
-        A recipient gets the joint columns of the joint indicators it ends, and this node's
-        sealed noise share of each in the first chunk's metadata.
+    def _step(self, step: str, total: int) -> Callable[[int], None]:
+        return lambda done: self.progress(step, done, total)
+
+    @staticmethod
+    def _ciphertexts_hex(ctx: RoundContext, cts: list[int]) -> bytes:
+        return b"".join(ctx.public_key.ciphertext_to_bytes(c) for c in cts).hex().encode()
+
+    def _relay_chunks(self, round_id: str, recipients: tuple[m.Recipient, ...], pseudonyms: list[bytes],
+                      columns: dict[str, dict[str, list[bytes]]],
+                      meta: dict[str, dict[bytes, bytes]]) -> Iterator[pb.RelayChunk]:
+        """Arrow IPC chunks of (pseudonym, sealed columns...), enveloped per recipient.
+
+        A recipient gets only its columns: the spine's cells (sources), and the joint
+        columns of the chains whose next hop it is, with the sealed running noise share
+        of each in the first chunk's metadata.
         """
         bounds = list(range(0, len(pseudonyms), RELAY_CHUNK_ROWS)) or [0]
         total = len(bounds)
-        for r in task.recipients:
-            recipient_key = self._verified_envelope_key(task.round_id, r)
-            mine = [j.name for j in ctx.spec.joint_released_by(r.party)]
-            names = ["sealed", *(f"joint:{n}" for n in mine)]
-            meta = {f"noise:{n}".encode(): b"".join(ctx.public_key.ciphertext_to_bytes(c) for c in seal_noise(
-                ctx.public_key, ctx.layout, noise[n])).hex().encode() for n in mine}
-            payloads = []
-            for k, start in enumerate(bounds):
+        for r in recipients:
+            if not columns.get(r.party):
+                continue
+            recipient_key = self._verified_envelope_key(round_id, r)
+            names = sorted(columns[r.party])
+            schema = pa.schema([("pseudonym", pa.binary(32)), *((c, pa.binary()) for c in names)])
+            for seq, start in enumerate(bounds):
                 arrays = [pa.array(pseudonyms[start:start + RELAY_CHUNK_ROWS], pa.binary(32))]
-                arrays += [pa.array(columns[c][start:start + RELAY_CHUNK_ROWS], pa.binary()) for c in names]
-                schema = pa.schema([("pseudonym", pa.binary(32)), *((c, pa.binary()) for c in names)],
-                                   metadata=meta if k == 0 else None)
+                arrays += [pa.array(columns[r.party][c][start:start + RELAY_CHUNK_ROWS], pa.binary()) for c in names]
+                chunk_schema = schema.with_metadata(meta.get(r.party) or {}) if seq == 0 else schema
                 sink = pa.BufferOutputStream()
-                with pa.ipc.new_stream(sink, schema) as writer:
-                    writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
-                payloads.append(sink.getvalue().to_pybytes())
-            for seq, payload in enumerate(payloads):
-                env = seal_envelope(payload, recipient_public=recipient_key, sender_key=self._signing_key,
-                                    context=relay_context(task.round_id, self.name, r.party, seq, total))
-                yield wire.chunk_to_proto(m.RelayChunk(task.round_id, r.party, seq, total, env))
+                with pa.ipc.new_stream(sink, chunk_schema) as writer:
+                    writer.write_table(pa.Table.from_arrays(arrays, schema=chunk_schema))
+                env = seal_envelope(sink.getvalue().to_pybytes(), recipient_public=recipient_key,
+                                    sender_key=self._signing_key,
+                                    context=relay_context(round_id, self.name, r.party, seq, total))
+                yield wire.chunk_to_proto(m.RelayChunk(round_id, r.party, seq, total, env))
 
     def _verified_envelope_key(self, round_id: str, r: m.Recipient) -> bytes:
         """The recipient's envelope key, only if its federation certificate signed it for this round."""
@@ -359,69 +423,103 @@ class Node:
 
     # ---- 3. aggregate (source node) ---------------------------------------------------
 
-    def _open_relay(self, stub: rpc.NodeExchangeStub, ctx: RoundContext,
-                    task: m.AggregateTask) -> tuple[dict[str, dict[bytes, bytes]], dict[str, list[int]]]:
-        """The sealed spine as {column: {pseudonym: sealed}} and the spine's sealed noise shares."""
-        verify_party_certificate(task.spine_certificate_pem, self._ca_pem, expected=Identity("node", task.spine_party))
-        from cryptography import x509
-
-        spine_key = x509.load_pem_x509_certificate(task.spine_certificate_pem).public_key()
+    def _open_relay(self, stub: rpc.NodeExchangeStub, ctx: RoundContext, task: m.AggregateTask) -> dict[str, Relay]:
+        """Every relay addressed to this node, by sender, each checked complete and authentic."""
         assert ctx.envelope is not None
-        sealed: dict[str, dict[bytes, bytes]] = {}
-        shares: dict[str, list[int]] = {}
-        seen: set[int] = set()
-        total = None
+        keys = {}
+        for s in task.senders:
+            verify_party_certificate(s.certificate_pem, self._ca_pem, expected=Identity("node", s.party))
+            from cryptography import x509
+
+            keys[s.party] = x509.load_pem_x509_certificate(s.certificate_pem).public_key()
+        relays = {p: Relay() for p in keys}
         for chunk in stub.FetchRelay(pb.FetchRelayRequest(round_id=task.round_id)):
             c = wire.chunk_from_proto(chunk)
-            if c.recipient != self.name or c.seq in seen or (total is not None and c.total != total):
-                raise CryptoError(f"relay chunk {c.seq}/{c.total} for {c.recipient} is misrouted or repeated")
-            total = c.total
-            seen.add(c.seq)
-            plain = open_envelope(c.envelope, recipient=ctx.envelope, sender_public_key=spine_key,  # type: ignore[arg-type]
-                                  context=relay_context(task.round_id, task.spine_party, self.name, c.seq, c.total))
+            relay = relays.get(c.sender)
+            if relay is None or c.recipient != self.name or c.seq in relay.seen or \
+                    (relay.total is not None and c.total != relay.total):
+                raise CryptoError(f"relay chunk {c.seq}/{c.total} from {c.sender!r} for {c.recipient} "
+                                  "is misrouted or repeated")
+            relay.total = c.total
+            relay.seen.add(c.seq)
+            plain = open_envelope(c.envelope, recipient=ctx.envelope, sender_public_key=keys[c.sender],  # type: ignore[arg-type]
+                                  context=relay_context(task.round_id, c.sender, self.name, c.seq, c.total))
             table = pa.ipc.open_stream(plain).read_all()
-            keys = table.column("pseudonym").to_pylist()
-            for name in table.column_names[1:]:
-                sealed.setdefault(name, {}).update(zip(keys, table.column(name).to_pylist()))
-            size = ctx.public_key.ciphertext_bytes
-            for key, value in (table.schema.metadata or {}).items():
-                if key.startswith(b"noise:"):
-                    raw = bytes.fromhex(value.decode())
-                    shares[key[6:].decode()] = [ctx.public_key.ciphertext_from_bytes(raw[i:i + size])
-                                                for i in range(0, len(raw), size)]
-            self.progress("opening sealed spine", len(seen), c.total)
-        if total is None or seen != set(range(total)):
-            raise CryptoError(f"sealed spine incomplete: got chunks {sorted(seen)} of {total}")
-        return sealed, shares
+            relay.add(table, ctx.public_key)
+            self.progress(f"opening relay from {c.sender}", len(relay.seen), c.total)
+        for p, relay in relays.items():
+            if relay.total is None or relay.seen != set(range(relay.total)):
+                raise CryptoError(f"relay from {p} incomplete: got chunks {sorted(relay.seen)} of {relay.total}")
+        return relays
 
     def aggregate(self, stub: rpc.NodeExchangeStub, task: m.AggregateTask) -> None:
         ctx = self._context(task.round_id)
-        columns, shares = self._open_relay(stub, ctx, task)
-        sealed = columns.get("sealed", {})
+        spec = ctx.spec
+        relays = self._open_relay(stub, ctx, task)
         pseudo = Pseudonymiser(RoundKey.derive(self._secret, task.round_id))
-        indicators = ctx.spec.node(self.name).indicators
-        joints = ctx.spec.joint_released_by(self.name)
-        n_cells = len(ctx.cells)
-        noise = ctx.plan.sample(n_cells * (len(indicators) + len(joints)))
+
+        def joint_input(j: JointIndicator) -> tuple[Relay, dict[bytes, int], bool, list[int]]:
+            chain = spec.chain(j)
+            prev = relays.get(chain[chain.index(self.name) - 1])
+            share = prev.shares.get(j.name) if prev else None
+            layout_j = self._joint_layout(ctx, j)
+            if prev is None or f"joint:{j.name}" not in prev.columns or share is None \
+                    or len(share) != layout_j.n_ciphertexts:
+                raise CryptoError(f"the relay carries no sealed cells or noise share for {j.name}")
+            levels_of, drop = self._joint_levels(ctx, j)
+            ids = sorted(levels_of)
+            by_pseudonym = dict(zip(pseudo.pseudonymise_many(ids), (levels_of[i] for i in ids)))
+            return prev, by_pseudonym, drop, share
+
+        # forward the chains that pass through this node, shifted/conditioned and re-randomised
+        forward_cols: dict[str, dict[str, list[bytes]]] = {}
+        forward_meta: dict[str, dict[bytes, bytes]] = {}
+        forward_order: list[bytes] | None = None
+        for j in spec.joint_for(self.name):
+            nxt = spec.next_hop(j, self.name)
+            if nxt is None:
+                continue
+            prev, by_pseudonym, drop, share = joint_input(j)
+            layout_j = self._joint_layout(ctx, j)
+            order = prev.order
+            if forward_order is not None and order != forward_order:
+                raise CryptoError("relays disagree on the spine's children")
+            forward_order = order
+            column = prev.columns[f"joint:{j.name}"]
+            shifts = [by_pseudonym.get(p, None if drop else 0) for p in order]
+            forward_cols.setdefault(nxt, {})[f"joint:{j.name}"] = transform_sealed(
+                ctx.public_key, layout_j, [column[p] for p in order], shifts,
+                progress=self._step(f"forwarding {j.name}", len(order)))
+            running = add_noise_sealed(ctx.public_key, layout_j, share, ctx.plan.sample(layout_j.n_cells))
+            forward_meta.setdefault(nxt, {})[f"noise:{j.name}".encode()] = self._ciphertexts_hex(ctx, running)
+        if forward_cols:
+            assert forward_order is not None
+            stub.UploadRelay(self._relay_chunks(task.round_id, task.forward_to, forward_order, forward_cols,
+                                                forward_meta))
+
         vectors = []
-        stats: dict[str, dict[str, int]] = {}
-        for k, j in enumerate(joints):  # the chain's last node: sum the spine's conditioned cells, both noise shares
-            column, share = columns.get(f"joint:{j.name}"), shares.get(j.name)
-            if column is None or share is None or len(share) != ctx.layout.n_ciphertexts:
-                raise CryptoError(f"the sealed spine carries no sealed cells or noise share for {j.name}")
-            ps = pseudo.pseudonymise_many(sorted(self._joint_ids(ctx, j)))
-            agg = aggregate_sealed(ctx.public_key, ctx.layout, [column[p] for p in ps if p in column])
+        for j in spec.joint_released_by(self.name):  # the chain's last node: aggregate, add every share
+            prev, by_pseudonym, drop, share = joint_input(j)
+            layout_j = self._joint_layout(ctx, j)
+            column = prev.columns[f"joint:{j.name}"]
+            if drop:
+                agg = aggregate_sealed(ctx.public_key, layout_j, [column[p] for p in by_pseudonym if p in column])
+            else:
+                agg = aggregate_sealed(ctx.public_key, layout_j, [column[p] for p in prev.order],
+                                       shifts=[by_pseudonym.get(p, 0) for p in prev.order])
             agg = [ctx.public_key.add(a, z) for a, z in zip(agg, share)]
-            start = (len(indicators) + k) * n_cells
-            noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, noise[start:start + n_cells])
+            noised = add_noise_sealed(ctx.public_key, layout_j, agg, ctx.plan.sample(layout_j.n_cells))
             vectors.append(m.ReleasedVector(j.name, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
-                                            noise_terms=2))
+                                            noise_terms=len(spec.chain(j))))
+        sealed = relays[spec.spine].columns.get("sealed", {}) if spec.spine in relays else {}
+        indicators = spec.node(self.name).indicators
+        stats: dict[str, dict[str, int]] = {}
         for i, ind in enumerate(indicators):
             ids = self._flagged_ids(ctx, ind)
             ps = pseudo.pseudonymise_many(list(ids))
             hits = [sealed[p] for p in ps if p in sealed]
             agg = aggregate_sealed(ctx.public_key, ctx.layout, hits)
-            noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, noise[i * n_cells:(i + 1) * n_cells])
+            noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, ctx.plan.sample(len(ctx.cells)))
             vectors.append(m.ReleasedVector(ind, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
                                             noise_terms=1))
             stats[ind] = {"children_flagged": len(ids), "linked_to_spine": len(hits)}  # stays at the node

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fwijkindex/proto/wijkindex.proto\x12\x0cwijkindex.v1\"\"\n\x03\x41\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"\'\n\x12SubmitRoundRequest\x12\x11\n\tspec_toml\x18\x01 \x01(\t\"$\n\x10SubmitRoundReply\x12\x10\n\x08round_id\x18\x01 \x01(\t\"#\n\x0fGetRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\"9\n\tNodeState\x12\r\n\x05party\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"o\n\x0bPrivacyCost\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\x11\n\tmechanism\x18\x03 \x01(\t\x12\x0c\n\x04\x64_in\x18\x04 \x01(\r\x12\r\n\x05scale\x18\x05 \x01(\x01\x12\x10\n\x08\x64\x61tasets\x18\x06 \x03(\t\"\xd3\x01\n\x0bRoundStatus\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x05nodes\x18\x04 \x03(\x0b\x32\x17.wijkindex.v1.NodeState\x12(\n\x05\x63osts\x18\x05 \x03(\x0b\x32\x19.wijkindex.v1.PrivacyCost\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x12\n\nupdated_at\x18\x07 \x01(\t\x12\x19\n\x11per_child_epsilon\x18\x08 \x01(\x01\"\'\n\x0fPollTaskRequest\x12\x14\n\x0cwait_seconds\x18\x01 \x01(\x01\"J\n\x06Layout\x12\x0f\n\x07n_cells\x18\x01 \x01(\r\x12\x11\n\tslot_bits\x18\x02 \x01(\r\x12\x1c\n\x14slots_per_ciphertext\x18\x03 \x01(\r\">\n\x04\x43\x65ll\x12\x11\n\tarea_code\x18\x01 \x01(\t\x12\x11\n\tarea_name\x18\x02 \x01(\t\x12\x10\n\x08\x61ge_band\x18\x03 \x01(\t\"\x95\x01\n\x08JoinTask\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x11\n\tspec_toml\x18\x02 \x01(\t\x12\x1b\n\x13paillier_public_key\x18\x03 \x01(\x0c\x12$\n\x06layout\x18\x04 \x01(\x0b\x32\x14.wijkindex.v1.Layout\x12!\n\x05\x63\x65lls\x18\x05 \x03(\x0b\x32\x12.wijkindex.v1.Cell\"g\n\tRecipient\x12\r\n\x05party\x18\x01 \x01(\t\x12\x1b\n\x13\x65nvelope_public_key\x18\x02 \x01(\x0c\x12\x15\n\rkey_signature\x18\x03 \x01(\x0c\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x04 \x01(\x0c\"I\n\x08SealTask\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12+\n\nrecipients\x18\x02 \x03(\x0b\x32\x17.wijkindex.v1.Recipient\"U\n\rAggregateTask\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x13\n\x0bspine_party\x18\x02 \x01(\t\x12\x1d\n\x15spine_certificate_pem\x18\x03 \x01(\x0c\"\xa1\x01\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12&\n\x04join\x18\x02 \x01(\x0b\x32\x16.wijkindex.v1.JoinTaskH\x00\x12&\n\x04seal\x18\x03 \x01(\x0b\x32\x16.wijkindex.v1.SealTaskH\x00\x12\x30\n\taggregate\x18\x04 \x01(\x0b\x32\x1b.wijkindex.v1.AggregateTaskH\x00\x42\x06\n\x04kind\"\xa1\x01\n\x10JoinRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65pt\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x1b\n\x13\x65nvelope_public_key\x18\x04 \x01(\x0c\x12\x15\n\rkey_signature\x18\x05 \x01(\x0c\x12\'\n\x04\x63ost\x18\x06 \x01(\x0b\x32\x19.wijkindex.v1.PrivacyCost\"_\n\nRelayChunk\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\r\x12\r\n\x05total\x18\x04 \x01(\r\x12\x10\n\x08\x65nvelope\x18\x05 \x01(\x0c\"%\n\x11\x46\x65tchRelayRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\"\x1d\n\x0b\x43learCounts\x12\x0e\n\x06values\x18\x01 \x03(\x12\"8\n\x0cSealedCounts\x12\x13\n\x0b\x63iphertexts\x18\x01 \x03(\x0c\x12\x13\n\x0bnoise_terms\x18\x02 \x01(\r\"\x88\x01\n\x0eReleasedVector\x12\x11\n\tindicator\x18\x01 \x01(\t\x12*\n\x05\x63lear\x18\x02 \x01(\x0b\x32\x19.wijkindex.v1.ClearCountsH\x00\x12,\n\x06sealed\x18\x03 \x01(\x0b\x32\x1a.wijkindex.v1.SealedCountsH\x00\x42\t\n\x07payload\"s\n\x07Release\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12-\n\x07vectors\x18\x02 \x03(\x0b\x32\x1c.wijkindex.v1.ReleasedVector\x12\'\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x19.wijkindex.v1.PrivacyCost\"/\n\x0bNodeFailure\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x13\n\x11ListRoundsRequest\"j\n\x0cRoundSummary\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\x05\x12\x15\n\rgemeente_code\x18\x04 \x01(\t\x12\x12\n\nupdated_at\x18\x05 \x01(\t\"=\n\x0fListRoundsReply\x12*\n\x06rounds\x18\x01 \x03(\x0b\x32\x1a.wijkindex.v1.RoundSummary\"#\n\x0fGetIndexRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\"J\n\nIndexReply\x12)\n\x06status\x18\x01 \x01(\x0b\x32\x19.wijkindex.v1.RoundStatus\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\x32\xa4\x01\n\x0b\x43oordinator\x12O\n\x0bSubmitRound\x12 .wijkindex.v1.SubmitRoundRequest\x1a\x1e.wijkindex.v1.SubmitRoundReply\x12\x44\n\x08GetRound\x12\x1d.wijkindex.v1.GetRoundRequest\x1a\x19.wijkindex.v1.RoundStatus2\x90\x03\n\x0cNodeExchange\x12=\n\x08PollTask\x12\x1d.wijkindex.v1.PollTaskRequest\x1a\x12.wijkindex.v1.Task\x12>\n\tJoinRound\x12\x1e.wijkindex.v1.JoinRoundRequest\x1a\x11.wijkindex.v1.Ack\x12<\n\x0bUploadRelay\x12\x18.wijkindex.v1.RelayChunk\x1a\x11.wijkindex.v1.Ack(\x01\x12I\n\nFetchRelay\x12\x1f.wijkindex.v1.FetchRelayRequest\x1a\x18.wijkindex.v1.RelayChunk0\x01\x12\x39\n\rSubmitRelease\x12\x15.wijkindex.v1.Release\x1a\x11.wijkindex.v1.Ack\x12=\n\rReportFailure\x12\x19.wijkindex.v1.NodeFailure\x1a\x11.wijkindex.v1.Ack2\x9c\x01\n\x07Results\x12L\n\nListRounds\x12\x1f.wijkindex.v1.ListRoundsRequest\x1a\x1d.wijkindex.v1.ListRoundsReply\x12\x43\n\x08GetIndex\x12\x1d.wijkindex.v1.GetIndexRequest\x1a\x18.wijkindex.v1.IndexReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fwijkindex/proto/wijkindex.proto\x12\x0cwijkindex.v1\"\"\n\x03\x41\x63k\x12\n\n\x02ok\x18\x01 \x01(\x08\x12\x0f\n\x07message\x18\x02 \x01(\t\"\'\n\x12SubmitRoundRequest\x12\x11\n\tspec_toml\x18\x01 \x01(\t\"$\n\x10SubmitRoundReply\x12\x10\n\x08round_id\x18\x01 \x01(\t\"#\n\x0fGetRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\"9\n\tNodeState\x12\r\n\x05party\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"o\n\x0bPrivacyCost\x12\r\n\x05party\x18\x01 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\x11\n\tmechanism\x18\x03 \x01(\t\x12\x0c\n\x04\x64_in\x18\x04 \x01(\r\x12\r\n\x05scale\x18\x05 \x01(\x01\x12\x10\n\x08\x64\x61tasets\x18\x06 \x03(\t\"\xd3\x01\n\x0bRoundStatus\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12&\n\x05nodes\x18\x04 \x03(\x0b\x32\x17.wijkindex.v1.NodeState\x12(\n\x05\x63osts\x18\x05 \x03(\x0b\x32\x19.wijkindex.v1.PrivacyCost\x12\x12\n\ncreated_at\x18\x06 \x01(\t\x12\x12\n\nupdated_at\x18\x07 \x01(\t\x12\x19\n\x11per_child_epsilon\x18\x08 \x01(\x01\"\'\n\x0fPollTaskRequest\x12\x14\n\x0cwait_seconds\x18\x01 \x01(\x01\"J\n\x06Layout\x12\x0f\n\x07n_cells\x18\x01 \x01(\r\x12\x11\n\tslot_bits\x18\x02 \x01(\r\x12\x1c\n\x14slots_per_ciphertext\x18\x03 \x01(\r\">\n\x04\x43\x65ll\x12\x11\n\tarea_code\x18\x01 \x01(\t\x12\x11\n\tarea_name\x18\x02 \x01(\t\x12\x10\n\x08\x61ge_band\x18\x03 \x01(\t\"\x95\x01\n\x08JoinTask\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x11\n\tspec_toml\x18\x02 \x01(\t\x12\x1b\n\x13paillier_public_key\x18\x03 \x01(\x0c\x12$\n\x06layout\x18\x04 \x01(\x0b\x32\x14.wijkindex.v1.Layout\x12!\n\x05\x63\x65lls\x18\x05 \x03(\x0b\x32\x12.wijkindex.v1.Cell\"g\n\tRecipient\x12\r\n\x05party\x18\x01 \x01(\t\x12\x1b\n\x13\x65nvelope_public_key\x18\x02 \x01(\x0c\x12\x15\n\rkey_signature\x18\x03 \x01(\x0c\x12\x17\n\x0f\x63\x65rtificate_pem\x18\x04 \x01(\x0c\"I\n\x08SealTask\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12+\n\nrecipients\x18\x02 \x03(\x0b\x32\x17.wijkindex.v1.Recipient\"\xac\x01\n\rAggregateTask\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x13\n\x0bspine_party\x18\x02 \x01(\t\x12\x1d\n\x15spine_certificate_pem\x18\x03 \x01(\x0c\x12(\n\x07senders\x18\x04 \x03(\x0b\x32\x17.wijkindex.v1.Recipient\x12+\n\nforward_to\x18\x05 \x03(\x0b\x32\x17.wijkindex.v1.Recipient\"\xa1\x01\n\x04Task\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12&\n\x04join\x18\x02 \x01(\x0b\x32\x16.wijkindex.v1.JoinTaskH\x00\x12&\n\x04seal\x18\x03 \x01(\x0b\x32\x16.wijkindex.v1.SealTaskH\x00\x12\x30\n\taggregate\x18\x04 \x01(\x0b\x32\x1b.wijkindex.v1.AggregateTaskH\x00\x42\x06\n\x04kind\"\xa1\x01\n\x10JoinRoundRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x0e\n\x06\x61\x63\x63\x65pt\x18\x02 \x01(\x08\x12\x0e\n\x06reason\x18\x03 \x01(\t\x12\x1b\n\x13\x65nvelope_public_key\x18\x04 \x01(\x0c\x12\x15\n\rkey_signature\x18\x05 \x01(\x0c\x12\'\n\x04\x63ost\x18\x06 \x01(\x0b\x32\x19.wijkindex.v1.PrivacyCost\"o\n\nRelayChunk\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x11\n\trecipient\x18\x02 \x01(\t\x12\x0b\n\x03seq\x18\x03 \x01(\r\x12\r\n\x05total\x18\x04 \x01(\r\x12\x10\n\x08\x65nvelope\x18\x05 \x01(\x0c\x12\x0e\n\x06sender\x18\x06 \x01(\t\"%\n\x11\x46\x65tchRelayRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\"\x1d\n\x0b\x43learCounts\x12\x0e\n\x06values\x18\x01 \x03(\x12\"8\n\x0cSealedCounts\x12\x13\n\x0b\x63iphertexts\x18\x01 \x03(\x0c\x12\x13\n\x0bnoise_terms\x18\x02 \x01(\r\"\x88\x01\n\x0eReleasedVector\x12\x11\n\tindicator\x18\x01 \x01(\t\x12*\n\x05\x63lear\x18\x02 \x01(\x0b\x32\x19.wijkindex.v1.ClearCountsH\x00\x12,\n\x06sealed\x18\x03 \x01(\x0b\x32\x1a.wijkindex.v1.SealedCountsH\x00\x42\t\n\x07payload\"s\n\x07Release\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12-\n\x07vectors\x18\x02 \x03(\x0b\x32\x1c.wijkindex.v1.ReleasedVector\x12\'\n\x04\x63ost\x18\x03 \x01(\x0b\x32\x19.wijkindex.v1.PrivacyCost\"/\n\x0bNodeFailure\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x13\n\x11ListRoundsRequest\"j\n\x0cRoundSummary\x12\x10\n\x08round_id\x18\x01 \x01(\t\x12\r\n\x05state\x18\x02 \x01(\t\x12\x0e\n\x06period\x18\x03 \x01(\x05\x12\x15\n\rgemeente_code\x18\x04 \x01(\t\x12\x12\n\nupdated_at\x18\x05 \x01(\t\"=\n\x0fListRoundsReply\x12*\n\x06rounds\x18\x01 \x03(\x0b\x32\x1a.wijkindex.v1.RoundSummary\"#\n\x0fGetIndexRequest\x12\x10\n\x08round_id\x18\x01 \x01(\t\"J\n\nIndexReply\x12)\n\x06status\x18\x01 \x01(\x0b\x32\x19.wijkindex.v1.RoundStatus\x12\x11\n\tarrow_ipc\x18\x02 \x01(\x0c\x32\xa4\x01\n\x0b\x43oordinator\x12O\n\x0bSubmitRound\x12 .wijkindex.v1.SubmitRoundRequest\x1a\x1e.wijkindex.v1.SubmitRoundReply\x12\x44\n\x08GetRound\x12\x1d.wijkindex.v1.GetRoundRequest\x1a\x19.wijkindex.v1.RoundStatus2\x90\x03\n\x0cNodeExchange\x12=\n\x08PollTask\x12\x1d.wijkindex.v1.PollTaskRequest\x1a\x12.wijkindex.v1.Task\x12>\n\tJoinRound\x12\x1e.wijkindex.v1.JoinRoundRequest\x1a\x11.wijkindex.v1.Ack\x12<\n\x0bUploadRelay\x12\x18.wijkindex.v1.RelayChunk\x1a\x11.wijkindex.v1.Ack(\x01\x12I\n\nFetchRelay\x12\x1f.wijkindex.v1.FetchRelayRequest\x1a\x18.wijkindex.v1.RelayChunk0\x01\x12\x39\n\rSubmitRelease\x12\x15.wijkindex.v1.Release\x1a\x11.wijkindex.v1.Ack\x12=\n\rReportFailure\x12\x19.wijkindex.v1.NodeFailure\x1a\x11.wijkindex.v1.Ack2\x9c\x01\n\x07Results\x12L\n\nListRounds\x12\x1f.wijkindex.v1.ListRoundsRequest\x1a\x1d.wijkindex.v1.ListRoundsReply\x12\x43\n\x08GetIndex\x12\x1d.wijkindex.v1.GetIndexRequest\x1a\x18.wijkindex.v1.IndexReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -57,40 +57,40 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_RECIPIENT']._serialized_end=1023
   _globals['_SEALTASK']._serialized_start=1025
   _globals['_SEALTASK']._serialized_end=1098
-  _globals['_AGGREGATETASK']._serialized_start=1100
-  _globals['_AGGREGATETASK']._serialized_end=1185
-  _globals['_TASK']._serialized_start=1188
-  _globals['_TASK']._serialized_end=1349
-  _globals['_JOINROUNDREQUEST']._serialized_start=1352
-  _globals['_JOINROUNDREQUEST']._serialized_end=1513
-  _globals['_RELAYCHUNK']._serialized_start=1515
-  _globals['_RELAYCHUNK']._serialized_end=1610
-  _globals['_FETCHRELAYREQUEST']._serialized_start=1612
-  _globals['_FETCHRELAYREQUEST']._serialized_end=1649
-  _globals['_CLEARCOUNTS']._serialized_start=1651
-  _globals['_CLEARCOUNTS']._serialized_end=1680
-  _globals['_SEALEDCOUNTS']._serialized_start=1682
-  _globals['_SEALEDCOUNTS']._serialized_end=1738
-  _globals['_RELEASEDVECTOR']._serialized_start=1741
-  _globals['_RELEASEDVECTOR']._serialized_end=1877
-  _globals['_RELEASE']._serialized_start=1879
-  _globals['_RELEASE']._serialized_end=1994
-  _globals['_NODEFAILURE']._serialized_start=1996
-  _globals['_NODEFAILURE']._serialized_end=2043
-  _globals['_LISTROUNDSREQUEST']._serialized_start=2045
-  _globals['_LISTROUNDSREQUEST']._serialized_end=2064
-  _globals['_ROUNDSUMMARY']._serialized_start=2066
-  _globals['_ROUNDSUMMARY']._serialized_end=2172
-  _globals['_LISTROUNDSREPLY']._serialized_start=2174
-  _globals['_LISTROUNDSREPLY']._serialized_end=2235
-  _globals['_GETINDEXREQUEST']._serialized_start=2237
-  _globals['_GETINDEXREQUEST']._serialized_end=2272
-  _globals['_INDEXREPLY']._serialized_start=2274
-  _globals['_INDEXREPLY']._serialized_end=2348
-  _globals['_COORDINATOR']._serialized_start=2351
-  _globals['_COORDINATOR']._serialized_end=2515
-  _globals['_NODEEXCHANGE']._serialized_start=2518
-  _globals['_NODEEXCHANGE']._serialized_end=2918
-  _globals['_RESULTS']._serialized_start=2921
-  _globals['_RESULTS']._serialized_end=3077
+  _globals['_AGGREGATETASK']._serialized_start=1101
+  _globals['_AGGREGATETASK']._serialized_end=1273
+  _globals['_TASK']._serialized_start=1276
+  _globals['_TASK']._serialized_end=1437
+  _globals['_JOINROUNDREQUEST']._serialized_start=1440
+  _globals['_JOINROUNDREQUEST']._serialized_end=1601
+  _globals['_RELAYCHUNK']._serialized_start=1603
+  _globals['_RELAYCHUNK']._serialized_end=1714
+  _globals['_FETCHRELAYREQUEST']._serialized_start=1716
+  _globals['_FETCHRELAYREQUEST']._serialized_end=1753
+  _globals['_CLEARCOUNTS']._serialized_start=1755
+  _globals['_CLEARCOUNTS']._serialized_end=1784
+  _globals['_SEALEDCOUNTS']._serialized_start=1786
+  _globals['_SEALEDCOUNTS']._serialized_end=1842
+  _globals['_RELEASEDVECTOR']._serialized_start=1845
+  _globals['_RELEASEDVECTOR']._serialized_end=1981
+  _globals['_RELEASE']._serialized_start=1983
+  _globals['_RELEASE']._serialized_end=2098
+  _globals['_NODEFAILURE']._serialized_start=2100
+  _globals['_NODEFAILURE']._serialized_end=2147
+  _globals['_LISTROUNDSREQUEST']._serialized_start=2149
+  _globals['_LISTROUNDSREQUEST']._serialized_end=2168
+  _globals['_ROUNDSUMMARY']._serialized_start=2170
+  _globals['_ROUNDSUMMARY']._serialized_end=2276
+  _globals['_LISTROUNDSREPLY']._serialized_start=2278
+  _globals['_LISTROUNDSREPLY']._serialized_end=2339
+  _globals['_GETINDEXREQUEST']._serialized_start=2341
+  _globals['_GETINDEXREQUEST']._serialized_end=2376
+  _globals['_INDEXREPLY']._serialized_start=2378
+  _globals['_INDEXREPLY']._serialized_end=2452
+  _globals['_COORDINATOR']._serialized_start=2455
+  _globals['_COORDINATOR']._serialized_end=2619
+  _globals['_NODEEXCHANGE']._serialized_start=2622
+  _globals['_NODEEXCHANGE']._serialized_end=3022
+  _globals['_RESULTS']._serialized_start=3025
+  _globals['_RESULTS']._serialized_end=3181
 # @@protoc_insertion_point(module_scope)

@@ -139,14 +139,18 @@ class SealTask(_message.Message):
     def __init__(self, round_id: _Optional[str] = ..., recipients: _Optional[_Iterable[_Union[Recipient, _Mapping]]] = ...) -> None: ...
 
 class AggregateTask(_message.Message):
-    __slots__ = ("round_id", "spine_party", "spine_certificate_pem")
+    __slots__ = ("round_id", "spine_party", "spine_certificate_pem", "senders", "forward_to")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     SPINE_PARTY_FIELD_NUMBER: _ClassVar[int]
     SPINE_CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
+    SENDERS_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_TO_FIELD_NUMBER: _ClassVar[int]
     round_id: str
     spine_party: str
     spine_certificate_pem: bytes
-    def __init__(self, round_id: _Optional[str] = ..., spine_party: _Optional[str] = ..., spine_certificate_pem: _Optional[bytes] = ...) -> None: ...
+    senders: _containers.RepeatedCompositeFieldContainer[Recipient]
+    forward_to: _containers.RepeatedCompositeFieldContainer[Recipient]
+    def __init__(self, round_id: _Optional[str] = ..., spine_party: _Optional[str] = ..., spine_certificate_pem: _Optional[bytes] = ..., senders: _Optional[_Iterable[_Union[Recipient, _Mapping]]] = ..., forward_to: _Optional[_Iterable[_Union[Recipient, _Mapping]]] = ...) -> None: ...
 
 class Task(_message.Message):
     __slots__ = ("task_id", "join", "seal", "aggregate")
@@ -177,18 +181,20 @@ class JoinRoundRequest(_message.Message):
     def __init__(self, round_id: _Optional[str] = ..., accept: _Optional[bool] = ..., reason: _Optional[str] = ..., envelope_public_key: _Optional[bytes] = ..., key_signature: _Optional[bytes] = ..., cost: _Optional[_Union[PrivacyCost, _Mapping]] = ...) -> None: ...
 
 class RelayChunk(_message.Message):
-    __slots__ = ("round_id", "recipient", "seq", "total", "envelope")
+    __slots__ = ("round_id", "recipient", "seq", "total", "envelope", "sender")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     ENVELOPE_FIELD_NUMBER: _ClassVar[int]
+    SENDER_FIELD_NUMBER: _ClassVar[int]
     round_id: str
     recipient: str
     seq: int
     total: int
     envelope: bytes
-    def __init__(self, round_id: _Optional[str] = ..., recipient: _Optional[str] = ..., seq: _Optional[int] = ..., total: _Optional[int] = ..., envelope: _Optional[bytes] = ...) -> None: ...
+    sender: str
+    def __init__(self, round_id: _Optional[str] = ..., recipient: _Optional[str] = ..., seq: _Optional[int] = ..., total: _Optional[int] = ..., envelope: _Optional[bytes] = ..., sender: _Optional[str] = ...) -> None: ...
 
 class FetchRelayRequest(_message.Message):
     __slots__ = ("round_id",)

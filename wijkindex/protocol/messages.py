@@ -52,9 +52,13 @@ class SealTask:
 
 @dataclass(frozen=True)
 class AggregateTask:
+    """Open the relays addressed to this node, forward chain hops, aggregate and release."""
+
     round_id: str
     spine_party: str
     spine_certificate_pem: bytes
+    senders: tuple[Recipient, ...] = ()
+    forward_to: tuple[Recipient, ...] = ()
 
 
 Task = JoinTask | SealTask | AggregateTask
@@ -106,6 +110,7 @@ class RelayChunk:
     seq: int
     total: int
     envelope: bytes
+    sender: str = ""
 
 
 @dataclass(frozen=True)

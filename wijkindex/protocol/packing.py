@@ -25,6 +25,19 @@ class PackingLayout:
     def for_key(cls, n_cells: int, key_bits: int, slot_bits: int = 40) -> "PackingLayout":
         return cls(n_cells, slot_bits, (key_bits - 2) // slot_bits)
 
+    @classmethod
+    def for_levels(cls, n_cells: int, levels: int, key_bits: int, slot_bits: int = 20) -> "PackingLayout":
+        """Slots (cell, level) at index cell * levels + level, a cell's levels never split across
+        ciphertexts, so multiplying a plaintext by ``shift(k)`` moves every child up k levels."""
+        per_ct = (key_bits - 2) // slot_bits // levels
+        if per_ct < 1:
+            raise ValueError(f"{levels} levels of {slot_bits} bits do not fit a {key_bits}-bit plaintext")
+        return cls(n_cells * levels, slot_bits, per_ct * levels)
+
+    def shift(self, k: int) -> int:
+        """The plaintext factor that moves every slot up ``k`` places (within its ciphertext)."""
+        return 1 << (self.slot_bits * k)
+
     @property
     def n_ciphertexts(self) -> int:
         return -(-self.n_cells // self.slots_per_ciphertext)

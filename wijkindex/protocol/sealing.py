@@ -5,9 +5,13 @@ Protocol code calls only these; key material stays in key objects.
 
 from __future__ import annotations
 
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Iterable, Sequence, TypeVar
 
+import gmpy2
 from gmpy2 import mpz
 
 from wijkindex.errors import CryptoError
@@ -15,6 +19,7 @@ from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import Encryptor, PaillierPrivateKey, PaillierPublicKey
 
 PROGRESS_EVERY = 500
+T = TypeVar("T")
 
 
 @lru_cache(maxsize=8)
@@ -23,48 +28,179 @@ def _encryptor(public_key: PaillierPublicKey) -> Encryptor:
     return Encryptor(public_key)
 
 
+def _parallel_min() -> int:
+    return int(os.environ.get("WIJKINDEX_PARALLEL_MIN", "4000"))
+
+
+def _workers() -> int:
+    return max(1, min(int(os.environ.get("WIJKINDEX_WORKERS", "0")) or (os.cpu_count() or 1), 8))
+
+
+# ---- per-process worker state (spawned processes: safe next to gRPC threads) -----------
+
+_WORKER: dict[str, object] = {}
+
+
+def _init_worker(public_key: bytes, layout: tuple[int, int, int]) -> None:
+    pk = PaillierPublicKey.from_bytes(public_key)
+    _WORKER.update(pk=pk, layout=PackingLayout(*layout), enc=_encryptor(pk))
+
+
+def _seal_chunk(slots: Sequence[int | None]) -> list[bytes]:
+    return _seal_serial(_WORKER["pk"], _WORKER["layout"], slots)  # type: ignore[arg-type]
+
+
+def _transform_chunk(job: tuple[Sequence[bytes], Sequence[int | None]]) -> list[bytes]:
+    return _transform_serial(_WORKER["pk"], _WORKER["layout"], *job)  # type: ignore[arg-type]
+
+
+def _in_parallel(public_key: PaillierPublicKey, layout: PackingLayout, fn: Callable[[T], list[bytes]],
+                 jobs: list[T], sizes: list[int], progress: Callable[[int], None] | None) -> list[bytes]:
+    out: list[bytes] = []
+    done = 0
+    ctx = mp.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=_workers(), mp_context=ctx, initializer=_init_worker,
+                             initargs=(public_key.to_bytes(), (layout.n_cells, layout.slot_bits,
+                                                               layout.slots_per_ciphertext))) as pool:
+        for size, part in zip(sizes, pool.map(fn, jobs)):  # map keeps the order
+            out.extend(part)
+            done += size
+            if progress:
+                progress(done)
+    return out
+
+
+def _chunks(n: int) -> list[slice]:
+    step = max(250, min(2000, n // (4 * _workers()) or 1))
+    return [slice(i, i + step) for i in range(0, n, step)]
+
+
+# ---- sealing --------------------------------------------------------------------------
+
+
+def _seal_serial(public_key: PaillierPublicKey, layout: PackingLayout, slots: Sequence[int | None],
+                 progress: Callable[[int], None] | None = None) -> list[bytes]:
+    size, enc = public_key.ciphertext_bytes, _encryptor(public_key)
+    zero = [0] * layout.n_ciphertexts
+    out: list[bytes] = []
+    for i, slot in enumerate(slots):
+        ms = zero if slot is None else layout.one_hot(slot)
+        out.append(b"".join(enc.encrypt(m).to_bytes(size, "big") for m in ms))
+        if progress and (i + 1) % PROGRESS_EVERY == 0:
+            progress(i + 1)
+    return out
+
+
+def seal_slots(public_key: PaillierPublicKey, layout: PackingLayout, slots: Sequence[int | None],
+               progress: Callable[[int], None] | None = None) -> list[bytes]:
+    """Each child's one-hot slot, sealed (``layout.n_ciphertexts`` ciphertexts per child).
+
+    ``None`` seals an all-zero vector, indistinguishable from a one-hot without the key.
+    Large batches are sealed on every core (``WIJKINDEX_WORKERS`` caps the processes).
+    """
+    for i, s in enumerate(slots):
+        if s is not None and not 0 <= s < layout.n_cells:
+            raise ValueError(f"child {i}: slot {s} outside 0..{layout.n_cells - 1}")
+    if len(slots) < _parallel_min() or _workers() == 1:
+        out = _seal_serial(public_key, layout, slots, progress)
+    else:
+        parts = _chunks(len(slots))
+        out = _in_parallel(public_key, layout, _seal_chunk, [list(slots[p]) for p in parts],
+                           [len(slots[p]) for p in parts], progress)
+    if progress:
+        progress(len(slots))
+    return out
+
+
 class SpineSealer:
-    """Encrypts each child's one-hot cell: ``layout.n_ciphertexts`` fixed-size ciphertexts per child."""
+    """Seals each child's one-hot cell of the round's layout (the spine node's step)."""
 
     def __init__(self, public_key: PaillierPublicKey, layout: PackingLayout) -> None:
         self.public_key = public_key
         self.layout = layout
-        self._enc = _encryptor(public_key)
-        self._plain = [layout.one_hot(c) for c in range(layout.n_cells)]
 
     def seal_cells(self, cells: Sequence[int], progress: Callable[[int], None] | None = None,
                    mask: Sequence[bool] | None = None) -> list[bytes]:
-        """Each child's one-hot cell; with ``mask``, children masked out get a sealed all-zero vector
-        (indistinguishable from a one-hot without the key)."""
-        size = self.public_key.ciphertext_bytes
-        enc, plain = self._enc.encrypt, self._plain
-        zero = [0] * self.layout.n_ciphertexts
-        out: list[bytes] = []
-        for i, cell in enumerate(cells):
-            ms = plain[cell] if mask is None or mask[i] else zero
-            out.append(b"".join(enc(m).to_bytes(size, "big") for m in ms))
-            if progress and (i + 1) % PROGRESS_EVERY == 0:
-                progress(i + 1)
-        if progress:
-            progress(len(cells))
-        return out
+        """With ``mask``, children masked out get a sealed all-zero vector."""
+        slots = [c if mask is None or mask[i] else None for i, c in enumerate(cells)]
+        return seal_slots(self.public_key, self.layout, slots, progress)
 
 
-def aggregate_sealed(public_key: PaillierPublicKey, layout: PackingLayout, sealed: Iterable[bytes]) -> list[int]:
-    """Per-cell sums of the given children, re-randomised so an empty set is a fresh encryption of 0."""
-    size, k = public_key.ciphertext_bytes, layout.n_ciphertexts
+def _split(public_key: PaillierPublicKey, layout: PackingLayout, item: bytes, idx: int) -> list[mpz]:
+    size, k, n_sq = public_key.ciphertext_bytes, layout.n_ciphertexts, public_key.n_sq
+    if len(item) != size * k:
+        raise CryptoError(f"sealed item {idx}: {len(item)} bytes, expected {size * k}")
+    out = []
+    for j in range(k):
+        c = mpz(int.from_bytes(item[j * size:(j + 1) * size], "big"))
+        if not 0 < c < n_sq:
+            raise CryptoError(f"sealed item {idx}: ciphertext {j} out of range")
+        out.append(c)
+    return out
+
+
+def _transform_serial(public_key: PaillierPublicKey, layout: PackingLayout, items: Sequence[bytes],
+                      shifts: Sequence[int | None], progress: Callable[[int], None] | None = None) -> list[bytes]:
+    size, enc, n_sq = public_key.ciphertext_bytes, _encryptor(public_key), mpz(public_key.n_sq)
+    out: list[bytes] = []
+    for i, (item, k) in enumerate(zip(items, shifts)):
+        cts = _split(public_key, layout, item, i)
+        if k is None:
+            fresh = [enc.encrypt_zero() for _ in cts]
+        else:
+            factor = layout.shift(k)
+            fresh = [int((gmpy2.powmod(c, factor, n_sq) if k else c) * enc.encrypt_zero() % n_sq) for c in cts]
+        out.append(b"".join(int(c).to_bytes(size, "big") for c in fresh))
+        if progress and (i + 1) % PROGRESS_EVERY == 0:
+            progress(i + 1)
+    return out
+
+
+def transform_sealed(public_key: PaillierPublicKey, layout: PackingLayout, items: Sequence[bytes],
+                     shifts: Sequence[int | None], progress: Callable[[int], None] | None = None) -> list[bytes]:
+    """A chain hop: each child's sealed vector shifted up ``k`` levels, or replaced by a sealed
+    zero where ``k`` is None, and re-randomised, so the next node cannot tell which children
+    this node changed (not even with the previous node's help)."""
+    if len(items) != len(shifts):
+        raise ValueError("one shift per sealed item")
+    if len(items) < _parallel_min() or _workers() == 1:
+        out = _transform_serial(public_key, layout, items, shifts, progress)
+    else:
+        parts = _chunks(len(items))
+        out = _in_parallel(public_key, layout, _transform_chunk, [(items[p], shifts[p]) for p in parts],
+                           [len(items[p]) for p in parts], progress)
+    if progress:
+        progress(len(items))
+    return out
+
+
+def aggregate_sealed(public_key: PaillierPublicKey, layout: PackingLayout, sealed: Iterable[bytes],
+                     shifts: Iterable[int] | None = None) -> list[int]:
+    """Per-slot sums of the given children (each first shifted up its ``shifts`` levels), re-randomised
+    so an empty set is a fresh encryption of 0. Shifts are applied once per group, not per child."""
+    k = layout.n_ciphertexts
     n_sq = mpz(public_key.n_sq)
     enc = _encryptor(public_key)
-    acc = [mpz(enc.encrypt_zero()) for _ in range(k)]
+    groups: dict[int, list[mpz]] = {}
+    shift_iter = iter(shifts) if shifts is not None else None
     for idx, item in enumerate(sealed):
-        if len(item) != size * k:
-            raise CryptoError(f"sealed item {idx}: {len(item)} bytes, expected {size * k}")
-        for j in range(k):
-            c = mpz(int.from_bytes(item[j * size:(j + 1) * size], "big"))
-            if not 0 < c < n_sq:
-                raise CryptoError(f"sealed item {idx}: ciphertext {j} out of range")
-            acc[j] = acc[j] * c % n_sq
-    return [int(a) for a in acc]
+        level = next(shift_iter) if shift_iter is not None else 0
+        acc = groups.get(level)
+        cts = _split(public_key, layout, item, idx)
+        if acc is None:
+            groups[level] = cts
+        else:
+            groups[level] = [a * c % n_sq for a, c in zip(acc, cts)]
+    total = [mpz(enc.encrypt_zero()) for _ in range(k)]
+    for level, acc in groups.items():
+        factor = layout.shift(level)
+        total = [t * (gmpy2.powmod(a, factor, n_sq) if level else a) % n_sq for t, a in zip(total, acc)]
+    return [int(a) for a in total]
+
+
+def joint_layout(base: PackingLayout, levels: int, key_bits: int) -> PackingLayout:
+    """The packing of a joint indicator's sealed vector: the round's layout, or (cell, level) slots."""
+    return base if levels == 1 else PackingLayout.for_levels(base.n_cells, levels, key_bits)
 
 
 def seal_noise(public_key: PaillierPublicKey, layout: PackingLayout, noise: Sequence[int]) -> list[int]:
@@ -92,4 +228,3 @@ def open_noised(private_key: PaillierPrivateKey, layout: PackingLayout, cipherte
     values = layout.unpack([private_key.decrypt(c) for c in ciphertexts])
     return [v - noise_terms * layout.offset for v in values]
 
-# The chain protocol for joint indicators (a later issue) adds shift_sealed here.

@@ -17,7 +17,16 @@ spec in one go. Example::
 
     [nodes.ggd]
     privacy_loss = 1.0
-    indicators = ["overgewicht"]
+    indicators = ["psychosociale_problemen"]
+
+    [[joint]]                  # children of single parents with psychosocial problems
+    name = "eenouder_en_psychosociaal"
+    attributes = ["gemeente:eenoudergezin", "ggd:psychosociale_problemen"]
+
+    [[joint]]                  # cumulative risk: how many of these a child has (0, 1, 2, 3+)
+    name = "cumulatief_risico"
+    kind = "count"
+    attributes = ["gemeente:eenoudergezin", "gemeente:bijstand", "ggd:psychosociale_problemen"]
 """
 
 from __future__ import annotations
@@ -63,29 +72,46 @@ class NodeRequest:
     indicators: tuple[str, ...]
 
 
+JOINT_KINDS = ("all", "count")
+MAX_CHAIN = 3  # noise shares per slot: 3 offsets of 2^(bits-2) still fit a slot (docs/protocol.md)
+
+
 @dataclass(frozen=True)
 class JointIndicator:
-    """Children who have every listed attribute ("node:indicator"), counted per cell.
+    """An indicator over attributes ("node:indicator") of several nodes, computed by the chain protocol.
 
-    Attributes live at the spine node and at most one source node (the chain
-    spine -> source); the spine seals each child's cell only if the child has the
-    spine's attributes, the source sums the sealed cells of its own flagged children,
-    and both add a noise share.
+    ``kind = "all"``: children with every listed attribute, per cell.
+    ``kind = "count"``: the distribution of how many of the listed attributes a child has
+    (0, 1, ..., ``cap``+), per cell: cumulative risk.
+
+    The chain starts at the spine node (it seals each child's cell) and visits the
+    nodes holding the attributes in the round's node order; each node conditions or
+    shifts the sealed cells by its own attributes, the last one aggregates, and every
+    node in the chain adds a noise share.
     """
 
     name: str
     attributes: tuple[tuple[str, str], ...]
+    kind: str = "all"
+    cap: int = 3
 
     def at(self, party: str) -> tuple[str, ...]:
         return tuple(ind for node, ind in self.attributes if node == party)
 
-    def source(self, spine: str) -> str | None:
-        """The source node in the chain, or None when the spine holds every attribute."""
-        others = {node for node, _ in self.attributes if node != spine}
-        return others.pop() if others else None
+    @property
+    def sensitivity(self) -> int:
+        """L1 change of the released vector when one child is added to or removed from one node's data.
 
-    def parties(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(node for node, _ in self.attributes))
+        A count histogram moves a child from one level to another when a source loses
+        its record: -1 in one slot, +1 in another.
+        """
+        return 2 if self.kind == "count" else 1
+
+    def level_names(self) -> tuple[str, ...]:
+        """The released indicators of a count joint: name_0 .. name_{cap-1}, name_{cap}plus."""
+        if self.kind != "count":
+            return (self.name,)
+        return (*(f"{self.name}_{k}" for k in range(self.cap)), f"{self.name}_{self.cap}plus")
 
 
 @dataclass(frozen=True)
@@ -125,13 +151,43 @@ class RoundSpec:
     def indicator_source(self) -> dict[str, str]:
         return {ind: n.party for n in self.nodes for ind in n.indicators}
 
+    def chain(self, joint: JointIndicator) -> tuple[str, ...]:
+        """The nodes a joint indicator's sealed cells visit: the spine, then attribute holders in node order."""
+        holders = {node for node, _ in joint.attributes}
+        return (self.spine, *(n.party for n in self.nodes if n.party in holders and n.party != self.spine))
+
     def joint_for(self, party: str) -> tuple[JointIndicator, ...]:
-        """The joint indicators a node contributes an attribute to."""
-        return tuple(j for j in self.joint if party in j.parties())
+        """The joint indicators whose chain passes this node (each costs it a noise share)."""
+        return tuple(j for j in self.joint if party in self.chain(j))
 
     def joint_released_by(self, party: str) -> tuple[JointIndicator, ...]:
-        """The joint indicators whose sealed, noised counts this node releases (the chain's last node)."""
-        return tuple(j for j in self.joint if (j.source(self.spine) or self.spine) == party)
+        """The joint indicators whose noised counts this node releases (the chain's last node)."""
+        return tuple(j for j in self.joint if self.chain(j)[-1] == party)
+
+    def next_hop(self, joint: JointIndicator, party: str) -> str | None:
+        chain = self.chain(joint)
+        i = chain.index(party)
+        return chain[i + 1] if i + 1 < len(chain) else None
+
+    def relay_edges(self) -> tuple[tuple[str, str], ...]:
+        """(sender, recipient) of every relay: the spine to each source, and each chain hop."""
+        edges = {(self.spine, s.party) for s in self.sources}
+        for j in self.joint:
+            chain = self.chain(j)
+            edges.update(zip(chain, chain[1:]))
+        order = {p: i for i, p in enumerate(self.parties)}
+        return tuple(sorted(edges, key=lambda e: (order[e[0]], order[e[1]])))
+
+    def levels(self, joint: JointIndicator) -> int:
+        """Slots per cell of a joint's sealed vector: 1, or 1 + the most attributes a child can carry."""
+        if joint.kind != "count":
+            return 1
+        return 1 + sum(min(len(joint.at(p)), joint.cap) for p in self.chain(joint))
+
+    def d_in(self, party: str) -> int:
+        """L1 sensitivity of everything this node releases or feeds, per child (OpenDP's d_in)."""
+        return (len(self.node(party).indicators) + (1 if party == self.spine else 0)
+                + sum(j.sensitivity for j in self.joint_for(party)))
 
     def band_of(self, age: int) -> int | None:
         for i, band in enumerate(self.age_bands):
@@ -220,7 +276,8 @@ class RoundSpec:
         if self.round_id:
             out["round_id"] = self.round_id
         if self.joint:
-            out["joint"] = [{"name": j.name, "attributes": [f"{n}:{i}" for n, i in j.attributes]} for j in self.joint]
+            out["joint"] = [{"name": j.name, "kind": j.kind, "attributes": [f"{n}:{i}" for n, i in j.attributes],
+                             **({"cap": j.cap} if j.kind == "count" else {})} for j in self.joint]
         return out
 
     def to_toml(self) -> str:
@@ -301,7 +358,7 @@ def _parse_joint(value: Any, bad: Any, nodes: list[NodeRequest], spine: str) -> 
         if not isinstance(body, dict):
             bad(path, "a table with name and attributes")
             continue
-        for key in sorted(set(body) - {"name", "attributes"}):
+        for key in sorted(set(body) - {"name", "attributes", "kind", "cap"}):
             bad(f"{path}.{key}", "unknown field")
         name = body.get("name")
         if not isinstance(name, str) or not _NAME.match(name):
@@ -309,6 +366,14 @@ def _parse_joint(value: Any, bad: Any, nodes: list[NodeRequest], spine: str) -> 
             continue
         if name in marginal or name in {j.name for j in out}:
             bad(f"{path}.name", f"{name!r} is already an indicator of this round")
+        kind = body.get("kind", "all")
+        if kind not in JOINT_KINDS:
+            bad(f"{path}.kind", f"one of {', '.join(JOINT_KINDS)}, got {kind!r}")
+            continue
+        cap = body.get("cap", 3)
+        if kind == "count" and (not isinstance(cap, int) or isinstance(cap, bool) or not 1 <= cap <= 9):
+            bad(f"{path}.cap", f"an integer from 1 to 9 (the top level, shown as cap+), got {cap!r}")
+            continue
         attrs = body.get("attributes")
         if not isinstance(attrs, list) or len(attrs) < 2 or not all(isinstance(a, str) for a in attrs):
             bad(f"{path}.attributes", 'at least two "node:indicator" strings')
@@ -320,11 +385,11 @@ def _parse_joint(value: Any, bad: Any, nodes: list[NodeRequest], spine: str) -> 
                 bad(f"{path}.attributes", f"{a!r}: node:indicator with a node of this round "
                     f"({', '.join(sorted(parties))})")
             parsed.append((node, ind))
-        sources = {n for n, _ in parsed if n != spine}
-        if len(sources) > 1:
-            bad(f"{path}.attributes", f"attributes at {', '.join(sorted(sources))}: a joint indicator may combine "
-                "the spine node with one source node (longer chains come later)")
+        chain = {spine, *(n for n, _ in parsed)}
+        if len(chain) > MAX_CHAIN:
+            bad(f"{path}.attributes", f"the chain {', '.join(sorted(chain))} visits {len(chain)} nodes; "
+                f"at most {MAX_CHAIN} (the spine and two sources) fit the packed slots")
         if len(set(parsed)) != len(parsed):
             bad(f"{path}.attributes", "an attribute is listed twice")
-        out.append(JointIndicator(name, tuple(parsed)))
+        out.append(JointIndicator(name, tuple(parsed), kind, min(cap, len(parsed)) if kind == "count" else 3))
     return tuple(out)

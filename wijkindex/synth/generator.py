@@ -52,6 +52,10 @@ JOINT = {
     "smartstart_en_jeugdhulp": [*SMART_START, "gemeente:jeugdhulp"],
     "smartstart_en_onderwijsachterstand": [*SMART_START, "school:onderwijsachterstand"],
 }
+CUMULATIVE = {  # cumulative risk across the three holders (NJi: risk rises with stacked factors)
+    "cumulatief_risico": ["gemeente:eenoudergezin", "gemeente:bijstand", "gemeente:schuldhulp",
+                          "ggd:psychosociale_problemen", "school:onderwijsachterstand"],
+}
 HOLDERS = {
     "gemeente": ["eenoudergezin", "bijstand", "schuldhulp", "jeugdhulp", "ots_uithuisplaatsing", "huurtoeslag"],
     "ggd": ["overgewicht", "taalachterstand", "psychosociale_problemen"],
@@ -67,6 +71,12 @@ class FederationInfo:
     holders: dict[str, list[str]] = field(default_factory=dict)
     gemeente_code: str = "GM0193"
     joint: dict[str, list[str]] = field(default_factory=dict)
+    cumulative: dict[str, list[str]] = field(default_factory=dict)
+
+    def joint_indicators(self) -> list[str]:
+        """Every index indicator the joint and cumulative definitions produce."""
+        levels = [f"{n}_{k}" for n in self.cumulative for k in range(3)] + [f"{n}_3plus" for n in self.cumulative]
+        return [*self.joint, *levels]
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -354,7 +364,7 @@ def generate_federation(out_dir: Path | str, *, seed: int = 2014, period: int = 
 
         say("computing the evaluation truth")
         (tmp / "truth").mkdir()
-        truth = compute_truth(tmp, geo, period, joint=JOINT)
+        truth = compute_truth(tmp, geo, period, joint=JOINT, cumulative=CUMULATIVE)
         truth.to_csv(tmp / "truth" / "truth.csv", index=False)
         (tmp / "truth" / "README.md").write_text(
             "# truth/\n\n**Exact figures computed centrally from every holder's files, FOR EVALUATION ONLY.** "
@@ -371,4 +381,5 @@ def generate_federation(out_dir: Path | str, *, seed: int = 2014, period: int = 
             shutil.rmtree(tmp, ignore_errors=True)
     return FederationInfo(out_dir=out_dir, period=period, n_children=len(kids),
                           holders={h: list(v) for h, v in HOLDERS.items()}, gemeente_code=geo.gemeente_code,
-                          joint={k: list(v) for k, v in JOINT.items()})
+                          joint={k: list(v) for k, v in JOINT.items()},
+                          cumulative={k: list(v) for k, v in CUMULATIVE.items()})

@@ -31,8 +31,10 @@ def _valid_bsn(col: pd.Series) -> np.ndarray:
 
 def compute_truth(federation_dir: Path | str, geography: Geography, period: int,
                   age_bands: Sequence[tuple[int, int, str]] = DEFAULT_BANDS,
-                  joint: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
-    """Marginal indicators of every holder, and joint ones ("node:indicator" lists: all must hold)."""
+                  joint: Mapping[str, Sequence[str]] | None = None,
+                  cumulative: Mapping[str, Sequence[str]] | None = None, cap: int = 3) -> pd.DataFrame:
+    """Marginal indicators of every holder, joint ones ("node:indicator" lists: all must hold) and
+    cumulative ones (how many of the listed attributes a child has: name_0 .. name_{cap}plus)."""
     federation_dir = Path(federation_dir)
     spine = pd.read_csv(federation_dir / "gemeente" / "brp.csv", dtype=str, keep_default_na=False)
     spine = spine[_valid_bsn(spine["bsn"])].drop_duplicates("bsn")
@@ -65,6 +67,19 @@ def compute_truth(federation_dir: Path | str, geography: Geography, period: int,
         sets = [flagged[tuple(a.split(":", 1))] for a in attrs]  # type: ignore[index]
         parties = list(dict.fromkeys(a.split(":", 1)[0] for a in attrs))
         flagged[("+".join(parties), name)] = set.intersection(*sets)
+    for name, attrs in (cumulative or {}).items():
+        parties = list(dict.fromkeys(a.split(":", 1)[0] for a in attrs))
+        counts: dict[str, int] = {}
+        for a in attrs:
+            for i in flagged[tuple(a.split(":", 1))]:  # type: ignore[index]
+                counts[i] = counts.get(i, 0) + 1
+        for k in range(cap + 1):
+            label = f"{name}_{k}" if k < cap else f"{name}_{cap}plus"
+            if k == 0:
+                ids = set(spine["bsn"]) - set(counts)
+            else:
+                ids = {i for i, c in counts.items() if (c == k if k < cap else c >= cap)}
+            flagged[("+".join(parties), label)] = ids
     wijken = geography.wijken.sort_values("wijk_code")
     rows = []
     for (source, indicator), ids in flagged.items():
