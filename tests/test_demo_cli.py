@@ -53,6 +53,13 @@ def test_demo_end_to_end_in_separate_processes(tmp_path: Path) -> None:
     composite = pd.read_csv(out / "composite.csv")
     assert set(composite["domain"]) == {"gezin", "zorg", "gezondheid", "onderwijs", "voorschool"}
     assert (out / "federation" / "truth" / "truth.csv").exists()
+    history = pd.read_csv(out / "history.csv")
+    assert sorted(history["period"].unique()) == [2012, 2013, 2014]  # one round per period, for the trend
+    rr = pd.read_csv(out / "relative_risk.csv")
+    assert {"eenouder_psychosociaal", "smartstart_jeugdhulp"} <= set(rr["name"])
+    report = (out / "report.html").read_text(encoding="utf-8")
+    for section in ("Gestapelde risico", "Relatieve risico", "Ontwikkeling over de jaren"):
+        assert section in report
     for log in (out / "logs").glob("*.log"):
         text = log.read_text(encoding="utf-8", errors="replace")
         secret = (out / "secrets" / "linkage.key").read_bytes().strip()

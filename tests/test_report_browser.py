@@ -7,11 +7,13 @@ import subprocess
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
 from wijkindex.aggregator.composite import composite_scores
 from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index
+from wijkindex.aggregator.relative_risk import load_relative_risks, relative_risks
 from wijkindex.protocol.messages import Cell
 from wijkindex.report.html import render_report
 
@@ -28,12 +30,23 @@ def report(tmp_path_factory: pytest.TempPathFactory, geography) -> Path:
     n = len(cells)
     den = NoisedRelease("population", "gemeente", tuple(5 if i == 15 else 200 + 7 * i for i in range(n)), 7, 98, 16)
     nums = [NoisedRelease(ind, src, tuple((i * k) % 60 + 5 for i in range(n)), 3, 18, 7)
-            for k, (ind, src) in enumerate([("eenoudergezin", "gemeente"), ("overgewicht", "ggd"),
+            for k, (ind, src) in enumerate([("eenoudergezin", "gemeente"), ("psychosociale_problemen", "ggd"),
                                             ("onderwijsachterstand", "school")], start=3)]
+    nums.append(NoisedRelease("eenouder_en_psychosociaal", "gemeente+ggd",
+                              tuple(((i * 3) % 60 + 5) // 3 for i in range(n)), 3, 36, 10))
+    levels = ["cumulatief_risico_0", "cumulatief_risico_1", "cumulatief_risico_2", "cumulatief_risico_3plus"]
+    for k, name in enumerate(levels):
+        nums.append(NoisedRelease(name, "gemeente+ggd+school", tuple((200 + 7 * i) // (2 + 2 * k) for i in range(n)),
+                                  3, 54, 12))
     index = assemble_index(IndexMeta("r-browser", 2014, "GM0193", "Zwolle"), cells, den, nums)
+    earlier = assemble_index(IndexMeta("r-2013", 2013, "GM0193", "Zwolle"), cells, den,
+                             [NoisedRelease(x.indicator, x.source, tuple(int(v * 0.8) for v in x.values), 3, 18, 7)
+                              for x in nums])
     out = tmp_path_factory.mktemp("report") / "report.html"
+    rr = relative_risks(index, load_relative_risks())
     return render_report(index, out, title="Kinderindex Zwolle", composite=composite_scores(index),
-                         privacy=[{"node": "gemeente", "epsilon": 1.0, "mechanism": "discrete_laplace", "scale": 7}])
+                         privacy=[{"node": "gemeente", "epsilon": 1.0, "mechanism": "discrete_laplace", "scale": 7}],
+                         relative_risk=rr, history=pd.concat([earlier, index], ignore_index=True))
 
 
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
@@ -58,3 +71,7 @@ def test_report_renders_map_and_charts_without_console_errors(report: Path, tmp_
     bars = dom.split('id="wi-bars"', 1)[1].split("</svg>", 1)[0]
     assert bars.count("<rect") >= 14 and "onderdrukt" in bars  # the bar chart was drawn by the script
     assert 'download="samengestelde_scores.csv"' in dom and 'download="eenoudergezin.csv"' in dom
+    cumulative = dom.split("aria-label=\"cumulatief risico per wijk\"", 1)[1].split("</svg>", 1)[0]
+    assert cumulative.count("<rect") == 17 * 4  # 16 wijken and the gemeente, 4 levels each
+    assert dom.count("aria-label=\"trend ") >= 5 and "<polyline" in dom  # a line chart per indicator
+    assert "Psychosociale problemen: eenoudergezin" in dom and 'download="relatieve_risicos.csv"' in dom

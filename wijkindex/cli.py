@@ -62,21 +62,24 @@ def main(verbose: bool) -> None:
 @click.option("--seed", type=int, default=2014, show_default=True)
 @click.option("--period", type=int, default=2014, show_default=True, help="Reference year (1 January).")
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Population fraction (0.05 for tests).")
+@click.option("--years", type=click.IntRange(1, 10), default=1, show_default=True,
+              help="Consecutive years ending at --period, one export per year in <holder>/<year>/ (for trends).")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
               help=f"Real Zwolle data folder [default: {DEFAULT_DATA}]")
-def synth(out: Path, seed: int, period: int, scale: float, data_dir: Path | None) -> None:
+def synth(out: Path, seed: int, period: int, scale: float, years: int, data_dir: Path | None) -> None:
     """Write a synthetic federation on the real Zwolle geography: one folder per holder, plus truth/.
 
     \b
     Example:
       wijkindex synth --out federation --seed 7
+      wijkindex synth --out federation --years 3 --period 2014   # 2012, 2013 and 2014
     """
     from wijkindex.geo import load_zwolle
     from wijkindex.synth.generator import generate_federation
 
     geo = load_zwolle(data_dir)
     with console.status("generating the synthetic federation") as status:
-        info = generate_federation(out, seed=seed, period=period, scale=scale, geography=geo,
+        info = generate_federation(out, seed=seed, period=period, scale=scale, geography=geo, years=years,
                                    progress=lambda msg: status.update(msg))
     console.print(f"[green]wrote[/] {out}: {info.n_children:,} children in {geo.gemeente_name}; "
                   f"holders: " + ", ".join(f"{h} ({len(i)} indicators)" for h, i in info.holders.items()))
@@ -291,7 +294,8 @@ def results_list(config_path: Path) -> None:
 @click.option("--out", "out", type=click.Path(path_type=Path), required=True)
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
 def results_export(round_id: str, out: Path, config_path: Path) -> None:
-    """Write a completed round's index as index.csv and index.parquet.
+    """Write a completed round's index (index.csv, index.parquet) and what follows from it
+    (composite.csv: domain scores; relative_risk.csv: from the joint indicators' 2x2 tables).
 
     \b
     Example:
@@ -336,10 +340,15 @@ def report(round_id: str, out: Path, config_path: Path, index_definition: Path |
 @click.option("--seed", type=int, default=2014, show_default=True)
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Population fraction.")
 @click.option("--epsilon", type=float, default=1.0, show_default=True, help="Privacy loss per node.")
+@click.option("--years", type=click.IntRange(1, 10), default=3, show_default=True,
+              help="Periods ending at 2014: earlier ones get a round of the marginal indicators, for the trend.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
               help=f"Real Zwolle data folder [default: {DEFAULT_DATA}]")
-def demo(out: Path, seed: int, scale: float, epsilon: float, data_dir: Path | None) -> None:
-    """Run a whole federation on this machine: synth, PKI, aggregator, three nodes, a round, export.
+def demo(out: Path, seed: int, scale: float, epsilon: float, years: int, data_dir: Path | None) -> None:
+    """Run a whole federation on this machine: synth, PKI, aggregator, three nodes, rounds, export, report.
+
+    The last period's round has every indicator, the joint ones and cumulative risk;
+    each earlier period has a round of the marginal indicators, so the report shows trends.
 
     \b
     Example:
@@ -347,7 +356,7 @@ def demo(out: Path, seed: int, scale: float, epsilon: float, data_dir: Path | No
     """
     from wijkindex.demo import run_demo
 
-    run_demo(out, seed=seed, scale=scale, epsilon=epsilon, data_dir=data_dir, console=console)
+    run_demo(out, seed=seed, scale=scale, epsilon=epsilon, years=years, data_dir=data_dir, console=console)
 
 
 if __name__ == "__main__":

@@ -102,39 +102,65 @@ class AggregatorClient:
         return table.to_pandas(), wire.status_from_proto(reply.status)
 
 
-def export_index(client: AggregatorClient, round_id: str, out_dir: Path) -> tuple[Path, ...]:
-    """Fetch a completed round's index; write index.csv, index.parquet and composite.csv."""
-    from wijkindex.aggregator.composite import composite_scores
-    from wijkindex.aggregator.index import write_index
-
+def export_index(client: AggregatorClient, round_id: str, out_dir: Path,
+                 index_definition: Path | None = None) -> tuple[Path, ...]:
+    """Fetch a completed round's index; write index.csv/.parquet, composite.csv and relative_risk.csv."""
     df, _ = client.get_index(round_id)
-    return (*write_index(df, Path(out_dir)), write_composite(composite_scores(df), Path(out_dir)))
+    return write_tables(df, Path(out_dir), index_definition)[0]
 
 
-def write_composite(composite: pd.DataFrame, out_dir: Path) -> Path:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "composite.csv"
-    tmp = out_dir / ".composite.csv.tmp"
-    composite.to_csv(tmp, index=False, na_rep="")
+def write_tables(df: pd.DataFrame, out_dir: Path, index_definition: Path | None = None
+                 ) -> tuple[tuple[Path, ...], pd.DataFrame, pd.DataFrame]:
+    """The index and what is derived from it (post-processing): composite scores and relative risks."""
+    from wijkindex.aggregator.composite import IndexDefinition, composite_scores
+    from wijkindex.aggregator.index import write_index
+    from wijkindex.aggregator.relative_risk import load_relative_risks, relative_risks
+
+    composite = composite_scores(df, IndexDefinition.load(index_definition))
+    rr = relative_risks(df, load_relative_risks(index_definition))
+    paths = (*write_index(df, out_dir), write_table(composite, out_dir / "composite.csv"),
+             write_table(rr, out_dir / "relative_risk.csv"))
+    return paths, composite, rr
+
+
+def write_table(df: pd.DataFrame, path: Path) -> Path:
+    """A CSV written to a temp file and renamed into place (never half-written)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    df.to_csv(tmp, index=False, na_rep="")
     tmp.replace(path)
     return path
 
 
+def history_of(client: AggregatorClient, index: pd.DataFrame) -> pd.DataFrame:
+    """The index rows of this gemeente's other completed periods (latest round per period), for trends."""
+    period, gemeente = int(index["period"].iloc[0]), str(index["gemeente_code"].iloc[0])
+    latest: dict[int, m.RoundSummary] = {}
+    for r in client.list_rounds():
+        if r.state == "completed" and r.gemeente_code == gemeente and r.period != period:
+            if r.period not in latest or r.updated_at > latest[r.period].updated_at:
+                latest[r.period] = r
+    frames = [client.get_index(r.round_id)[0] for r in latest.values()]
+    return pd.concat([*frames, index], ignore_index=True)
+
+
 def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, index_definition: Path | None = None,
                  data_dir: Path | None = None) -> tuple[Path, ...]:
-    """The researcher's report: the tables plus a self-contained report.html."""
-    from wijkindex.aggregator.composite import IndexDefinition, composite_scores
-    from wijkindex.aggregator.index import write_index
+    """The researcher's report: the tables plus a self-contained report.html (with trends when
+    rounds of other periods of the same gemeente exist)."""
+    from wijkindex.aggregator.composite import IndexDefinition
     from wijkindex.report.html import render_report
 
     df, status = client.get_index(round_id)
     definition = IndexDefinition.load(index_definition)
-    composite = composite_scores(df, definition)
     out_dir = Path(out_dir)
-    tables = (*write_index(df, out_dir), write_composite(composite, out_dir))
+    tables, composite, rr = write_tables(df, out_dir, index_definition)
+    history = history_of(client, df)
+    trend = write_table(history, out_dir / "history.csv") if history["period"].nunique() > 1 else None
     html = render_report(df, out_dir / "report.html", title=f"{definition.name}, ronde {round_id}",
-                         privacy=privacy_rows(status), composite=composite, data_dir=data_dir)
-    return (*tables, html)
+                         privacy=privacy_rows(status), composite=composite, data_dir=data_dir,
+                         relative_risk=rr, history=history)
+    return (*tables, *((trend,) if trend else ()), html)
 
 
 def privacy_rows(status: m.RoundStatus) -> list[dict[str, object]]:

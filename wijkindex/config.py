@@ -154,6 +154,10 @@ class DatasetConfig:
     columns: dict[str, str]
     spine: bool = False
 
+    def file_for(self, period: int) -> Path:
+        """The export of one period: ``{period}`` in the configured path is the round's year."""
+        return Path(str(self.file).replace("{period}", str(period)))
+
 
 @dataclass(frozen=True)
 class IndicatorConfig:
@@ -237,7 +241,7 @@ def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], li
     for i, d in enumerate(c.get("datasets", list) or []):
         p = f"datasets[{i}]."
         name = c.get("name", str, table=d, prefix=p)
-        file = c.path("file", table=d, prefix=p)
+        file = c.path("file", table=d, prefix=p, must_exist="{period}" not in str(d.get("file", "")))
         id_col = c.get("id_column", str, table=d, prefix=p)
         cols = c.get("columns", dict, table=d, prefix=p) or {}
         for col, kind in cols.items():

@@ -28,11 +28,12 @@ class DemoResult:
     peak_rss: dict[str, int]
 
 
-def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float = 1.0,
+def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float = 1.0, years: int = 3,
              data_dir: Path | None = None, console: Console | None = None) -> DemoResult:
-    from wijkindex.aggregator.composite import composite_scores
+    """Synth (``years`` periods), PKI, aggregator and nodes as processes; one round per period
+    (the last with the joint indicators and cumulative risk); tables and report.html."""
     from wijkindex.aggregator.index import write_index
-    from wijkindex.clients import privacy_rows, write_composite
+    from wijkindex.clients import history_of, privacy_rows, write_table, write_tables
     from wijkindex.report.html import render_report
     from wijkindex.synth.generator import generate_federation
 
@@ -45,11 +46,11 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     t0 = time.perf_counter()
     geo = load_zwolle(data_dir)
     with console.status("generating the synthetic federation on Zwolle's real geography") as st:
-        info = generate_federation(out / "federation", seed=seed, scale=scale, geography=geo,
+        info = generate_federation(out / "federation", seed=seed, scale=scale, geography=geo, years=years,
                                    progress=lambda msg: st.update(msg))
     timings["synth"] = time.perf_counter() - t0
-    console.print(f"[green]1/5[/] synthetic federation: {info.n_children:,} children in "
-                  f"{len(geo.wijken)} wijken, holders {', '.join(info.holders)}")
+    console.print(f"[green]1/5[/] synthetic federation: {info.n_children:,} children in {len(geo.wijken)} wijken, "
+                  f"holders {', '.join(info.holders)}, periods {', '.join(map(str, info.periods))}")
 
     fed = lay_out(out, out / "federation", nodes=tuple(info.holders), geography_dir=data_dir)
     console.print(f"[green]2/5[/] development PKI, linkage secret and configs under {out}")
@@ -58,27 +59,36 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     try:
         console.print(f"[green]3/5[/] aggregator on {fed.address} and {len(fed.node_configs)} node processes "
                       "(mutual TLS; nodes dial out)")
-        spec = round_spec(info.period, geo.gemeente_code, info.holders, epsilon=epsilon, joint=info.joint,
-                          cumulative=info.cumulative)
-        (out / "round.toml").write_text(spec, encoding="utf-8")
-        t1 = time.perf_counter()
         with AggregatorClient.from_config(_client_cfg(fed, "coordinator")) as coord:
+            for period in info.periods[:-1]:  # earlier periods: the marginal indicators, for the trend
+                t = time.perf_counter()
+                rid = coord.submit_round(round_spec(period, geo.gemeente_code, info.holders, epsilon=epsilon))
+                _follow(console, coord, rid, procs)
+                console.print(f"      round {rid} ({period}, marginal indicators) completed in "
+                              f"{time.perf_counter() - t:.1f} s")
+            spec = round_spec(info.period, geo.gemeente_code, info.holders, epsilon=epsilon, joint=info.joint,
+                              cumulative=info.cumulative)
+            (out / "round.toml").write_text(spec, encoding="utf-8")
+            t1 = time.perf_counter()
             round_id = coord.submit_round(spec)
             status = _follow(console, coord, round_id, procs)
         timings["round"] = time.perf_counter() - t1
-        console.print(f"[green]4/5[/] round {round_id} completed in {timings['round']:.1f} s")
+        console.print(f"[green]4/5[/] round {round_id} ({info.period}, with joint indicators and cumulative risk) "
+                      f"completed in {timings['round']:.1f} s")
         with AggregatorClient.from_config(_client_cfg(fed, "researcher")) as researcher:
             index, status = researcher.get_index(round_id)
+            history = history_of(researcher, index)
     finally:
         procs.stop()
     write_index(index, out)
-    composite = composite_scores(index)
-    write_composite(composite, out)
+    _, composite, rr = write_tables(index, out)
+    if history["period"].nunique() > 1:
+        write_table(history, out / "history.csv")
     render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
-                  privacy=privacy_rows(status), composite=composite, data_dir=data_dir,
-                  notes=["Synthetische gegevens op de echte wijken en buurten van Zwolle (2014)."])
-    console.print(f"[green]5/5[/] wrote {out / 'index.csv'}, {out / 'index.parquet'}, {out / 'composite.csv'}, "
-                  f"{out / 'report.html'}")
+                  privacy=privacy_rows(status), composite=composite, data_dir=data_dir, relative_risk=rr,
+                  history=history, notes=["Synthetische gegevens op de echte wijken en buurten van Zwolle (2014)."])
+    console.print(f"[green]5/5[/] wrote index.csv, index.parquet, composite.csv, relative_risk.csv, "
+                  f"history.csv and report.html in {out}")
     _summary(console, index, status, geo.gemeente_code)
     timings["total"] = time.perf_counter() - t0
     return DemoResult(out, round_id, status, index, info.n_children, timings, dict(procs.peak_rss))

@@ -215,7 +215,7 @@ class Node:
         if is_spine:
             names.add(self.config.spine_dataset.name)  # type: ignore[union-attr]
         try:
-            data = {n: self._load(self.config.dataset(n)) for n in sorted(names)}
+            data = {n: self._load(self.config.dataset(n), spec.period) for n in sorted(names)}
         except WijkindexError as exc:
             return m.JoinReply(task.round_id, False, str(exc))
         # one count vector per marginal, the population at the spine, each joint indicator it feeds
@@ -249,11 +249,14 @@ class Node:
     def _cost(self, plan: NoisePlan, datasets: list[str]) -> m.PrivacyCost:
         return m.PrivacyCost(self.name, plan.epsilon_spent, MECHANISM, plan.d_in, plan.scale, tuple(datasets))
 
-    def _load(self, ds: DatasetConfig) -> LoadedRecords:
+    def _load(self, ds: DatasetConfig, period: int) -> LoadedRecords:
+        path = ds.file_for(period)
+        if not path.exists():
+            raise WijkindexError(f"dataset {ds.name}: no export for period {period} at {path}")
         cols = [ColumnSpec(name, kind) for name, kind in ds.columns.items()]  # type: ignore[arg-type]
-        loaded = load_records(ds.file, cols, on_invalid=self.config.on_invalid, dataset=ds.name)
+        loaded = load_records(path, cols, on_invalid=self.config.on_invalid, dataset=ds.name)
         if loaded.n_excluded:
-            log.warning("%s: %d of %d records excluded (first: %s)", ds.file, loaded.n_excluded, loaded.n_read,
+            log.warning("%s: %d of %d records excluded (first: %s)", path, loaded.n_excluded, loaded.n_read,
                         loaded.issues[0] if loaded.issues else "")
         return loaded
 

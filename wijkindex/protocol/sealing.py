@@ -101,12 +101,11 @@ def seal_slots(public_key: PaillierPublicKey, layout: PackingLayout, slots: Sequ
     for i, s in enumerate(slots):
         if s is not None and not 0 <= s < layout.n_cells:
             raise ValueError(f"child {i}: slot {s} outside 0..{layout.n_cells - 1}")
-    if len(slots) < _parallel_min() or _workers() == 1:
-        out = _seal_serial(public_key, layout, slots, progress)
-    else:
+    if len(slots) >= _parallel_min() and _workers() > 1:
         parts = _chunks(len(slots))
-        out = _in_parallel(public_key, layout, _seal_chunk, [list(slots[p]) for p in parts],
-                           [len(slots[p]) for p in parts], progress)
+        return _in_parallel(public_key, layout, _seal_chunk, [list(slots[p]) for p in parts],
+                            [len(slots[p]) for p in parts], progress)
+    out = _seal_serial(public_key, layout, slots, progress)
     if progress:
         progress(len(slots))
     return out
@@ -163,12 +162,11 @@ def transform_sealed(public_key: PaillierPublicKey, layout: PackingLayout, items
     this node changed (not even with the previous node's help)."""
     if len(items) != len(shifts):
         raise ValueError("one shift per sealed item")
-    if len(items) < _parallel_min() or _workers() == 1:
-        out = _transform_serial(public_key, layout, items, shifts, progress)
-    else:
+    if len(items) >= _parallel_min() and _workers() > 1:
         parts = _chunks(len(items))
-        out = _in_parallel(public_key, layout, _transform_chunk, [(items[p], shifts[p]) for p in parts],
-                           [len(items[p]) for p in parts], progress)
+        return _in_parallel(public_key, layout, _transform_chunk, [(items[p], shifts[p]) for p in parts],
+                            [len(items[p]) for p in parts], progress)
+    out = _transform_serial(public_key, layout, items, shifts, progress)
     if progress:
         progress(len(items))
     return out

@@ -30,8 +30,20 @@ LABELS = {
     "onderwijsachterstand": "Leerlingen met een onderwijsachterstand",
     "verzuim": "Leerlingen met schoolverzuim",
     "vve_deelname": "Kinderen met VVE-deelname",
+    "moeder_werkloos": "Kinderen van een moeder zonder werk",
+    "jonge_moeder": "Kinderen van een moeder jonger dan 30 bij het eerste kind",
+    "eenouder_en_psychosociaal": "Kinderen in een eenoudergezin met psychosociale problemen",
+    "smartstart_profiel": "Kinderen met het Smart Start-risicoprofiel",
+    "smartstart_en_jeugdhulp": "Kinderen met het Smart Start-profiel en jeugdhulp",
+    "smartstart_en_onderwijsachterstand": "Kinderen met het Smart Start-profiel en een onderwijsachterstand",
+    "cumulatief_risico_0": "Kinderen zonder risicofactoren",
+    "cumulatief_risico_1": "Kinderen met 1 risicofactor",
+    "cumulatief_risico_2": "Kinderen met 2 risicofactoren",
+    "cumulatief_risico_3plus": "Kinderen met 3 of meer risicofactoren",
 }
-SOURCES = {"gemeente": "gemeente", "ggd": "GGD", "school": "schoolbesturen"}
+SOURCES = {"gemeente": "gemeente", "ggd": "GGD", "school": "schoolbesturen", "gemeente+ggd": "gemeente en GGD",
+           "gemeente+school": "gemeente en schoolbesturen", "gemeente+ggd+school": "gemeente, GGD en schoolbesturen"}
+LEVEL_COLOURS = ("#e8eef7", "#f3d9a4", "#e49a5b", "#b8412c")
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;color:#1b1b1b;
 line-height:1.45;padding:0 1rem}h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ccc}
@@ -190,6 +202,142 @@ def section_composite(composite: pd.DataFrame | None) -> str:
             f"<table><thead><tr><th>wijk</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
+def _totals(index: pd.DataFrame) -> pd.DataFrame:
+    """Per period, wijk and indicator: the 0-17 rate over the non-suppressed bands, with its 90% margin."""
+    shown = index[~index["suppressed"].astype(bool)].copy()
+    shown["v"] = (shown["numerator_moe90"].astype(float) / 1.6448536269514722) ** 2
+    g = shown.groupby(["period", "wijk_code", "wijk_name", "indicator"], sort=False).agg(
+        num=("numerator", "sum"), den=("denominator", "sum"), v=("v", "sum")).reset_index()
+    g["rate"] = g["num"].astype(float) / g["den"].astype(float).where(g["den"] > 0)
+    g["moe90"] = 1.6448536269514722 * g["v"].pow(0.5) / g["den"].astype(float).where(g["den"] > 0)
+    return g
+
+
+def _level_groups(indicators: Sequence[str]) -> dict[str, list[str]]:
+    """Cumulative-risk level indicators (name_0, name_1, ..., name_Nplus), grouped by name."""
+    out: dict[str, list[str]] = {}
+    for ind in indicators:
+        if ind.endswith("plus") and "_" in ind:
+            stem, top = ind.rsplit("_", 1)
+            cap = int(top[:-4]) if top[:-4].isdigit() else 0
+            levels = [f"{stem}_{k}" for k in range(cap)] + [ind]
+            if cap and all(lv in indicators for lv in levels):
+                out[stem] = levels
+    return out
+
+
+def section_cumulative(index: pd.DataFrame) -> str:
+    """Stacked bars per wijk: the share of children with 0, 1, 2, 3+ risk factors across all sources."""
+    groups = _level_groups(list(dict.fromkeys(index["indicator"])))
+    parts = []
+    for stem, levels in groups.items():
+        t = _totals(index[index["indicator"].isin(levels)])
+        table = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="rate", sort=False)
+        table = table[[lv for lv in levels if lv in table.columns]]
+        gm_code = str(index["gemeente_code"].iloc[0])
+        order = sorted(table.index, key=lambda k: (k[0] == gm_code, -float(table.loc[k, levels[-1]] or 0)))
+        w, row, left = 360, 18, 170
+        svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{left + w + 20}' height='{len(order) * row + 30}' "
+               "role='img' aria-label='cumulatief risico per wijk'>"]
+        for i, key in enumerate(order):
+            shares = [max(0.0, float(table.loc[key, lv])) if pd.notna(table.loc[key, lv]) else 0.0 for lv in levels]
+            total = sum(shares) or 1.0
+            x, y = float(left), i * row + 4
+            weight = "bold" if key[0] == gm_code else "normal"
+            svg.append(f"<text x='{left - 6}' y='{y + 12}' text-anchor='end' font-size='11' "
+                       f"font-weight='{weight}'>{html.escape(str(key[1]))}</text>")
+            for k, share in enumerate(shares):
+                width = w * share / total
+                svg.append(f"<rect x='{x:.1f}' y='{y + 2}' width='{width:.1f}' height='13' "
+                           f"fill='{LEVEL_COLOURS[min(k, len(LEVEL_COLOURS) - 1)]}'><title>"
+                           f"{html.escape(label(levels[k]))}: {share:.1%}</title></rect>")
+                x += width
+        legend = "".join(f"<span style='background:{LEVEL_COLOURS[min(k, 3)]}'></span>{html.escape(label(lv))} "
+                         for k, lv in enumerate(levels))
+        svg.append("</svg>")
+        parts.append(
+            f"<h2>Gestapelde risico's (cumulatief risico) {csv_link(t, stem + '.csv')}</h2>"
+            "<p class='sub'>Aandeel kinderen (0-17 jaar) per aantal risicofactoren over alle bronnen samen, "
+            "berekend met het ketenprotocol: geen bron zag de kenmerken van een andere. Wijken gesorteerd op "
+            f"het aandeel met de meeste factoren.</p><p class='legend sub'>{legend}</p>{''.join(svg)}")
+    return "".join(parts)
+
+
+def section_relative_risk(rr: pd.DataFrame | None) -> str:
+    """Per wijk: the outcome's risk among exposed children against the others, with its 90% interval."""
+    if rr is None or rr.empty:
+        return ""
+    parts = ["<h2>Relatieve risico's " + csv_link(rr, "relatieve_risicos.csv") + "</h2>"
+             "<p class='sub'>Uit de 2x2-tabellen van de gekoppelde indicatoren: hoeveel vaker de uitkomst voorkomt "
+             "bij kinderen met het kenmerk dan bij de andere kinderen in dezelfde wijk (0-17 jaar), met 90%-"
+             "interval. Een interval dat 1 omvat is geen duidelijk verschil.</p>"]
+    for name, g in rr[rr["age_band"] == "0-17"].groupby("name", sort=False):
+        body = []
+        for r in g.itertuples():
+            if r.suppressed or pd.isna(r.relative_risk):
+                cell = "<td class='sup'>-</td><td class='sup'>te weinig kinderen</td>"
+            else:
+                hi = f"{r.rr_high90:.1f}" if r.rr_high90 < 100 else "&gt;100"
+                shade = _shade(100 * r.rr_low90) if r.rr_low90 > 1 else ""
+                cell = f"<td{shade}>{r.relative_risk:.1f}</td><td>{r.rr_low90:.1f} - {hi}</td>"
+            risk = (f"{r.risk_exposed:.1%} vs {r.risk_unexposed:.1%}" if pd.notna(r.risk_exposed)
+                    and pd.notna(r.risk_unexposed) and not r.suppressed else "-")
+            body.append(f"<tr><td>{html.escape(str(r.wijk_name))}</td>{cell}<td>{risk}</td></tr>")
+        parts.append(f"<h3>{html.escape(str(g['label'].iloc[0]))}</h3><table><thead><tr><th>wijk</th>"
+                     "<th>relatief risico</th><th>90%-interval</th><th>met vs zonder kenmerk</th></tr></thead>"
+                     f"<tbody>{''.join(body)}</tbody></table>")
+    return "".join(parts)
+
+
+def section_trend(history: pd.DataFrame | None) -> str:
+    """Lines per indicator over the periods: the gemeente bold with its margin, the wijken thin."""
+    if history is None or history.empty or history["period"].nunique() < 2:
+        return ""
+    t = _totals(history)
+    periods = sorted(t["period"].unique())
+    gm_code = str(history["gemeente_code"].iloc[0])
+    parts = ["<h2>Ontwikkeling over de jaren " + csv_link(t, "trend.csv") + "</h2>"
+             "<p class='sub'>0-17 jaar, per peiljaar. Dik: de gemeente met 90%-foutmarge; dun: de wijken.</p>"
+             "<div style='display:flex;flex-wrap:wrap;gap:1rem'>"]
+    w, h, pad = 260, 150, 34
+    for ind, g in t.groupby("indicator", sort=False):
+        if g["period"].nunique() < 2:
+            continue
+        gm_rows = g[g["wijk_code"] == gm_code]
+        # scaled to the gemeente (wijk lines beyond twice its level are clipped at the top)
+        top = float((gm_rows["rate"] + gm_rows["moe90"].fillna(0)).max() or 0.01) * 2.0
+
+        def xy(period: int, rate: float) -> tuple[float, float]:
+            x = pad + (w - pad - 24) * periods.index(period) / max(1, len(periods) - 1)
+            return x, h - 20 - (h - 30) * min(rate, top) / top
+
+        svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{w}' height='{h}' role='img' "
+               f"aria-label='trend {html.escape(str(ind))}'>"]
+        for code, wg in g.groupby("wijk_code", sort=False):
+            wg = wg.dropna(subset=["rate"]).sort_values("period")
+            if len(wg) < 2:
+                continue
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(int(p), float(r)) for p, r in zip(wg["period"], wg["rate"])))
+            gm = code == gm_code
+            if gm:
+                band = [xy(int(p), float(r + m)) for p, r, m in zip(wg["period"], wg["rate"], wg["moe90"])]
+                band += [xy(int(p), max(0.0, float(r - m))) for p, r, m in
+                         zip(wg["period"][::-1], wg["rate"][::-1], wg["moe90"][::-1])]
+                svg.append("<polygon fill='rgba(74,120,181,.2)' points='" +
+                           " ".join(f"{x:.1f},{y:.1f}" for x, y in band) + "'/>")
+            svg.append(f"<polyline fill='none' stroke='{'#1d4f91' if gm else '#bbb'}' "
+                       f"stroke-width='{2.5 if gm else 0.8}' points='{pts}'><title>"
+                       f"{html.escape(str(wg['wijk_name'].iloc[0]))}</title></polyline>")
+        for p in periods:
+            x, _ = xy(p, 0)
+            svg.append(f"<text x='{x:.1f}' y='{h - 4}' font-size='10' text-anchor='middle'>{p}</text>")
+        svg.append(f"<text x='2' y='12' font-size='10'>{top:.0%}</text></svg>")
+        parts.append(f"<figure style='margin:0'><figcaption style='font-size:.85rem;max-width:{w}px'>"
+                     f"{html.escape(label(str(ind)))}</figcaption>{''.join(svg)}</figure>")
+    parts.append("</div>")
+    return "".join(parts)
+
+
 def section_header(index: pd.DataFrame, title: str, notes: Sequence[str]) -> str:
     period = index["period"].iloc[0] if len(index) else ""
     gm = index[index["wijk_code"] == index["gemeente_code"]]
@@ -276,9 +424,11 @@ def section_footnotes(min_cell_size: int | None = None) -> str:
 
 def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
                   privacy: Sequence[Mapping[str, object]] = (), notes: Sequence[str] = (),
-                  composite: pd.DataFrame | None = None, data_dir: Path | str | None = None) -> Path:
-    """Write the report atomically and return its path."""
+                  composite: pd.DataFrame | None = None, data_dir: Path | str | None = None,
+                  relative_risk: pd.DataFrame | None = None, history: pd.DataFrame | None = None) -> Path:
+    """Write the report atomically and return its path. ``history``: index rows of several periods."""
     parts = [section_header(index, title, notes), section_explorer(index, data_dir), section_composite(composite),
+             section_cumulative(index), section_relative_risk(relative_risk), section_trend(history),
              section_privacy(privacy), section_summary(index)]
     parts += [section_indicator(index, str(i)) for i in dict.fromkeys(index["indicator"])]
     parts.append(section_footnotes())

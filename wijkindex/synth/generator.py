@@ -43,6 +43,10 @@ MODEL: dict[str, tuple[tuple[float, float, float, float, float], float]] = {
     "vve_deelname": ((0.6, 1.0, 0.6, 0.8, 0.5), 0.22),
 }
 HOUSEHOLD_LEVEL = ("bijstand", "schuldhulp")
+# yearly relative change of each indicator's gemeente-wide rate (multi-year federations)
+TREND = {"jeugdhulp": 0.06, "psychosociale_problemen": 0.05, "verzuim": 0.03, "overgewicht": -0.03,
+         "onderwijsachterstand": -0.04, "taalachterstand": -0.02, "bijstand": -0.03, "vve_deelname": 0.04}
+WIJK_DRIFT_SD = 0.25  # per-year drift of a wijk's social position (standardised buurt score)
 SMART_START = ["gemeente:eenoudergezin", "gemeente:moeder_werkloos", "gemeente:jonge_moeder",
                "gemeente:huurtoeslag"]
 # joint indicators over several holders' attributes (the Smart Start risk profile and a 2x2 table)
@@ -72,6 +76,7 @@ class FederationInfo:
     gemeente_code: str = "GM0193"
     joint: dict[str, list[str]] = field(default_factory=dict)
     cumulative: dict[str, list[str]] = field(default_factory=dict)
+    periods: tuple[int, ...] = ()
 
     def joint_indicators(self) -> list[str]:
         """Every index indicator the joint and cumulative definitions produce."""
@@ -199,10 +204,13 @@ def _households(kids: pd.DataFrame, geo: Geography, rng: np.random.Generator) ->
     return kids.merge(house.drop(columns="buurt_code"), on="huishouden", how="left")
 
 
-def _outcomes(kids: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+def _outcomes(kids: pd.DataFrame, rng: np.random.Generator, years_back: int = 0,
+              wijk_drift: dict[str, float] | None = None) -> pd.DataFrame:
+    """Indicators from the risk profile; ``years_back`` earlier periods follow TREND and each wijk's drift."""
+    drift = kids["wijk_code"].map(wijk_drift or {}).fillna(0.0).to_numpy() * -years_back
     x = np.column_stack([(kids["huishouden_type"] == "eenouder").astype(float), kids["moeder_werkloos"],
                          (kids["moeder_leeftijd_eerste_kind"] < 30).astype(float), kids["huur_huurtoeslag"],
-                         kids["buurt_z"]])
+                         kids["buurt_z"].to_numpy() + drift])
     age = kids["age"].to_numpy()
     eligible = {
         "overgewicht": age >= 4, "taalachterstand": (age >= 2) & (age <= 6), "onderwijsachterstand": age >= 4,
@@ -214,7 +222,7 @@ def _outcomes(kids: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     for name, (coef, target) in MODEL.items():
         eta = x @ np.asarray(coef) + age_effect.get(name, 0) + kids["family_factor"].to_numpy()
         ok = eligible.get(name, np.ones(len(kids), dtype=bool))
-        b = _intercept(eta[ok], target)
+        b = _intercept(eta[ok], min(0.9, target * float(np.exp(-TREND.get(name, 0.0) * years_back))))
         draw = (rng.random(len(kids)) < _sigmoid(b + eta)) & ok
         if name in HOUSEHOLD_LEVEL:  # a household benefit: the same for every child of the household
             per_house = pd.Series(draw[first_of_household.to_numpy()],
@@ -272,7 +280,15 @@ def _invalid_rows(template: pd.DataFrame, n: int, rng: np.random.Generator) -> p
     return rows
 
 
-def _datasets_toml(holder: str) -> dict:
+def _datasets_toml(holder: str, folder: str = "") -> dict:
+    """A holder's dataset declarations; ``folder`` ("{period}/") when there is one export per year."""
+    out = _datasets(holder)
+    for d in out["datasets"]:
+        d["file"] = folder + d["file"]
+    return out
+
+
+def _datasets(holder: str) -> dict:
     flag = "flag"
     if holder == "gemeente":
         return {"version": 1, "datasets": [
@@ -297,81 +313,52 @@ def _datasets_toml(holder: str) -> dict:
 
 
 def generate_federation(out_dir: Path | str, *, seed: int = 2014, period: int = 2014, scale: float = 1.0,
-                        geography: Geography | None = None,
+                        geography: Geography | None = None, years: int = 1,
                         progress: Callable[[str], None] | None = None) -> FederationInfo:
-    """Write gemeente/, ggd/, school/ (CSV exports + datasets.toml) and truth/ under ``out_dir``."""
+    """Write gemeente/, ggd/, school/ (CSV exports + datasets.toml) and truth/ under ``out_dir``.
+
+    With ``years`` > 1 every holder has one export per year (``<holder>/<year>/``), ending
+    at ``period``; rates follow TREND and each wijk drifts, so the index shows change.
+    """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()):
         raise WijkindexError(f"{out_dir} is not empty; refusing to overwrite a federation",
                              fix="choose a new --out folder")
     if not 0 < scale <= 2:
         raise WijkindexError(f"scale must be in (0, 2], got {scale}")
+    if not 1 <= years <= 10:
+        raise WijkindexError(f"years must be from 1 to 10, got {years}")
     say = progress or (lambda msg: None)
     geo = geography or load_zwolle()
-    rng = np.random.default_rng(seed)
-
-    say("placing children in buurten")
-    kids = _children(geo, rng, scale)
-    say("drawing households and risk profiles")
-    kids = _outcomes(_households(kids, geo, rng), rng)
-    kids["bsn"] = _bsns(rng, len(kids))
-    kids["geboortedatum"] = _birthdates(rng, kids["age"].to_numpy(), period)
-    _names(kids, rng)
-    _addresses(kids, geo, rng)
-    kids["huishouden_id"] = ["H" + format(h, "06d") for h in kids["huishouden"]]
-    spine_bsns = set(kids["bsn"])
+    drift_rng = np.random.default_rng([seed, 99])
+    wijk_drift = {w: float(drift_rng.normal(0, WIJK_DRIFT_SD)) for w in geo.wijken["wijk_code"]}
+    periods = list(range(period - years + 1, period + 1))
+    folder = "{period}/" if years > 1 else ""
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".synth-", dir=out_dir.parent))
     try:
         for holder in HOLDERS:
             (tmp / holder).mkdir()
-            (tmp / holder / "datasets.toml").write_text(tomli_w.dumps(_datasets_toml(holder)), encoding="utf-8")
-        say("writing the gemeente's BRP extract and social-domain registrations")
-        brp_cols = ["bsn", "voornaam", "achternaam", "geboortedatum", "geslacht", "postcode", "huisnummer",
-                    "buurt_code", "wijk_code", "huishouden_id", "huishouden_type", "moeder_werkloos",
-                    "moeder_leeftijd_eerste_kind", "huur_huurtoeslag"]
-        kids.sample(frac=1.0, random_state=seed)[brp_cols].to_csv(tmp / "gemeente" / "brp.csv", index=False)
-        social = HOLDERS["gemeente"][1:]
-        any_flag = kids[social].any(axis=1).to_numpy()
-        keep = any_flag | (rng.random(len(kids)) < 0.4)
-        kids.loc[keep, ["bsn", *social]].sample(frac=1.0, random_state=seed).to_csv(
-            tmp / "gemeente" / "sociaal_domein.csv", index=False)
-
-        say("writing the GGD's youth health records")
-        ggd_flags = HOLDERS["ggd"]
-        ggd = _source_rows(kids, ggd_flags, rng.random(len(kids)) < 0.90, 0.08, rng)
-        ggd = pd.concat([ggd, _outsiders(kids, ggd_flags, int(0.04 * len(ggd)), (0, 17), period, rng, spine_bsns)],
-                        ignore_index=True)
-        ggd = pd.concat([ggd, _invalid_rows(ggd, max(1, int(0.002 * len(ggd))), rng)], ignore_index=True)
-        ggd["contactdatum"] = _dates(rng, f"{period - 1}-01-01", rng.integers(0, 365, len(ggd)))
-        ggd.sample(frac=1.0, random_state=seed)[["bsn", "geboortedatum", "contactdatum", *ggd_flags]].to_csv(
-            tmp / "ggd" / "jgz.csv", index=False)
-
-        say("writing the school boards' pupil records")
-        school_flags = HOLDERS["school"]
-        age = kids["age"].to_numpy()
-        covered = np.where(age >= 4, rng.random(len(kids)) < 0.97, (age >= 2) & (rng.random(len(kids)) < 0.55))
-        school = _source_rows(kids, school_flags, covered, 0.05, rng)
-        school = pd.concat([school, _outsiders(kids, school_flags, int(0.05 * len(school)), (4, 17), period, rng,
-                                               spine_bsns)], ignore_index=True)
-        school = pd.concat([school, _invalid_rows(school, max(1, int(0.002 * len(school))), rng)], ignore_index=True)
-        brins = np.array([f"{rng.integers(10, 31)}{chr(65 + rng.integers(26))}{chr(65 + rng.integers(26))}"
-                          for _ in range(40)])
-        school["brin"] = brins[rng.integers(0, len(brins), len(school))]
-        school.sample(frac=1.0, random_state=seed)[["bsn", "brin", "geboortedatum", *school_flags]].to_csv(
-            tmp / "school" / "leerlingen.csv", index=False)
-
-        say("computing the evaluation truth")
+            (tmp / holder / "datasets.toml").write_text(tomli_w.dumps(_datasets_toml(holder, folder)),
+                                                        encoding="utf-8")
         (tmp / "truth").mkdir()
-        truth = compute_truth(tmp, geo, period, joint=JOINT, cumulative=CUMULATIVE)
-        truth.to_csv(tmp / "truth" / "truth.csv", index=False)
+        truths = []
+        n_children = 0
+        for year in periods:
+            sub = f"{year}/" if years > 1 else ""
+            rng = np.random.default_rng(seed if year == period else [seed, year])
+            tell: Callable[[str], None] = (lambda msg, y=year: say(f"{y}: {msg}")) if years > 1 else say  # type: ignore[misc]
+            n_children = _write_period(tmp, sub, geo, rng, year, period - year, wijk_drift, seed, scale, tell)
+            say(f"computing the evaluation truth of {year}")
+            truths.append(compute_truth(tmp, geo, year, joint=JOINT, cumulative=CUMULATIVE))
+        pd.concat(truths, ignore_index=True).to_csv(tmp / "truth" / "truth.csv", index=False)
         (tmp / "truth" / "README.md").write_text(
             "# truth/\n\n**Exact figures computed centrally from every holder's files, FOR EVALUATION ONLY.** "
             "A real federation has no such file: computing it needs exactly the pooling that wijkindex avoids.\n\n"
-            "`truth.csv` has the key columns of `index.csv` (wijk_code, age_band, indicator) with the exact "
-            "numerator, denominator and rate, linked as the federation links: a child of the BRP spine counts "
-            "for a source's indicator when any record with a valid BSN at that source flags it.\n",
+            "`truth.csv` has the key columns of `index.csv` (period, wijk_code, age_band, indicator) with the "
+            "exact numerator, denominator and rate, linked as the federation links: a child of the BRP spine "
+            "counts for a source's indicator when any record with a valid BSN at that source flags it.\n",
             encoding="utf-8")
         if out_dir.exists():
             out_dir.rmdir()
@@ -379,7 +366,60 @@ def generate_federation(out_dir: Path | str, *, seed: int = 2014, period: int = 
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    return FederationInfo(out_dir=out_dir, period=period, n_children=len(kids),
+    return FederationInfo(out_dir=out_dir, period=period, n_children=n_children,
                           holders={h: list(v) for h, v in HOLDERS.items()}, gemeente_code=geo.gemeente_code,
                           joint={k: list(v) for k, v in JOINT.items()},
-                          cumulative={k: list(v) for k, v in CUMULATIVE.items()})
+                          cumulative={k: list(v) for k, v in CUMULATIVE.items()}, periods=tuple(periods))
+
+
+def _write_period(tmp: Path, sub: str, geo: Geography, rng: np.random.Generator, period: int, years_back: int,
+                  wijk_drift: dict[str, float], seed: int, scale: float, say: Callable[[str], None]) -> int:
+    """Every holder's exports of one period under ``tmp/<holder>/<sub>``; returns the number of children."""
+    say("placing children in buurten")
+    kids = _children(geo, rng, scale)
+    say("drawing households and risk profiles")
+    kids = _outcomes(_households(kids, geo, rng), rng, years_back, wijk_drift)
+    kids["bsn"] = _bsns(rng, len(kids))
+    kids["geboortedatum"] = _birthdates(rng, kids["age"].to_numpy(), period)
+    _names(kids, rng)
+    _addresses(kids, geo, rng)
+    kids["huishouden_id"] = ["H" + format(h, "06d") for h in kids["huishouden"]]
+    spine_bsns = set(kids["bsn"])
+    for holder in HOLDERS:
+        (tmp / holder / sub).mkdir(parents=True, exist_ok=True)
+    say("writing the gemeente's BRP extract and social-domain registrations")
+    brp_cols = ["bsn", "voornaam", "achternaam", "geboortedatum", "geslacht", "postcode", "huisnummer",
+                "buurt_code", "wijk_code", "huishouden_id", "huishouden_type", "moeder_werkloos",
+                "moeder_leeftijd_eerste_kind", "huur_huurtoeslag"]
+    kids.sample(frac=1.0, random_state=seed)[brp_cols].to_csv(tmp / "gemeente" / sub / "brp.csv", index=False)
+    social = HOLDERS["gemeente"][1:]
+    any_flag = kids[social].any(axis=1).to_numpy()
+    keep = any_flag | (rng.random(len(kids)) < 0.4)
+    kids.loc[keep, ["bsn", *social]].sample(frac=1.0, random_state=seed).to_csv(
+        tmp / "gemeente" / sub / "sociaal_domein.csv", index=False)
+
+    say("writing the GGD's youth health records")
+    ggd_flags = HOLDERS["ggd"]
+    ggd = _source_rows(kids, ggd_flags, rng.random(len(kids)) < 0.90, 0.08, rng)
+    ggd = pd.concat([ggd, _outsiders(kids, ggd_flags, int(0.04 * len(ggd)), (0, 17), period, rng, spine_bsns)],
+                    ignore_index=True)
+    ggd = pd.concat([ggd, _invalid_rows(ggd, max(1, int(0.002 * len(ggd))), rng)], ignore_index=True)
+    ggd["contactdatum"] = _dates(rng, f"{period - 1}-01-01", rng.integers(0, 365, len(ggd)))
+    ggd.sample(frac=1.0, random_state=seed)[["bsn", "geboortedatum", "contactdatum", *ggd_flags]].to_csv(
+        tmp / "ggd" / sub / "jgz.csv", index=False)
+
+    say("writing the school boards' pupil records")
+    school_flags = HOLDERS["school"]
+    age = kids["age"].to_numpy()
+    covered = np.where(age >= 4, rng.random(len(kids)) < 0.97, (age >= 2) & (rng.random(len(kids)) < 0.55))
+    school = _source_rows(kids, school_flags, covered, 0.05, rng)
+    school = pd.concat([school, _outsiders(kids, school_flags, int(0.05 * len(school)), (4, 17), period, rng,
+                                           spine_bsns)], ignore_index=True)
+    school = pd.concat([school, _invalid_rows(school, max(1, int(0.002 * len(school))), rng)], ignore_index=True)
+    brins = np.array([f"{rng.integers(10, 31)}{chr(65 + rng.integers(26))}{chr(65 + rng.integers(26))}"
+                      for _ in range(40)])
+    school["brin"] = brins[rng.integers(0, len(brins), len(school))]
+    school.sample(frac=1.0, random_state=seed)[["bsn", "brin", "geboortedatum", *school_flags]].to_csv(
+        tmp / "school" / sub / "leerlingen.csv", index=False)
+
+    return len(kids)

@@ -36,7 +36,12 @@ def compute_truth(federation_dir: Path | str, geography: Geography, period: int,
     """Marginal indicators of every holder, joint ones ("node:indicator" lists: all must hold) and
     cumulative ones (how many of the listed attributes a child has: name_0 .. name_{cap}plus)."""
     federation_dir = Path(federation_dir)
-    spine = pd.read_csv(federation_dir / "gemeente" / "brp.csv", dtype=str, keep_default_na=False)
+    def export(holder_dir: Path, file: str) -> Path:
+        return holder_dir / file.replace("{period}", str(period))
+
+    gemeente = tomllib.loads((federation_dir / "gemeente" / "datasets.toml").read_text(encoding="utf-8"))
+    spine_file = next(d["file"] for d in gemeente["datasets"] if d.get("spine"))
+    spine = pd.read_csv(export(federation_dir / "gemeente", spine_file), dtype=str, keep_default_na=False)
     spine = spine[_valid_bsn(spine["bsn"])].drop_duplicates("bsn")
     born = pd.to_datetime(spine["geboortedatum"])
     age = period - born.dt.year - ((born.dt.month > 1) | (born.dt.day > 1)).astype(int)
@@ -50,7 +55,7 @@ def compute_truth(federation_dir: Path | str, geography: Geography, period: int,
         spec = tomllib.loads((holder_dir / "datasets.toml").read_text(encoding="utf-8"))
         frames = {}
         for ds in spec["datasets"]:
-            df = pd.read_csv(holder_dir / ds["file"], dtype=str, keep_default_na=False)
+            df = pd.read_csv(export(holder_dir, ds["file"]), dtype=str, keep_default_na=False)
             frames[ds["name"]] = (df[_valid_bsn(df[ds["id_column"]])], ds["id_column"])
         for ind in spec.get("indicators", []):
             df, id_col = frames[ind["dataset"]]
