@@ -6,19 +6,38 @@ from __future__ import annotations
 import opendp.prelude as dp
 import pytest
 
+import pyarrow as pa
+
+import wijkindex.nodes.node as node_module
 from conftest import Running, truth_frame
 from wijkindex.proto import wijkindex_pb2 as pb
+from wijkindex.protocol.envelope import open_envelope as real_open_envelope
 
 pytestmark = pytest.mark.slow
 dp.enable_features("contrib")
 ROUND = "joint-check"
 
 
+OPENED: dict[tuple[str, str], list[pa.Table]] = {}
+
+
+def _recording_open(*args, **kw):  # type: ignore[no-untyped-def]
+    """What a node reads from each relay envelope it opens, keyed by (sender, recipient)."""
+    plain = real_open_envelope(*args, **kw)
+    sender, recipient = kw["context"].decode().split("|")[2].split("->")
+    OPENED.setdefault((sender, recipient), []).append(pa.ipc.open_stream(plain).read_all())
+    return plain
+
+
 @pytest.fixture(scope="module")
 def joint_round(running: Running):  # type: ignore[no-untyped-def]
     start = len(running.recorder.messages)
-    round_id, _ = running.run_round(running.spec(epsilon=1.0, round_id=ROUND, joint=running.info.joint,
-                                                      cumulative=running.info.cumulative))
+    node_module.open_envelope = _recording_open
+    try:
+        round_id, _ = running.run_round(running.spec(epsilon=1.0, round_id=ROUND, joint=running.info.joint,
+                                                          cumulative=running.info.cumulative))
+    finally:
+        node_module.open_envelope = real_open_envelope
     with running.client("researcher") as r:
         index, status = r.get_index(round_id)
     return index, status, running.recorder.messages[start:]
@@ -80,9 +99,11 @@ def test_cumulative_levels_partition_the_population(joint_round, running: Runnin
     t = truth[truth["indicator"].isin(levels)].groupby(["wijk_code", "age_band"])["numerator"].sum()
     pop = truth[truth["indicator"] == "eenoudergezin"].set_index(["wijk_code", "age_band"])["denominator"]
     assert (t == pop.loc[t.index]).all()  # every child is in exactly one level
-    gm = index[(index["wijk_code"] == running.info.gemeente_code) & index["indicator"].isin(levels)]
-    shares = gm.groupby("indicator")["numerator"].sum() / gm.groupby("indicator")["denominator"].sum()
-    assert shares["cumulatief_risico_0"] > shares["cumulatief_risico_1"] > shares["cumulatief_risico_3plus"]
+    shares = truth[truth["indicator"].isin(levels)].groupby("indicator")["numerator"].sum() / pop.sum()
+    assert shares["cumulatief_risico_0"] > shares["cumulatief_risico_1"] > shares["cumulatief_risico_3plus"] > 0
+    # every level is released for every cell (the noised values themselves are checked against the truth above)
+    released = index[index["indicator"].isin(levels)]
+    assert len(released) == len(levels) * len(pop.index.union(t.index))
 
 
 def test_chain_relays_are_opaque_to_the_aggregator(joint_round, running: Running) -> None:
@@ -92,3 +113,26 @@ def test_chain_relays_are_opaque_to_the_aggregator(joint_round, running: Running
     for c in uploads:
         # the aggregator holds sealed envelopes only: no Arrow stream, no pseudonym in the clear
         assert b"ARROW" not in c.envelope and b"pseudonym" not in c.envelope
+
+
+def test_nodes_receive_only_sealed_vectors_and_fresh_ciphertexts_down_the_chain(joint_round) -> None:
+    assert set(OPENED) == {("gemeente", "ggd"), ("gemeente", "school"), ("ggd", "school")}
+    size = 512  # a 2048-bit Paillier ciphertext
+    columns: dict[tuple[str, str], dict[str, list[bytes]]] = {}
+    for edge, tables in OPENED.items():
+        table = pa.concat_tables(tables)
+        columns[edge] = {c: table.column(c).to_pylist() for c in table.column_names}
+        for name, values in columns[edge].items():
+            if name == "pseudonym":
+                assert all(len(v) == 32 for v in values)
+                continue
+            assert name == "sealed" or name.startswith("joint:")  # no attribute travels as such
+            assert all(len(v) % size == 0 and v for v in values)
+    # the GGD forwards cumulative risk: the school gets only the GGD's version, every ciphertext fresh
+    assert set(columns[("ggd", "school")]) == {"pseudonym", "joint:cumulatief_risico"}
+    from_spine = set(columns[("gemeente", "ggd")]["joint:cumulatief_risico"])
+    from_ggd = columns[("ggd", "school")]["joint:cumulatief_risico"]
+    assert len(from_ggd) == len(from_spine) and not from_spine & set(from_ggd)
+    # a joint column goes only to the chain's next node
+    assert "joint:eenouder_en_psychosociaal" not in columns[("gemeente", "school")]
+    assert "joint:smartstart_en_onderwijsachterstand" in columns[("gemeente", "school")]
