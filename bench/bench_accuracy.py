@@ -3,7 +3,9 @@
 Runs the demo's round (every marginal indicator, the joint indicators and cumulative risk,
 epsilon 1 per node) and prints, each next to its target:
 - the median absolute error of the wijk x age band rates against truth/ (percentage points),
-- the Spearman rank correlation of the wijk composite scores with the composite computed on the truth,
+- the Spearman rank correlation of the wijk composite scores (the overall score and each domain)
+  with the same definition applied to the exact truth, over the wijken that get a score
+  (at least ``min_children`` children; the definition's empirical-Bayes shrinkage on),
 - the round's wall time with joint indicators.
 Run:  .venv/bin/python bench/bench_accuracy.py [--scale 1.0] [--epsilon 1.0]
 """
@@ -11,6 +13,7 @@ Run:  .venv/bin/python bench/bench_accuracy.py [--scale 1.0] [--epsilon 1.0]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
 from pathlib import Path
 
@@ -19,7 +22,7 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from wijkindex.aggregator.composite import composite_scores
+from wijkindex.aggregator.composite import IndexDefinition, composite_scores
 from wijkindex.aggregator.index import compare_with_truth
 
 console = Console()
@@ -59,12 +62,14 @@ def main() -> None:
     median_joint = float(err[cmp["indicator"].isin(joint_names)].median())
 
     noised = composite_scores(index)
-    exact = composite_scores(truth_as_index(truth, gm))
+    exact = composite_scores(truth_as_index(truth, gm),
+                             dataclasses.replace(IndexDefinition.load(), shrink=False))  # the truth needs none
     both = noised.merge(exact, on=["wijk_code", "domain"], suffixes=("", "_true"))
     both = both[(both["wijk_code"] != gm) & both["score"].notna() & both["score_true"].notna()]
     rho = both.groupby("domain").apply(lambda g: g["score"].rank().corr(g["score_true"].rank()),
                                        include_groups=False)
-    overall = float(both["score"].rank().corr(both["score_true"].rank()))
+    overall = float(rho.pop("totaal"))
+    scored = int(both[both["domain"] == "totaal"].shape[0])
 
     table = Table(title=f"wijkindex accuracy (epsilon {args.epsilon:g} per node, {res.n_children:,} children)")
     for col in ("what", "measured", "target", "met"):
@@ -73,7 +78,8 @@ def main() -> None:
         ("median |error| of wijk x age band rates, all", f"{median:.2f} pp", "<= 1.5 pp", median <= 1.5),
         ("  marginal indicators", f"{median_marg:.2f} pp", "", True),
         ("  joint indicators and cumulative-risk levels", f"{median_joint:.2f} pp", "", True),
-        ("Spearman of wijk composite scores vs truth (all domains)", f"{overall:.3f}", ">= 0.9", overall >= 0.9),
+        (f"Spearman of the overall composite score vs truth ({scored} wijken scored)", f"{overall:.3f}", ">= 0.9",
+         overall >= 0.9),
         *((f"  domain {d}", f"{r:.3f}", "", True) for d, r in rho.items()),
         ("round wall time with joint indicators", f"{res.timings['round']:.1f} s", "< 120 s",
          res.timings["round"] < 120),

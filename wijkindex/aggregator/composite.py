@@ -14,11 +14,13 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from wijkindex.errors import ConfigError
 
 DEFAULT_DEFINITION = Path(__file__).with_name("default_index.toml")
+TOTAL = "totaal"
 Z90 = 1.6448536269514722
 
 
@@ -35,6 +37,8 @@ class Domain:
 class IndexDefinition:
     name: str
     domains: tuple[Domain, ...]
+    min_children: int = 500
+    shrink: bool = True
 
     @classmethod
     def load(cls, path: Path | str | None = None) -> "IndexDefinition":
@@ -60,33 +64,78 @@ class IndexDefinition:
                                   {k: float(v) for k, v in weights.items()}))
         if not domains:
             problems.append("domains: at least one [[domains]] table")
+        min_children = raw.get("min_children", 500)
+        if not isinstance(min_children, int) or isinstance(min_children, bool) or min_children < 0:
+            problems.append(f"min_children: a non-negative integer, got {min_children!r}")
+        shrink = raw.get("shrink", True)
+        if not isinstance(shrink, bool):
+            problems.append(f"shrink: true or false, got {shrink!r}")
         if problems:
             raise ConfigError(f"{path} is invalid:\n  - " + "\n  - ".join(problems))
-        return cls(str(raw.get("name", path.stem)), tuple(domains))
+        return cls(str(raw.get("name", path.stem)), tuple(domains), int(min_children), bool(shrink))
 
 
-def wijk_indices(index: pd.DataFrame) -> pd.DataFrame:
-    """Per wijk and indicator: the 0-17 rate over non-suppressed bands and its index vs the gemeente."""
+def paule_mandel(rates: np.ndarray, variances: np.ndarray, centre: float) -> float:
+    """Between-area variance tau^2 with sum((r - centre)^2 / (tau^2 + v)) = n - 1 (0 if none)."""
+    n = len(rates)
+    if n < 3:
+        return 0.0
+
+    def excess(tau2: float) -> float:
+        return float(((rates - centre) ** 2 / (tau2 + variances)).sum()) - (n - 1)
+
+    if excess(0.0) <= 0:
+        return 0.0
+    lo, hi = 0.0, 1.0
+    for _ in range(80):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
+    return (lo + hi) / 2
+
+
+def wijk_indices(index: pd.DataFrame, shrink: bool = True) -> pd.DataFrame:
+    """Per wijk and indicator: the 0-17 rate over non-suppressed bands and its index vs the gemeente.
+
+    With ``shrink``, ``rate`` and ``index`` are empirical-Bayes estimates (``rate_raw`` keeps the
+    direct one) and ``index_moe90`` is the posterior 90% margin.
+    """
     shown = index[~index["suppressed"].astype(bool)].copy()
     shown["num_var"] = (shown["numerator_moe90"] / Z90) ** 2
     agg = shown.groupby(["wijk_code", "wijk_name", "indicator", "gemeente_code"], sort=False).agg(
         numerator=("numerator", "sum"), denominator=("denominator", "sum"), num_var=("num_var", "sum")).reset_index()
-    agg["rate"] = agg["numerator"].astype(float) / agg["denominator"].astype(float).where(agg["denominator"] > 0)
-    gm = agg[agg["wijk_code"] == agg["gemeente_code"]].set_index("indicator")["rate"]
+    den = agg["denominator"].astype(float).where(agg["denominator"] > 0)
+    agg["rate_raw"] = agg["numerator"].astype(float) / den
+    gm = agg[agg["wijk_code"] == agg["gemeente_code"]].set_index("indicator")["rate_raw"]
     agg["gemeente_rate"] = agg["indicator"].map(gm)
+    agg["var"] = agg["num_var"] / den ** 2  # noise variance of the direct rate
+    agg["rate"] = agg["rate_raw"]
+    if shrink:
+        for _, g in agg[(agg["wijk_code"] != agg["gemeente_code"]) & agg["rate_raw"].notna()].groupby("indicator"):
+            mu = float(g["gemeente_rate"].iloc[0])
+            if not np.isfinite(mu):
+                continue
+            tau2 = paule_mandel(g["rate_raw"].to_numpy(), g["var"].to_numpy(), mu)
+            weight = tau2 / (tau2 + g["var"])  # how far the data may pull a wijk from the gemeente
+            agg.loc[g.index, "rate"] = mu + weight * (g["rate_raw"] - mu)
+            agg.loc[g.index, "var"] = weight * g["var"]
     agg["index"] = 100 * agg["rate"] / agg["gemeente_rate"].where(agg["gemeente_rate"] > 0)
-    agg["index_moe90"] = 100 * Z90 * agg["num_var"].pow(0.5) / agg["denominator"].astype(float) / agg["gemeente_rate"]
+    agg["index_moe90"] = 100 * Z90 * agg["var"].pow(0.5) / agg["gemeente_rate"]
     return agg
 
 
 def composite_scores(index: pd.DataFrame, definition: IndexDefinition | None = None) -> pd.DataFrame:
     """One row per (wijk, domain): score (gemeente = 100), its 90% margin, indicators used."""
     definition = definition or IndexDefinition.load()
-    per = wijk_indices(index)
+    per = wijk_indices(index, shrink=definition.shrink)
+    children = per.groupby("wijk_code")["denominator"].max()  # the population, whatever the indicator
     rows = []
     for (code, name), g in per.groupby(["wijk_code", "wijk_name"], sort=False):
         g = g.set_index("indicator")
+        small = code != g["gemeente_code"].iloc[0] and children.get(code, 0) < definition.min_children
         for d in definition.domains:
+            if small:  # too few children for a stable score: shown as such, not as a number
+                rows.append((code, name, d.name, d.label, d.label_en, d.kind, math.nan, math.nan, 0))
+                continue
             used = [(i, w) for i, w in d.weights.items() if i in g.index and pd.notna(g.loc[i, "index"])]
             total = sum(w for _, w in used)
             if not used:
@@ -95,6 +144,15 @@ def composite_scores(index: pd.DataFrame, definition: IndexDefinition | None = N
             score = sum(w * float(g.loc[i, "index"]) for i, w in used) / total
             moe = math.sqrt(sum((w / total) ** 2 * float(g.loc[i, "index_moe90"]) ** 2 for i, w in used))
             rows.append((code, name, d.name, d.label, d.label_en, d.kind, round(score, 1), round(moe, 1), len(used)))
+        # the overall score: every domain pointed the risk way (a protective 120 counts as 80)
+        mine = [r for r in rows[-len(definition.domains):] if not math.isnan(r[6])]
+        if mine:
+            score = sum(r[6] if r[5] == "risk" else 200 - r[6] for r in mine) / len(mine)
+            moe = math.sqrt(sum(r[7] ** 2 for r in mine)) / len(mine)
+            rows.append((code, name, TOTAL, "Totaal (risico)", "Overall (risk)", "risk", round(score, 1),
+                         round(moe, 1), sum(r[8] for r in mine)))
+        else:
+            rows.append((code, name, TOTAL, "Totaal (risico)", "Overall (risk)", "risk", math.nan, math.nan, 0))
     out = pd.DataFrame(rows, columns=["wijk_code", "wijk_name", "domain", "domain_label", "domain_label_en", "kind",
                                       "score", "moe90", "n_indicators"])
     out.insert(0, "period", int(index["period"].iloc[0]) if len(index) else 0)

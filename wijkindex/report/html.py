@@ -198,7 +198,10 @@ def section_composite(composite: pd.DataFrame | None) -> str:
         body.append(f"<tr><td{cls}>{html.escape(str(g['wijk_name'].iloc[0]))}</td>{''.join(tds)}</tr>")
     return ("<h2>Samengestelde scores per domein " + csv_link(composite, "samengestelde_scores.csv") + "</h2>"
             "<p class='sub'>Gewogen gemiddelde van de indexen (gemeente = 100) van de indicatoren in het domein, "
-            "0-17 jaar, met 90%-foutmarge. Rood: meer risico (of minder bescherming) dan gemiddeld.</p>"
+            "0-17 jaar, met 90%-foutmarge. Rood: meer risico (of minder bescherming) dan gemiddeld. Totaal: het "
+            "gemiddelde van de domeinen, beschermende omgekeerd. Elke wijkwaarde is naar het gemeentegemiddelde "
+            "getrokken naar mate van haar ruis (empirical Bayes), zodat kleine wijken niet door toeval bovenaan "
+            "staan; '-': te weinig kinderen voor een score.</p>"
             f"<table><thead><tr><th>wijk</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
 
 
