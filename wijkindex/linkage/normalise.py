@@ -44,3 +44,66 @@ def parse_flag(raw: object) -> bool:
     if s in _FALSE:
         return False
     raise ValueError("not a 0/1 flag")
+
+
+# --- names --------------------------------------------------------------------------------
+# Dutch surnames carry a tussenvoegsel ("van der", "de", "in 't") that registers write in
+# different ways ("van der Berg", "Berg, van der", "V.d. Berg", "vd Berg"); linkage compares
+# the core surname and treats the tussenvoegsel as a weak, separate token.
+
+TUSSENVOEGSELS = frozenset({
+    "van", "de", "der", "den", "het", "t", "'t", "ten", "ter", "te", "in", "op", "aan", "bij", "uit",
+    "over", "voor", "onder", "tot", "la", "le", "les", "du", "des", "da", "di", "dos", "del", "el", "al",
+    "von", "zu", "vd", "v", "d",
+})
+_ABBREVIATED = {"vd": "van der", "v.d.": "van der", "v.": "van", "vd.": "van der"}
+_SPECIAL = str.maketrans({"ß": "ss", "æ": "ae", "ø": "o", "œ": "oe", "ł": "l", "đ": "d", "ı": "i"})
+
+
+_KEEP = {ord(c): c for c in "abcdefghijklmnopqrstuvwxyz -'."}
+_FOLD_TABLE = {i: _KEEP.get(i, " ") for i in range(128)}
+_FOLD_TABLE.update({ord("’"): "'", ord("`"): "'", ord("‐"): "-", ord("–"): "-"})
+
+
+def fold(raw: object) -> str:
+    """Lower case, diacritics dropped (Zoë -> zoe, Öztürk -> ozturk), only a-z, space, hyphen,
+    apostrophe and dot; runs of spaces collapsed."""
+    s = str(raw).lower()
+    if not s.isascii():
+        import unicodedata
+
+        s = unicodedata.normalize("NFKD", s.translate(_SPECIAL))
+        s = "".join(ch for ch in s if not unicodedata.combining(ch))
+        s = "".join(ch if ch.isascii() or ch in "’`‐–" else " " for ch in s)
+    return " ".join(s.translate(_FOLD_TABLE).split())
+
+
+def normalise_given_name(raw: object) -> str:
+    """'Zoë-Anne ' -> 'zoe anne': folded, hyphens and dots as spaces, one space between names."""
+    return " ".join(fold(raw).replace("-", " ").replace(".", " ").replace("'", "").split())
+
+
+def split_surname(raw: object) -> tuple[str, str]:
+    """Split a Dutch surname into (tussenvoegsel, core surname), both folded.
+
+    'van der Berg' and 'Berg, van der' -> ('van der', 'berg'); "in 't Veld" -> ("in t", 'veld');
+    "d'Ancona" -> ('d', 'ancona'); 'Brink-Kuipers' -> ('', 'brink-kuipers'); a name that is only
+    tussenvoegsel words ('Van') is kept as its own core.
+    """
+    s = fold(raw)
+    if "," in str(raw):  # the register's sorting form "Berg, van der"
+        head, _, tail = str(raw).partition(",")
+        s = fold(tail + " " + head)
+    for short, full in _ABBREVIATED.items():
+        if s.startswith(short + " "):
+            s = full + s[len(short):]
+    s = s.replace(".", " ")
+    if s.startswith("d'") and len(s) > 2:
+        s = "d " + s[2:]
+    words = [w.strip("'") for w in s.split()]
+    words = [w for w in words if w]
+    prefix: list[str] = []
+    while len(words) > 1 and words[0] in TUSSENVOEGSELS:
+        prefix.append(words.pop(0))
+    core = "-".join(" ".join(words).replace(" - ", "-").split("-"))
+    return " ".join(prefix), "".join(core.split())

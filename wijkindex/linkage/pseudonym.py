@@ -94,3 +94,34 @@ class Pseudonymiser:
     def pseudonymise_many(self, bsns: Sequence[str]) -> list[bytes]:
         key, digest = self._key, hmac.digest
         return [digest(key, b"bsn:" + b.encode("ascii"), "sha256") for b in bsns]
+
+
+class EncodingKey:
+    """The key of one round's similarity encodings: HKDF-SHA256(secret, salt, 'encoding:' + round id).
+
+    Separate from the pseudonym key so that neither can be computed from the other; the
+    encoder derives its own sub-keys (bit positions, permutation) from it.
+    """
+
+    __slots__ = ("_key", "round_id")
+
+    def __init__(self, key: bytes, round_id: str) -> None:
+        if len(key) < SECRET_BYTES:
+            raise ValueError(f"an encoding key needs at least {SECRET_BYTES} bytes")
+        self._key = bytes(key)
+        self.round_id = round_id
+
+    @classmethod
+    def derive(cls, secret: LinkageSecret, round_id: str) -> "EncodingKey":
+        return cls(secret._derive(b"encoding:" + round_id.encode("utf-8")), round_id)
+
+    @classmethod
+    def random(cls) -> "EncodingKey":
+        """A throw-away key, for evaluating encodings on files that are not a round's."""
+        return cls(secrets.token_bytes(SECRET_BYTES), "evaluation")
+
+    def subkey(self, purpose: str) -> bytes:
+        return hmac.digest(self._key, b"wijkindex/v1/encoding/" + purpose.encode("ascii"), "sha256")
+
+    def __repr__(self) -> str:
+        return f"EncodingKey(round_id={self.round_id!r})"

@@ -1,0 +1,200 @@
+"""Normalisers for Dutch names, the keyed balanced encodings and the matcher on small known cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from wijkindex.linkage.encoding import DUTCH_CHILD_SCHEMA, Encoder, Encodings, EncodingSchema, FieldSpec, tokens
+from wijkindex.linkage.matching import dice_all_pairs, dice_pairs, fit_threshold, greedy_one_to_one, match
+from wijkindex.linkage.normalise import fold, normalise_given_name, split_surname
+from wijkindex.linkage.pseudonym import EncodingKey, LinkageSecret
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("van der Berg", ("van der", "berg")),
+    ("Berg, van der", ("van der", "berg")),     # the register's sorting form
+    ("V.d. Berg", ("van der", "berg")),         # abbreviated
+    ("vd Berg", ("van der", "berg")),
+    ("Van Den Heuvel", ("van den", "heuvel")),  # capitalised at the start of a line
+    ("in 't Veld", ("in t", "veld")),
+    ("d'Ancona", ("d", "ancona")),
+    ("Brink-Kuipers", ("", "brink-kuipers")),   # hyphenated double name
+    ("Brink - Kuipers", ("", "brink-kuipers")),
+    ("Öztürk", ("", "ozturk")),                 # diacritics
+    ("El Amrani", ("el", "amrani")),
+    ("Van", ("", "van")),                       # a surname that is only a tussenvoegsel word
+    ("  de   Jong ", ("de", "jong")),
+])
+def test_split_surname(raw: str, expected: tuple[str, str]) -> None:
+    assert split_surname(raw) == expected
+
+
+@pytest.mark.parametrize("raw,expected", [
+    ("Zoë", "zoe"), ("Loïs", "lois"), ("Esmée", "esmee"), ("Zoë-Anne", "zoe anne"),
+    ("  Jan  Pieter ", "jan pieter"), ("ANNA", "anna"), ("Şükrü", "sukru"),
+])
+def test_given_name(raw: str, expected: str) -> None:
+    assert normalise_given_name(raw) == expected
+
+
+@given(st.text(max_size=40))
+def test_fold_is_idempotent_and_plain_ascii(s: str) -> None:
+    f = fold(s)
+    assert fold(f) == f
+    assert all(ch in "abcdefghijklmnopqrstuvwxyz -'." for ch in f)
+
+
+def test_date_tokens_survive_day_month_swap_and_formats() -> None:
+    spec = FieldSpec("d", "date", 4)
+    iso, swapped, dutch = tokens(spec, "2012-03-07"), tokens(spec, "2012-07-03"), tokens(spec, "07-03-2012")
+    assert iso == dutch  # the same date in two formats
+    assert set(iso) & set(swapped) == {"y:2012", "dm:3-7"}
+    assert tokens(spec, "31-02-2012") == []  # impossible dates carry no tokens
+
+
+def _key(b: bytes = b"k" * 32) -> EncodingKey:
+    return EncodingKey(b, "r1")
+
+
+def _records() -> pd.DataFrame:
+    return pd.DataFrame({
+        "voornaam": ["Emma", "Noah", "Zoë", "Sem", "Tess"],
+        "achternaam": ["de Jong", "van der Berg", "Öztürk", "Bakker", "Jansen"],
+        "geboortedatum": ["2012-03-07", "2015-11-30", "2009-01-02", "2016-06-16", "2011-09-21"],
+        "geslacht": ["V", "M", "V", "M", "V"],
+        "postcode": ["8011 AB", "8012CD", "8021 EF", "8031 GH", "8041 JK"],
+    })
+
+
+def test_encodings_are_balanced_keyed_and_deterministic() -> None:
+    frame = _records()
+    a = Encoder(_key(), DUTCH_CHILD_SCHEMA).encode(frame)
+    again = Encoder(_key(), DUTCH_CHILD_SCHEMA).encode(frame)
+    other = Encoder(_key(b"x" * 32), DUTCH_CHILD_SCHEMA).encode(frame)
+    assert a.bits.shape == (5, DUTCH_CHILD_SCHEMA.words)
+    assert (np.bitwise_count(a.bits).sum(axis=1) == DUTCH_CHILD_SCHEMA.bits).all()  # exactly half set
+    assert np.array_equal(a.bits, again.bits)
+    # another key: unrelated bits (Dice about 1/2, as for random balanced vectors)
+    cross = dice_pairs(a.bits, other.bits, np.arange(5), np.arange(5))
+    assert (np.abs(cross - 0.5) < 0.1).all()
+
+
+def test_encoding_key_is_round_bound() -> None:
+    secret = LinkageSecret(b"s" * 32)
+    k1, k2 = EncodingKey.derive(secret, "r1"), EncodingKey.derive(secret, "r2")
+    assert k1.subkey("positions") != k2.subkey("positions")
+    assert EncodingKey.derive(secret, "r1").subkey("positions") == k1.subkey("positions")
+
+
+def test_typos_keep_records_close() -> None:
+    frame = _records()
+    typo = frame.copy()
+    typo.loc[0, "voornaam"] = "Ema"                        # a typo
+    typo.loc[1, "achternaam"] = "Berg, van der"             # the register's form
+    typo.loc[2, "geboortedatum"] = "2009-02-01"             # day and month swapped
+    typo.loc[3, "postcode"] = "8032 GH"                     # moved
+    typo.loc[4, "voornaam"], typo.loc[4, "achternaam"] = "Jansen", "Tess"  # names swapped
+    enc = Encoder(_key(), DUTCH_CHILD_SCHEMA)
+    a, b = enc.encode(frame), enc.encode(typo)
+    same = dice_pairs(a.bits, b.bits, np.arange(5), np.arange(5))
+    ia, ib = np.meshgrid(np.arange(5), np.arange(5), indexing="ij")
+    off = ia != ib
+    diff = dice_pairs(a.bits, b.bits, ia[off], ib[off])
+    assert same.min() > diff.max() + 0.05, (same, diff.max())
+
+
+def test_identical_records_score_one_and_empty_rows_never_link() -> None:
+    frame = _records()
+    frame.loc[4] = ["", "", "", "", ""]
+    enc = Encoder(_key(), DUTCH_CHILD_SCHEMA)
+    a = enc.encode(frame)
+    assert a.empty.tolist() == [False, False, False, False, True]
+    res = match(a, enc.encode(frame), threshold=0.8)
+    assert sorted(map(tuple, res.pairs.tolist())) == [(0, 0), (1, 1), (2, 2), (3, 3)]
+    assert np.allclose(res.scores, 1.0)
+
+
+def test_schema_mismatch_is_refused() -> None:
+    frame = _records()
+    a = Encoder(_key(), DUTCH_CHILD_SCHEMA).encode(frame)
+    other = EncodingSchema(DUTCH_CHILD_SCHEMA.fields[:4])
+    b = Encoder(_key(), other).encode(frame)
+    with pytest.raises(ValueError, match="different schemas"):
+        match(a, b)
+
+
+def test_missing_identifier_column_names_it() -> None:
+    with pytest.raises(ValueError, match="postcode"):
+        Encoder(_key(), DUTCH_CHILD_SCHEMA).encode(_records().drop(columns="postcode"))
+
+
+def test_encodings_round_trip_bytes() -> None:
+    enc = Encoder(_key(), DUTCH_CHILD_SCHEMA).encode(_records())
+    back = Encodings.from_bytes(enc.to_bytes(), DUTCH_CHILD_SCHEMA)
+    assert np.array_equal(back.bits, enc.bits)
+    with pytest.raises(ValueError, match="expected 256"):
+        Encodings.from_bytes([b"short"], DUTCH_CHILD_SCHEMA)
+
+
+def test_greedy_assignment_is_one_to_one_highest_first() -> None:
+    ia = np.array([0, 0, 1, 1, 2])
+    ib = np.array([0, 1, 0, 1, 1])
+    sc = np.array([0.95, 0.90, 0.97, 0.80, 0.85])
+    keep = greedy_one_to_one(ia, ib, sc, threshold=0.82)
+    got = sorted(zip(ia[keep].tolist(), ib[keep].tolist()))
+    assert got == [(0, 1), (1, 0)]  # 1-0 (0.97) first, then 0-1 (0.90); 2-1 is taken, 1-1 below threshold
+
+
+def test_em_threshold_separates_two_modes() -> None:
+    rng = np.random.default_rng(1)
+    scores = np.concatenate([rng.normal(0.70, 0.02, 3000), rng.normal(0.94, 0.04, 1000)]).clip(0, 1)
+    model = fit_threshold(scores)
+    assert 0.74 < model.threshold < 0.86
+    assert abs(model.p_match - 0.25) < 0.03
+    with pytest.raises(ValueError, match="too few"):
+        fit_threshold(np.array([0.9, 0.9]))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_dense_scores_equal_pairwise_scores(na: int, nb: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 2**63, size=(na, 4), dtype=np.uint64)
+    b = rng.integers(0, 2**63, size=(nb, 4), dtype=np.uint64)
+    ia, ib, sc = dice_all_pairs(a, b, keep=nb, floor=0.0, chunk=7)
+    assert len(ia) == na * nb
+    assert np.allclose(sc, dice_pairs(a, b, ia, ib))
+
+
+def test_match_links_a_small_known_case_with_automatic_threshold() -> None:
+    """200 children; the other side has 150 of them with typos and 50 strangers."""
+    from wijkindex.synth.names import FIRST_NAMES_F, FIRST_NAMES_M, SURNAMES
+
+    rng = np.random.default_rng(7)
+    n = 200
+    people = pd.DataFrame({
+        "voornaam": rng.choice(FIRST_NAMES_F + FIRST_NAMES_M, n),
+        "achternaam": rng.choice(SURNAMES, n),
+        "geboortedatum": [f"20{rng.integers(5, 20):02d}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
+                          for _ in range(n)],
+        "geslacht": rng.choice(["M", "V"], n),
+        "postcode": [f"80{rng.integers(10, 47)} {chr(65 + rng.integers(26))}{chr(65 + rng.integers(26))}"
+                     for _ in range(n)],
+    })
+    other = people.iloc[:150].copy().reset_index(drop=True)
+    for i in range(0, 150, 3):  # every third: a dropped letter in the given name
+        v = other.loc[i, "voornaam"]
+        other.loc[i, "voornaam"] = v[:2] + v[3:] if len(v) > 3 else v
+    strangers = people.iloc[150:].copy().reset_index(drop=True)
+    strangers["geboortedatum"] = "1999-01-01"
+    strangers["voornaam"] = strangers["voornaam"].str[::-1]
+    other = pd.concat([other, strangers], ignore_index=True)
+    enc = Encoder(_key(), DUTCH_CHILD_SCHEMA)
+    res = match(enc.encode(other), enc.encode(people.iloc[:150].reset_index(drop=True)))
+    got = {tuple(p) for p in res.pairs.tolist()}
+    assert got == {(i, i) for i in range(150)}
+    assert res.model is not None and 0.6 < res.threshold < 0.95

@@ -1,0 +1,307 @@
+"""Keyed, balanced record-level similarity encodings (Bloom-filter CLKs) for fuzzy linkage.
+
+A record's identifiers (given name, surname, date of birth, sex, postcode, ...) are cut into
+tokens (character bigrams of names, date parts, postcode parts). Every token sets ``k`` bits
+of one record-level filter of ``bits`` bits, at positions that an HMAC under the round's
+encoding key chooses, so nobody without the key can tell which bits a token sets (no
+dictionary attack). The filter is then *balanced*: its complement is appended and the
+``2 * bits`` positions are shuffled by a keyed permutation, so every encoding has exactly
+``bits`` ones whatever the length of the names (no weight pattern to mine), and each
+position is set in close to half of all encodings. All fields go into one filter, so no
+field's frequencies can be read off on their own. Two encodings are compared by their
+Dice coefficient, which on balanced filters is one minus the normalised Hamming distance.
+
+Why these choices, and what they cost, is in docs/linkage.md. Encoding is vectorised: a
+token's positions are computed once per distinct token, a field's filter once per distinct
+value, and a record's filter is the OR of its fields' filters (the complement half the AND
+of theirs), so the cost per record is a few array gathers.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from datetime import date as _date_check
+from typing import Callable, Iterable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+
+from wijkindex.linkage.normalise import fold, normalise_given_name, parse_date, split_surname
+from wijkindex.linkage.pseudonym import EncodingKey
+
+FieldKind = Literal["given_name", "surname", "date", "sex", "postcode", "text", "exact"]
+FIELD_KINDS: tuple[str, ...] = ("given_name", "surname", "date", "sex", "postcode", "text", "exact")
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One identifier column: its kind says how it is normalised and cut into tokens;
+    ``k`` is how many bits each token sets (its weight in the similarity)."""
+
+    column: str
+    kind: FieldKind
+    k: int = 10
+    group: str = ""  # fields of one group share bit positions, so a value typed in the
+    # other field of the group (given name and surname swapped) still matches
+
+    @property
+    def space(self) -> str:
+        return self.group or self.column
+
+    def __post_init__(self) -> None:
+        if self.kind not in FIELD_KINDS:
+            raise ValueError(f"identifier field {self.column!r}: unknown kind {self.kind!r} "
+                             f"(one of {', '.join(FIELD_KINDS)})")
+        if not 1 <= self.k <= 64:
+            raise ValueError(f"identifier field {self.column!r}: k must be 1..64, not {self.k}")
+
+
+@dataclass(frozen=True)
+class EncodingSchema:
+    fields: tuple[FieldSpec, ...]
+    bits: int = 1024  # of the plain filter; the balanced encoding has twice as many
+
+    def __post_init__(self) -> None:
+        if not self.fields:
+            raise ValueError("an encoding schema needs at least one identifier field")
+        if self.bits % 64 or not 256 <= self.bits <= 8192:
+            raise ValueError(f"encoding bits must be a multiple of 64 in 256..8192, not {self.bits}")
+        cols = [f.column for f in self.fields]
+        if len(set(cols)) != len(cols):
+            raise ValueError("an identifier column appears twice in the encoding schema")
+
+    @property
+    def columns(self) -> list[str]:
+        return [f.column for f in self.fields]
+
+    @property
+    def words(self) -> int:
+        """uint64 words of one balanced encoding."""
+        return 2 * self.bits // 64
+
+    def fingerprint(self) -> str:
+        """Both sides of a linkage must use the same schema; this names it compactly."""
+        return ";".join(f"{f.column}:{f.kind}:{f.k}:{f.group}" for f in self.fields) + f";bits={self.bits}"
+
+
+# The schema for Dutch children's records: the fields a BRP extract, a GGD file and a school
+# export share. Weights follow what is stable and what is typed: the date of birth and the
+# surname weigh most, the postcode least (families move).
+DUTCH_CHILD_SCHEMA = EncodingSchema((
+    FieldSpec("voornaam", "given_name", 12, group="naam"),
+    FieldSpec("achternaam", "surname", 14, group="naam"),
+    FieldSpec("geboortedatum", "date", 24),
+    FieldSpec("geslacht", "sex", 12),
+    FieldSpec("postcode", "postcode", 8),
+))
+
+
+# --- tokens --------------------------------------------------------------------------------
+
+def bigrams(s: str) -> list[str]:
+    """Character bigrams of ``s`` padded with '_' at both ends; 'emma' -> _e em mm ma a_."""
+    if not s:
+        return []
+    p = f"_{s}_"
+    return [p[i:i + 2] for i in range(len(p) - 1)]
+
+
+# A field value becomes (a string whose padded bigrams are tokens, other whole tokens). The
+# bigrams of all of a field's values are cut at once with numpy; the rest is per value.
+Split = tuple[str, list[str]]
+
+
+def _given_name(v: str) -> Split:
+    return normalise_given_name(v).replace(" ", "_"), []
+
+
+def _surname(v: str) -> Split:
+    prefix, core = split_surname(v)
+    return core, ([f"tv:{prefix.replace(' ', '')}"] if prefix else [])
+
+
+def _date(v: str) -> Split:
+    """Year, month and day, and the unordered (day, month) pair: a date with day and month
+    swapped keeps the year and the pair; a typo in one part keeps the other two."""
+    try:
+        if len(v) == 8 and v.isdigit():  # the common YYYYMMDD export, without the regexes
+            y, m, d = int(v[:4]), int(v[4:6]), int(v[6:])
+            _date_check(y, m, d)
+        else:
+            parsed = parse_date(v)
+            y, m, d = parsed.year, parsed.month, parsed.day
+    except ValueError:
+        return "", []
+    lo, hi = (d, m) if d < m else (m, d)
+    return "", [f"y:{y}", f"m:{m}", f"d:{d}", f"dm:{lo}-{hi}"]
+
+
+_SEX = {"m": "m", "man": "m", "jongen": "m", "male": "m", "v": "v", "vrouw": "v", "meisje": "v",
+        "f": "v", "female": "v", "w": "v"}
+
+
+def _sex(v: str) -> Split:
+    s = _SEX.get(v.strip().lower())
+    return "", ([f"s:{s}"] if s else [])
+
+
+def _postcode(v: str) -> Split:
+    s = "".join(v.split()).lower()
+    digits = "".join(ch for ch in s if ch.isdigit())
+    return s, ([f"pc4:{digits}"] if digits else [])
+
+
+def _text(v: str) -> Split:
+    return fold(v).replace(" ", "_"), []
+
+
+def _exact(v: str) -> Split:
+    s = v.strip().lower()
+    return "", ([f"x:{s}"] if s else [])
+
+
+SPLITTERS: dict[str, Callable[[str], Split]] = {
+    "given_name": _given_name, "surname": _surname, "date": _date, "sex": _sex,
+    "postcode": _postcode, "text": _text, "exact": _exact,
+}
+
+
+def tokens(spec: FieldSpec, value: object) -> list[str]:
+    """The tokens one field value contributes (an empty or unreadable value contributes none)."""
+    if value is None or (isinstance(value, float) and np.isnan(value)) or str(value) == "":
+        return []
+    text, extra = SPLITTERS[spec.kind](str(value))
+    return bigrams(text) + extra
+
+
+def _bigram_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(value index, 64-bit code of the two characters) of every padded bigram of ``texts``."""
+    padded = np.array([f"_{t}_" if t else "" for t in texts], dtype=str)
+    width = padded.dtype.itemsize // 4
+    if width < 2 or not len(padded):
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    chars = padded.view(np.uint32).reshape(len(padded), width).astype(np.uint64)
+    codes = (chars[:, :-1] << np.uint64(32)) | chars[:, 1:]
+    valid = chars[:, 1:] != 0
+    rows = np.nonzero(valid)[0]
+    return rows, codes[valid]
+
+
+# --- the encoder ---------------------------------------------------------------------------
+
+@dataclass
+class Encodings:
+    """Balanced encodings of a table's records: ``words`` uint64 per record, in row order."""
+
+    bits: np.ndarray  # (n, words) uint64
+    schema_fingerprint: str
+    empty: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # rows with no tokens
+
+    def __len__(self) -> int:
+        return int(self.bits.shape[0])
+
+    def to_bytes(self) -> list[bytes]:
+        return [row.tobytes() for row in self.bits]
+
+    @classmethod
+    def from_bytes(cls, rows: Sequence[bytes], schema: EncodingSchema) -> "Encodings":
+        width = schema.words * 8
+        bad = [i for i, r in enumerate(rows) if len(r) != width]
+        if bad:
+            raise ValueError(f"encoding of row {bad[0]} has {len(rows[bad[0]])} bytes, expected {width}")
+        buf = np.frombuffer(b"".join(rows), dtype=np.uint64).reshape(len(rows), schema.words) if rows else \
+            np.zeros((0, schema.words), dtype=np.uint64)
+        return cls(buf.copy(), schema.fingerprint(), np.zeros(len(rows), dtype=bool))
+
+
+class Encoder:
+    """Encodes tables under one schema and one round's encoding key."""
+
+    def __init__(self, key: EncodingKey, schema: EncodingSchema) -> None:
+        self.schema = schema
+        self._pos_key = key.subkey("positions")
+        perm_key = key.subkey("permutation")
+        n2 = 2 * schema.bits
+        # A keyed permutation of the 2*bits positions: sort indices by a PRF of the index.
+        prf = np.array([int.from_bytes(hmac.digest(perm_key, i.to_bytes(4, "big"), "sha256")[:8], "big")
+                        for i in range(n2)], dtype=np.uint64)
+        self._perm = np.argsort(prf, kind="stable").astype(np.int64)  # plain position j -> balanced _perm[j]
+        self._complement_places = self._packed(1, np.zeros(schema.bits, np.int64), self._perm[schema.bits:])[0]
+        self._cache: dict[tuple[str, int], dict[str, tuple[int, ...]]] = {}
+
+    def _positions(self, space: str, token: str, k: int) -> tuple[int, ...]:
+        """k positions in [0, bits) by double hashing an HMAC of (field or group, token)."""
+        d = hmac.digest(self._pos_key, f"{space}\x00{token}".encode("utf-8"), "sha256")
+        h1 = int.from_bytes(d[:8], "little")
+        h2 = int.from_bytes(d[8:16], "little") | 1
+        m = self.schema.bits
+        return tuple((h1 + i * h2) % m for i in range(k))
+
+    def _token_positions(self, spec: FieldSpec, toks: Sequence[str]) -> np.ndarray:
+        """(len(toks), k) positions of distinct tokens, computed once per (field space, token)."""
+        cache = self._cache.setdefault((spec.space, spec.k), {})
+        get = cache.get
+        out = []
+        for t in toks:
+            p = get(t)
+            if p is None:
+                p = cache[t] = self._positions(spec.space, t, spec.k)
+            out.append(p)
+        return np.array(out, dtype=np.int64).reshape(len(toks), spec.k)
+
+    def _value_bits(self, spec: FieldSpec, uniques: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per distinct value of a field: (value index, plain position) of every bit it sets,
+        and whether the value had any token."""
+        split = SPLITTERS[spec.kind]
+        texts: list[str] = []
+        extra_rows: list[int] = []
+        extra_ids: list[int] = []
+        distinct: dict[str, int] = {}
+        for i, v in enumerate(uniques):
+            text, extra = split(v) if v else ("", [])
+            texts.append(text)
+            for t in extra:
+                extra_rows.append(i)
+                extra_ids.append(distinct.setdefault(t, len(distinct)))
+        b_rows, b_codes = _bigram_codes(texts)
+        uniq_codes, inverse = np.unique(b_codes, return_inverse=True)
+        code_toks = [chr(c >> 32) + chr(c & 0xFFFFFFFF) for c in uniq_codes.tolist()]
+        b_pos = self._token_positions(spec, code_toks)[inverse.ravel()]
+        x_pos = self._token_positions(spec, list(distinct))[np.asarray(extra_ids, dtype=np.int64)]
+        rows = np.concatenate([np.repeat(b_rows, spec.k), np.repeat(np.asarray(extra_rows, np.int64), spec.k)])
+        pos = np.concatenate([b_pos.ravel(), x_pos.ravel()])
+        has = np.zeros(len(uniques), dtype=bool)
+        has[rows] = True
+        return rows, pos, has
+
+    def _packed(self, n: int, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """(n, words) uint64 with the given (row, balanced position) bits set."""
+        flat = np.zeros(n * 2 * self.schema.bits, dtype=bool)
+        flat[rows * (2 * self.schema.bits) + positions] = True
+        return np.packbits(flat, bitorder="little").view(np.uint64).reshape(n, self.schema.words)
+
+    def encode(self, frame: pd.DataFrame) -> Encodings:
+        """Balanced encodings of every row: each plain bit ``p`` a record sets lands at the keyed
+        place ``perm[p]``; each plain bit it leaves unset sets the keyed place ``perm[bits + p]``.
+        Both are built once per distinct value of a field and gathered to the records."""
+        missing = [c for c in self.schema.columns if c not in frame.columns]
+        if missing:
+            raise ValueError(f"identifier column(s) {', '.join(missing)} missing; found "
+                             f"{', '.join(map(str, frame.columns[:20]))}")
+        n, m, words = len(frame), self.schema.bits, self.schema.words
+        ones = np.zeros((n, words), dtype=np.uint64)  # plain bits set, at their places
+        cleared = np.zeros((n, words), dtype=np.uint64)  # complement places of plain bits set
+        any_tokens = np.zeros(n, dtype=bool)
+        for spec in self.schema.fields:
+            col = frame[spec.column]
+            values = col.where(col.notna(), "").astype(str).to_numpy(dtype=object)
+            codes, uniques = pd.factorize(values, sort=False)
+            rows, pos, has = self._value_bits(spec, uniques.tolist())
+            ones |= self._packed(len(uniques), rows, self._perm[pos])[codes]
+            cleared |= self._packed(len(uniques), rows, self._perm[m + pos])[codes]
+            any_tokens |= has[codes]
+        return Encodings(ones | (self._complement_places & ~cleared), self.schema.fingerprint(), ~any_tokens)
+
+    def encode_records(self, records: Sequence[dict[str, object]]) -> Encodings:
+        return self.encode(pd.DataFrame.from_records(list(records), columns=self.schema.columns))

@@ -1,0 +1,207 @@
+"""Matching encodings: Dice scores with blocking, an automatic threshold, a one-to-one assignment.
+
+1. **Candidates.** Small problems are compared all-pairs (chunked popcounts of the AND of two
+   packed encodings: ``np.bitwise_count``). Large ones are blocked first with Hamming LSH on
+   the encodings: each of ``tables`` blocking keys samples ``bits_per_key`` encoding bits, and
+   only pairs that agree on some key are scored. The blocking uses the encodings only, so it
+   reveals nothing the encodings do not.
+2. **Threshold.** The candidates (each record's few best-scoring partners) hold its true
+   match, if it has one, and its closest non-matches: two modes. A two-component Gaussian
+   mixture of their scores, fitted by EM, gives each score a match probability; the
+   threshold is where that probability crosses one half (Fellegi-Sunter with one comparison
+   feature).
+3. **Assignment.** Pairs at or above the threshold are taken greedily from the highest score
+   down, each record at most once on each side.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from wijkindex.linkage.encoding import Encodings
+
+DENSE_MAX_PAIRS = 400_000_000  # above this, block with LSH
+_FLOOR = 0.5  # scores below this are never kept as candidates (random pairs score ~0.5-0.7)
+
+
+@dataclass(frozen=True)
+class MatchModel:
+    """The EM fit: weight of the match component and both components' (mean, sd) of the score."""
+
+    p_match: float
+    match: tuple[float, float]
+    nonmatch: tuple[float, float]
+    threshold: float
+    iterations: int
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    pairs: np.ndarray  # (m, 2) int64: row in a, row in b
+    scores: np.ndarray  # (m,) float
+    threshold: float
+    model: MatchModel | None
+    n_comparisons: int
+    n_candidates: int
+
+
+def _top_of_block(blk: np.ndarray, b: np.ndarray, keep: int, floor: float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows of ``blk``: their ``keep`` best partners in ``b`` with Dice >= floor."""
+    common = np.zeros((len(blk), len(b)), dtype=np.uint16)
+    scratch = np.empty((len(blk), len(b)), dtype=np.uint64)
+    for w in range(blk.shape[1]):
+        np.bitwise_and(blk[:, w:w + 1], b[:, w][None, :], out=scratch)
+        common += np.bitwise_count(scratch)
+    if keep < len(b):
+        top = np.argpartition(common, -keep, axis=1)[:, -keep:]
+    else:
+        top = np.broadcast_to(np.arange(len(b)), (len(blk), len(b)))
+    sc = np.take_along_axis(common, top, axis=1) / (blk.shape[1] * 32)
+    ok = sc >= floor
+    return np.nonzero(ok)[0], top[ok], sc[ok]
+
+
+def dice_all_pairs(a: np.ndarray, b: np.ndarray, *, keep: int = 3, floor: float = _FLOOR,
+                   chunk: int = 32, workers: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For every row of ``a``, its ``keep`` best rows of ``b`` with Dice >= floor.
+
+    Balanced encodings all weigh half their bits, so Dice = popcount(a & b) / (bits / 2).
+    Chunks of ``a`` run on every core (numpy releases the GIL). Returns (ia, ib, score).
+    """
+    keep = min(keep, len(b))
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    bt = np.ascontiguousarray(b.T)  # word-major: one word of every b is contiguous
+    b_words = bt.T
+    starts = range(0, len(a), chunk)
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        parts = list(pool.map(lambda s0: _top_of_block(a[s0:s0 + chunk], b_words, keep, floor), starts))
+    ia = np.concatenate([rows + s0 for (rows, _, _), s0 in zip(parts, starts)])
+    ib = np.concatenate([p[1] for p in parts]).astype(np.int64)
+    return ia, ib, np.concatenate([p[2] for p in parts])
+
+
+def lsh_candidates(a: np.ndarray, b: np.ndarray, *, tables: int = 40, bits_per_key: int = 20,
+                   seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (ia, ib) that agree on all sampled bits of at least one of ``tables`` LSH keys."""
+    rng = np.random.default_rng(seed)
+    nbits = a.shape[1] * 64
+    ua = np.unpackbits(a.view(np.uint8), axis=1, bitorder="little")
+    ub = np.unpackbits(b.view(np.uint8), axis=1, bitorder="little")
+    weights = (1 << np.arange(bits_per_key, dtype=np.uint64))
+    pairs = []
+    for _ in range(tables):
+        sel = rng.choice(nbits, size=bits_per_key, replace=False)
+        ka = (ua[:, sel].astype(np.uint64) * weights).sum(axis=1)
+        kb = (ub[:, sel].astype(np.uint64) * weights).sum(axis=1)
+        order_b = np.argsort(kb, kind="stable")
+        sorted_kb = kb[order_b]
+        lo = np.searchsorted(sorted_kb, ka, side="left")
+        hi = np.searchsorted(sorted_kb, ka, side="right")
+        counts = hi - lo
+        ia = np.repeat(np.arange(len(a)), counts)
+        offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        ib = order_b[np.repeat(lo, counts) + offs]
+        pairs.append(ia * len(b) + ib)
+    flat = np.unique(np.concatenate(pairs)) if pairs else np.zeros(0, np.int64)
+    return flat // len(b), flat % len(b)
+
+
+def dice_pairs(a: np.ndarray, b: np.ndarray, ia: np.ndarray, ib: np.ndarray, chunk: int = 1 << 20) -> np.ndarray:
+    """Dice of the given pairs of balanced encodings."""
+    half_bits = a.shape[1] * 32
+    out = np.empty(len(ia))
+    for s in range(0, len(ia), chunk):
+        x, y = a[ia[s:s + chunk]], b[ib[s:s + chunk]]
+        out[s:s + chunk] = np.bitwise_count(x & y).sum(axis=1) / half_bits
+    return out
+
+
+def _normal_pdf(x: np.ndarray, mu: float, sd: float) -> np.ndarray:
+    return np.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
+
+
+def fit_threshold(best_scores: np.ndarray, *, max_iter: int = 200) -> MatchModel:
+    """EM for a two-component Gaussian mixture of the best scores; threshold at P(match) = 1/2."""
+    x = np.asarray(best_scores, dtype=float)
+    if len(x) < 4 or np.ptp(x) < 1e-6:
+        raise ValueError("too few distinct scores to fit a match model")
+    hi_init = np.quantile(x, 0.75)
+    lo_init = np.quantile(x, 0.10)
+    mu = np.array([lo_init, hi_init])
+    sd = np.array([max(x.std() / 2, 0.01)] * 2)
+    w = np.array([0.5, 0.5])
+    it = 0
+    for it in range(1, max_iter + 1):
+        dens = np.stack([w[j] * _normal_pdf(x, mu[j], sd[j]) for j in range(2)]) + 1e-300
+        resp = dens / dens.sum(axis=0)
+        nk = resp.sum(axis=1) + 1e-12
+        new_mu = (resp * x).sum(axis=1) / nk
+        new_sd = np.sqrt((resp * (x - new_mu[:, None]) ** 2).sum(axis=1) / nk)
+        new_sd = np.maximum(new_sd, 0.005)
+        new_w = nk / nk.sum()
+        done = np.allclose(new_mu, mu, atol=1e-6) and np.allclose(new_sd, sd, atol=1e-6)
+        mu, sd, w = new_mu, new_sd, new_w
+        if done:
+            break
+    m, u = (1, 0) if mu[1] > mu[0] else (0, 1)
+    grid = np.linspace(mu[u], mu[m], 2001)
+    post = w[m] * _normal_pdf(grid, mu[m], sd[m])
+    post = post / (post + w[u] * _normal_pdf(grid, mu[u], sd[u]))
+    cross = grid[np.argmax(post >= 0.5)] if (post >= 0.5).any() else mu[m]
+    thr = float(cross)
+    return MatchModel(float(w[m]), (float(mu[m]), float(sd[m])), (float(mu[u]), float(sd[u])), thr, it)
+
+
+def greedy_one_to_one(ia: np.ndarray, ib: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
+    """Indices into the candidate arrays of the accepted pairs, highest score first, each row once."""
+    ok = np.nonzero(scores >= threshold)[0]
+    order = ok[np.argsort(-scores[ok], kind="stable")]
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    keep = []
+    for i in order.tolist():
+        x, y = int(ia[i]), int(ib[i])
+        if x in used_a or y in used_b:
+            continue
+        used_a.add(x)
+        used_b.add(y)
+        keep.append(i)
+    return np.asarray(keep, dtype=np.int64)
+
+
+def match(a: Encodings, b: Encodings, *, threshold: float | None = None, block: bool | None = None,
+          keep: int = 3) -> MatchResult:
+    """Link the rows of ``a`` to rows of ``b`` one-to-one; threshold from EM unless given."""
+    if a.schema_fingerprint != b.schema_fingerprint:
+        raise ValueError("the two sides were encoded with different schemas: "
+                         f"{a.schema_fingerprint} vs {b.schema_fingerprint}")
+    A, B = a.bits, b.bits
+    n_pairs = len(A) * len(B)
+    if block is None:
+        block = n_pairs > DENSE_MAX_PAIRS
+    if block:
+        ia, ib = lsh_candidates(A, B)
+        sc = dice_pairs(A, B, ia, ib)
+        n_comp = len(ia)
+        ok = sc >= _FLOOR
+        ia, ib, sc = ia[ok], ib[ok], sc[ok]
+    else:
+        ia, ib, sc = dice_all_pairs(A, B, keep=keep)
+        n_comp = n_pairs
+    # rows with no tokens at all (no usable identifier) never link
+    if len(a.empty) == len(A) and len(b.empty) == len(B):
+        ok = ~(a.empty[ia] | b.empty[ib])
+        ia, ib, sc = ia[ok], ib[ok], sc[ok]
+    model = None
+    if threshold is None:
+        model = fit_threshold(sc)
+        threshold = model.threshold
+    sel = greedy_one_to_one(ia, ib, sc, threshold)
+    pairs = np.stack([ia[sel], ib[sel]], axis=1) if len(sel) else np.zeros((0, 2), np.int64)
+    return MatchResult(pairs, sc[sel], float(threshold), model, n_comp, len(ia))
