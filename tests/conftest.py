@@ -94,6 +94,7 @@ class Running:
         return AggregatorClient(self.fed.address, self.fed.credentials(party))
 
     def spec(self, **kw: object) -> str:
+        kw.setdefault("fuzzy", self.info.fuzzy)  # the GGD's survey records link on identifiers
         return round_spec(self.info.period, self.info.gemeente_code, kw.pop("indicators", self.info.holders),  # type: ignore[arg-type]
                           **kw)  # type: ignore[arg-type]
 

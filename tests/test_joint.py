@@ -70,8 +70,8 @@ def test_joint_costs_are_in_the_ledgers(joint_round, running: Running) -> None:
     _, status, _ = joint_round
     d_in = {c.party: c.d_in for c in status.costs}
     # gemeente: population + 6 marginals + 4 joint + 2 (a count histogram moves a child between levels);
-    # ggd: 3 + 1 + 2; school: 3 + 1 + 2
-    assert d_in == {"gemeente": 13, "ggd": 6, "school": 6}
+    # ggd: 3 + 1 + 2 + 1 (its linkage report: exact, fuzzy, not linked); school: 3 + 1 + 2
+    assert d_in == {"gemeente": 13, "ggd": 7, "school": 6}
     for c in status.costs:
         assert c.epsilon <= 1.0 + 1e-9
         assert [e.epsilon for e in running.nodes[c.party].ledger.entries() if e.round_id == ROUND]
@@ -125,6 +125,10 @@ def test_nodes_receive_only_sealed_vectors_and_fresh_ciphertexts_down_the_chain(
         for name, values in columns[edge].items():
             if name == "pseudonym":
                 assert all(len(v) == 32 for v in values)
+                continue
+            if name == "encoding":  # the spine's keyed, balanced encodings, only to the fuzzy GGD
+                assert edge == ("gemeente", "ggd")
+                assert all(len(v) == 256 and int.from_bytes(v, "big").bit_count() == 1024 for v in values)
                 continue
             assert name == "sealed" or name.startswith("joint:")  # no attribute travels as such
             assert all(len(v) % size == 0 and v for v in values)

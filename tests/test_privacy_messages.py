@@ -7,6 +7,8 @@ spine is opaque to the aggregator.
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 import pytest
 
@@ -71,6 +73,11 @@ def test_every_count_arrives_noised(recorded, running: Running) -> None:
             if v.WhichOneof("payload") == "sealed":
                 # source nodes send only ciphertexts: no readable count at all
                 assert r.cost.party != "gemeente" and all(len(c) >= 256 for c in v.sealed.ciphertexts)
+                continue
+            if v.indicator == "linkage":  # the fuzzy node's report: exact, fuzzy, not linked, noised
+                assert r.cost.party in running.info.fuzzy and len(v.clear.values) == 3
+                exact = json.loads((running.nodes[r.cost.party].reports_dir / f"{r.round_id}.json").read_text())
+                assert list(v.clear.values) != exact["linkage_counts"], "the linkage report arrived un-noised"
                 continue
             assert r.cost.party == "gemeente" and len(v.clear.values) == n_cells
             if v.indicator == POPULATION:

@@ -45,27 +45,28 @@ def test_round_over_budget_is_refused_and_releases_nothing(tmp_path: Path, small
 
 
 def test_bad_bsn_fails_the_round_with_file_row_column(tmp_path: Path, small_federation, geography) -> None:
+    """The school declares no identifiers: an invalid BSN there cannot link any other way."""
     info = _copy_federation(small_federation, tmp_path / "federation")
-    jgz = info.out_dir / "ggd" / "jgz.csv"
-    lines = jgz.read_text(encoding="utf-8").splitlines()
+    path = info.out_dir / "school" / "leerlingen.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
     header = lines[0].split(",")
     fields = lines[5].split(",")
     fields[header.index("bsn")] = "123456789"  # fails the 11-proef
     lines[5] = ",".join(fields)
-    jgz.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    def ggd_fails_on_bad_records(fed) -> None:  # the other holders keep excluding their few bad rows
-        cfg = fed.node_configs["ggd"]
+    def school_fails_on_bad_records(fed) -> None:  # the other holders keep excluding their few bad rows
+        cfg = fed.node_configs["school"]
         cfg.write_text(cfg.read_text().replace('on_invalid = "exclude"', 'on_invalid = "fail"'))
 
-    run = start_federation(tmp_path / "fed", info, geography, tweak=ggd_fails_on_bad_records)
+    run = start_federation(tmp_path / "fed", info, geography, tweak=school_fails_on_bad_records)
     try:
         with pytest.raises(RoundFailed) as err:
             run.run_round(run.spec(epsilon=1.0, round_id="bad-bsn"))
         msg = str(err.value)
-        assert "jgz.csv" in msg and "row" in msg and "'bsn'" in msg and "11-proef" in msg
-        assert run.nodes["ggd"].ledger.entries() == []  # validation happens before any budget is charged
-        assert run.aggregator.rounds.store.releases("bad-bsn").get("ggd") is None
+        assert "leerlingen.csv" in msg and "row" in msg and "'bsn'" in msg and "11-proef" in msg
+        assert run.nodes["school"].ledger.entries() == []  # validation happens before any budget is charged
+        assert run.aggregator.rounds.store.releases("bad-bsn").get("school") is None
     finally:
         run.stop()
 

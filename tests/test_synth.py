@@ -36,10 +36,17 @@ def test_small_federation_files(small_federation) -> None:
     assert brp["bsn"].is_unique and brp["bsn"].map(is_valid_bsn).all()
     assert brp["wijk_code"].nunique() == 16
     assert set(brp["huishouden_type"]) <= {"eenouder", "tweeouder", "overig"}
-    jgz = pd.read_csv(d / "ggd" / "jgz.csv", dtype=str)
-    assert not jgz["bsn"].is_unique  # several records for some children
-    assert (~jgz["bsn"].isin(brp["bsn"])).sum() > 0  # children who do not live in the gemeente
-    assert (~jgz["bsn"].map(is_valid_bsn)).sum() > 0  # and a few invalid BSNs
+    jgz = pd.read_csv(d / "ggd" / "jgz.csv", dtype=str, keep_default_na=False)
+    with_bsn = jgz[jgz["bsn"] != ""]
+    assert not with_bsn["bsn"].is_unique  # several records for some children
+    assert (~with_bsn["bsn"].isin(brp["bsn"])).sum() > 0  # children who do not live in the gemeente
+    assert (~with_bsn["bsn"].map(is_valid_bsn)).sum() > 0  # and a few invalid BSNs
+    # survey records without a BSN: about NO_BSN_SHARE of them, their true BSN only in truth/
+    survey = jgz[jgz["bsn"] == ""]
+    assert 0.08 < len(survey) / len(jgz) < 0.16
+    true_bsn = pd.read_csv(d / "truth" / f"ggd_{small_federation.period}_true_bsn.csv", dtype=str)
+    assert set(survey["jgz_id"]) == set(true_bsn["jgz_id"]) and true_bsn["bsn"].map(is_valid_bsn).all()
+    assert survey[["voornaam", "achternaam", "geboortedatum"]].ne("").all().all()
     truth = pd.read_csv(d / "truth" / "truth.csv")
     assert len(truth) == 17 * 3 * (14 + 4 + 4)  # 12 released + 2 profile attributes, 4 joint indicators
     assert "FOR EVALUATION ONLY" in (d / "truth" / "README.md").read_text()

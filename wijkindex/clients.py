@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import time
 from pathlib import Path
 from typing import Callable
@@ -99,7 +101,11 @@ class AggregatorClient:
         except grpc.RpcError as exc:
             raise _rpc_error(exc, f"reading the index of round {round_id}") from None
         table = pa.ipc.open_stream(reply.arrow_ipc).read_all()
-        return table.to_pandas(), wire.status_from_proto(reply.status)
+        df = table.to_pandas()
+        raw = (table.schema.metadata or {}).get(b"wijkindex:linkage")
+        if raw:  # noised counts of how the fuzzy nodes' records linked
+            df.attrs["linkage"] = json.loads(raw)
+        return df, wire.status_from_proto(reply.status)
 
 
 def export_index(client: AggregatorClient, round_id: str, out_dir: Path,
@@ -118,8 +124,10 @@ def write_tables(df: pd.DataFrame, out_dir: Path, index_definition: Path | None 
 
     composite = composite_scores(df, IndexDefinition.load(index_definition))
     rr = relative_risks(df, load_relative_risks(index_definition))
-    paths = (*write_index(df, out_dir), write_table(composite, out_dir / "composite.csv"),
-             write_table(rr, out_dir / "relative_risk.csv"))
+    paths: tuple[Path, ...] = (*write_index(df, out_dir), write_table(composite, out_dir / "composite.csv"),
+                               write_table(rr, out_dir / "relative_risk.csv"))
+    if df.attrs.get("linkage"):
+        paths += (write_table(pd.DataFrame(df.attrs["linkage"]), out_dir / "linkage.csv"),)
     return paths, composite, rr
 
 

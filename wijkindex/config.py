@@ -8,7 +8,7 @@ them. Each loader raises one :class:`ConfigError` listing every offending field.
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +16,7 @@ from wijkindex.errors import ConfigError
 
 CONFIG_VERSION = 1
 COLUMN_KINDS = ("bsn", "date", "flag", "str", "code", "postcode", "int")
+IDENTIFIER_KINDS = ("given_name", "surname", "date", "sex", "postcode")
 
 
 class _Checker:
@@ -153,6 +154,9 @@ class DatasetConfig:
     id_column: str
     columns: dict[str, str]
     spine: bool = False
+    # column -> identifier kind (given_name, surname, date, sex, postcode): with these, a
+    # record without a valid BSN links on keyed similarity encodings instead of failing
+    identifiers: dict[str, str] = field(default_factory=dict)
 
     def file_for(self, period: int) -> Path:
         """The export of one period: ``{period}`` in the configured path is the round's year."""
@@ -250,8 +254,16 @@ def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], li
         if id_col and id_col not in cols:
             c.bad(f"{p}id_column", f"{id_col!r} is not among the declared columns")
         spine = c.get("spine", bool, False, table=d, prefix=p)
+        idents = c.get("identifiers", dict, {}, table=d, prefix=p) or {}
+        for col, kind in idents.items():
+            if kind not in IDENTIFIER_KINDS:
+                c.bad(f"{p}identifiers.{col}", f"one of {', '.join(IDENTIFIER_KINDS)}, got {kind!r}")
+            elif col not in cols:
+                c.bad(f"{p}identifiers.{col}", f"{col!r} is not among the declared columns")
+        if len(set(idents.values())) != len(idents):
+            c.bad(f"{p}identifiers", "each identifier kind may name one column")
         if name and file and id_col:
-            datasets.append(DatasetConfig(name, file, id_col, dict(cols), bool(spine)))
+            datasets.append(DatasetConfig(name, file, id_col, dict(cols), bool(spine), dict(idents)))
     names = {d.name for d in datasets}
     if sum(d.spine for d in datasets) > 1:
         c.bad("datasets", "at most one dataset is the spine")

@@ -62,12 +62,14 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
         with AggregatorClient.from_config(_client_cfg(fed, "coordinator")) as coord:
             for period in info.periods[:-1]:  # earlier periods: the marginal indicators, for the trend
                 t = time.perf_counter()
-                rid = coord.submit_round(round_spec(period, geo.gemeente_code, info.holders, epsilon=epsilon))
+                rid = coord.submit_round(round_spec(period, geo.gemeente_code, info.holders, epsilon=epsilon,
+                                                    fuzzy=info.fuzzy))
                 _follow(console, coord, rid, procs)
                 timings["marginal_round"] = time.perf_counter() - t
                 console.print(f"      round {rid} ({period}, marginal indicators) completed in "
                               f"{timings['marginal_round']:.1f} s")
             spec = round_spec(info.period, geo.gemeente_code, info.holders, epsilon=epsilon, joint=info.joint,
+                              fuzzy=info.fuzzy,
                               cumulative=info.cumulative)
             (out / "round.toml").write_text(spec, encoding="utf-8")
             t1 = time.perf_counter()

@@ -41,6 +41,7 @@ from wijkindex.wire import release_from_proto, release_to_proto
 log = logging.getLogger("wijkindex.aggregator")
 
 POPULATION = "population"
+LINKAGE = "linkage"
 MECHANISM = "discrete_laplace"
 
 
@@ -290,7 +291,7 @@ class RoundManager:
         req = spec.node(party)
         names = [v.indicator for v in rel.vectors]
         expected = (list(req.indicators) + ([POPULATION] if party == spec.spine else [])
-                    + [j.name for j in spec.joint_released_by(party)])
+                    + ([LINKAGE] if req.fuzzy else []) + [j.name for j in spec.joint_released_by(party)])
         if sorted(names) != sorted(expected):
             raise RoundError(f"release of {party} holds {names}, the spec asks {expected}")
         # one vector per marginal, the population at the spine, one per joint indicator the node feeds
@@ -304,7 +305,9 @@ class RoundManager:
                              f"privacy_loss {req.privacy_loss:g} needs")
         chains = {j.name: len(spec.chain(j)) for j in spec.joint}
         for v in rel.vectors:
-            sealed_expected = party != spec.spine
+            sealed_expected = party != spec.spine and v.indicator != LINKAGE  # the linkage report is clear
+            if v.indicator == LINKAGE and len(v.clear or ()) != 3:
+                raise RoundError(f"release of {party}: the linkage report holds 3 counts (exact, fuzzy, unlinked)")
             if v.sealed is not None and v.noise_terms != chains.get(v.indicator, 1):
                 raise RoundError(f"release of {party}: {v.indicator} carries {v.noise_terms} noise terms, "
                                  f"expected {chains.get(v.indicator, 1)}")
@@ -328,6 +331,9 @@ class RoundManager:
             return
         sink = pa.BufferOutputStream()
         table = pa.Table.from_pandas(df, preserve_index=False)
+        if df.attrs.get("linkage"):  # the fuzzy nodes' noised linkage reports travel with the index
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                                   b"wijkindex:linkage": json.dumps(df.attrs["linkage"]).encode()})
         with pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
         if self.store.complete_round(round_id, sink.getvalue().to_pybytes()):
@@ -348,9 +354,15 @@ class RoundManager:
         releases = {p: release_from_proto(pb.Release.FromString(b)) for p, b in self.store.releases(r.round_id).items()}
         plans = {p: NoisePlan(epsilon=x.cost.epsilon, d_in=x.cost.d_in, scale=x.cost.scale) for p, x in releases.items()}
         joints = {j.name: j for j in spec.joint}
+        linkage: list[dict[str, object]] = []
         for party, rel in sorted(releases.items()):
             plan = plans[party]
             for v in rel.vectors:
+                if v.indicator == LINKAGE:  # noised counts of how the node's records linked
+                    exact, fuzzy, unlinked = (max(0, int(x)) for x in v.clear or (0, 0, 0))
+                    linkage.append({"node": party, "linked_exact": exact, "linked_fuzzy": fuzzy,
+                                    "not_linked": unlinked, "moe90": round(plan.moe(0.10), 1)})
+                    continue
                 joint = joints.get(v.indicator)
                 vec_layout = joint_layout(layout, spec.levels(joint), key.public_key.bits) if joint else layout
                 if v.sealed is not None:
@@ -387,7 +399,9 @@ class RoundManager:
         order = {ind: i for i, ind in enumerate([*(ind for n in spec.nodes for ind in n.indicators),
                                                   *(name for j in spec.joint for name in j.level_names())])}
         numerators.sort(key=lambda x: order.get(x.indicator, len(order)))
-        return assemble_index(meta, cells, denominator, numerators)
+        index = assemble_index(meta, cells, denominator, numerators)
+        index.attrs["linkage"] = linkage
+        return index
 
     def index(self, round_id: str) -> bytes:
         r = self._round(round_id)

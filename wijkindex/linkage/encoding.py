@@ -86,15 +86,53 @@ class EncodingSchema:
 
 
 # The schema for Dutch children's records: the fields a BRP extract, a GGD file and a school
-# export share. Weights follow what is stable and what is typed: the date of birth and the
-# surname weigh most, the postcode least (families move).
+# export share. The weights (bits per token) were chosen on the synthetic federation's survey
+# records (docs/linkage.md): siblings share surname and postcode, so the given name and the
+# date of birth must tell them apart; the postcode weighs least (families move).
 DUTCH_CHILD_SCHEMA = EncodingSchema((
     FieldSpec("voornaam", "given_name", 12, group="naam"),
-    FieldSpec("achternaam", "surname", 14, group="naam"),
-    FieldSpec("geboortedatum", "date", 24),
-    FieldSpec("geslacht", "sex", 12),
+    FieldSpec("achternaam", "surname", 12, group="naam"),
+    FieldSpec("geboortedatum", "date", 16),
+    FieldSpec("geslacht", "sex", 10),
     FieldSpec("postcode", "postcode", 8),
 ))
+
+# The FEBRL benchmark's fields (synthetic Australian records): names and the two address
+# lines are each one group, because FEBRL's corruptions swap them.
+FEBRL_SCHEMA = EncodingSchema((
+    FieldSpec("given_name", "given_name", 12, group="name"),
+    FieldSpec("surname", "surname", 12, group="name"),
+    FieldSpec("street_number", "text", 4),
+    FieldSpec("address_1", "text", 4, group="address"),
+    FieldSpec("address_2", "text", 4, group="address"),
+    FieldSpec("suburb", "text", 5),
+    FieldSpec("postcode", "postcode", 6),
+    FieldSpec("state", "exact", 4),
+    FieldSpec("date_of_birth", "date", 20),
+))
+SCHEMAS = {"dutch-child": DUTCH_CHILD_SCHEMA, "febrl": FEBRL_SCHEMA}
+
+
+def schema_from_mapping(raw: dict, *, source: str = "schema") -> EncodingSchema:
+    """An encoding schema from TOML: ``bits`` and ``[[field]]`` tables (column, kind, k, group)."""
+    fields = raw.get("field")
+    if not isinstance(fields, list) or not fields:
+        raise ValueError(f"{source}: needs at least one [[field]] table with column and kind")
+    out = []
+    for i, f in enumerate(fields):
+        unknown = set(f) - {"column", "kind", "k", "group"}
+        if unknown or "column" not in f or "kind" not in f:
+            raise ValueError(f"{source}: field[{i}]: needs column and kind (and optionally k, group); "
+                             f"unknown keys {sorted(unknown)}" if unknown else
+                             f"{source}: field[{i}]: needs column and kind")
+        try:
+            out.append(FieldSpec(str(f["column"]), f["kind"], int(f.get("k", 10)), str(f.get("group", ""))))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{source}: field[{i}]: {exc}") from None
+    try:
+        return EncodingSchema(tuple(out), int(raw.get("bits", 1024)))
+    except ValueError as exc:
+        raise ValueError(f"{source}: {exc}") from None
 
 
 # --- tokens --------------------------------------------------------------------------------
@@ -122,19 +160,20 @@ def _surname(v: str) -> Split:
 
 
 def _date(v: str) -> Split:
-    """Year, month and day, and the unordered (day, month) pair: a date with day and month
-    swapped keeps the year and the pair; a typo in one part keeps the other two."""
+    """Year, month and day, the unordered (day, month) pair and two week buckets: a date with
+    day and month swapped keeps the year and the pair; a typo in one part keeps the other
+    two; a date a day off keeps its week."""
     try:
         if len(v) == 8 and v.isdigit():  # the common YYYYMMDD export, without the regexes
-            y, m, d = int(v[:4]), int(v[4:6]), int(v[6:])
-            _date_check(y, m, d)
+            parsed = _date_check(int(v[:4]), int(v[4:6]), int(v[6:]))
         else:
             parsed = parse_date(v)
-            y, m, d = parsed.year, parsed.month, parsed.day
     except ValueError:
         return "", []
+    y, m, d, o = parsed.year, parsed.month, parsed.day, parsed.toordinal()
     lo, hi = (d, m) if d < m else (m, d)
-    return "", [f"y:{y}", f"m:{m}", f"d:{d}", f"dm:{lo}-{hi}"]
+    # two week buckets, offset by half a week: a date a day off keeps at least one
+    return "", [f"y:{y}", f"m:{m}", f"d:{d}", f"dm:{lo}-{hi}", f"w:{o // 7}", f"w':{(o + 3) // 7}"]
 
 
 _SEX = {"m": "m", "man": "m", "jongen": "m", "male": "m", "v": "v", "vrouw": "v", "meisje": "v",
@@ -228,27 +267,29 @@ class Encoder:
                         for i in range(n2)], dtype=np.uint64)
         self._perm = np.argsort(prf, kind="stable").astype(np.int64)  # plain position j -> balanced _perm[j]
         self._complement_places = self._packed(1, np.zeros(schema.bits, np.int64), self._perm[schema.bits:])[0]
-        self._cache: dict[tuple[str, int], dict[str, tuple[int, ...]]] = {}
+        self._cache: dict[tuple[str, int], tuple[dict[str, int], np.ndarray]] = {}
 
-    def _positions(self, space: str, token: str, k: int) -> tuple[int, ...]:
-        """k positions in [0, bits) by double hashing an HMAC of (field or group, token)."""
-        d = hmac.digest(self._pos_key, f"{space}\x00{token}".encode("utf-8"), "sha256")
-        h1 = int.from_bytes(d[:8], "little")
-        h2 = int.from_bytes(d[8:16], "little") | 1
-        m = self.schema.bits
-        return tuple((h1 + i * h2) % m for i in range(k))
+    def _positions(self, space: str, tokens: Sequence[str], k: int) -> np.ndarray:
+        """(len(tokens), k) positions in [0, bits): double hashing (h1 + i*h2 mod 2^64, mod bits)
+        of an HMAC of (field or group, token)."""
+        key, pre = self._pos_key, f"{space}\x00"
+        digests = b"".join(hmac.digest(key, (pre + t).encode("utf-8"), "sha256")[:16] for t in tokens)
+        h = np.frombuffer(digests, dtype="<u8").reshape(len(tokens), 2).astype(np.uint64)
+        steps = np.arange(k, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            pos = h[:, :1] + steps[None, :] * (h[:, 1:] | np.uint64(1))
+        return (pos % np.uint64(self.schema.bits)).astype(np.int64)
 
     def _token_positions(self, spec: FieldSpec, toks: Sequence[str]) -> np.ndarray:
         """(len(toks), k) positions of distinct tokens, computed once per (field space, token)."""
-        cache = self._cache.setdefault((spec.space, spec.k), {})
-        get = cache.get
-        out = []
-        for t in toks:
-            p = get(t)
-            if p is None:
-                p = cache[t] = self._positions(spec.space, t, spec.k)
-            out.append(p)
-        return np.array(out, dtype=np.int64).reshape(len(toks), spec.k)
+        index, table = self._cache.setdefault((spec.space, spec.k), ({}, np.zeros((0, spec.k), np.int64)))
+        new = [t for t in toks if t not in index]
+        if new:
+            for t in new:
+                index[t] = len(index)
+            table = np.concatenate([table, self._positions(spec.space, new, spec.k)])
+            self._cache[(spec.space, spec.k)] = (index, table)
+        return table[np.fromiter((index[t] for t in toks), dtype=np.int64, count=len(toks))]
 
     def _value_bits(self, spec: FieldSpec, uniques: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per distinct value of a field: (value index, plain position) of every bit it sets,

@@ -7,9 +7,9 @@
    reveals nothing the encodings do not.
 2. **Threshold.** The candidates (each record's few best-scoring partners) hold its true
    match, if it has one, and its closest non-matches: two modes. A two-component Gaussian
-   mixture of their scores, fitted by EM, gives each score a match probability; the
-   threshold is where that probability crosses one half (Fellegi-Sunter with one comparison
-   feature).
+   mixture of their evidence (-log of the share of disagreeing bits), fitted by EM, gives
+   each score a match probability; the threshold is where that probability crosses one
+   half (Fellegi-Sunter with one comparison feature).
 3. **Assignment.** Pairs at or above the threshold are taken greedily from the highest score
    down, each record at most once on each side.
 """
@@ -30,7 +30,8 @@ _FLOOR = 0.5  # scores below this are never kept as candidates (random pairs sco
 
 @dataclass(frozen=True)
 class MatchModel:
-    """The EM fit: weight of the match component and both components' (mean, sd) of the score."""
+    """The EM fit: weight of the match component, each component's (centre as a score, sd of the
+    evidence), the threshold and how many EM steps it took."""
 
     p_match: float
     match: tuple[float, float]
@@ -126,36 +127,44 @@ def _normal_pdf(x: np.ndarray, mu: float, sd: float) -> np.ndarray:
     return np.exp(-0.5 * ((x - mu) / sd) ** 2) / (sd * np.sqrt(2 * np.pi))
 
 
-def fit_threshold(best_scores: np.ndarray, *, max_iter: int = 200) -> MatchModel:
-    """EM for a two-component Gaussian mixture of the best scores; threshold at P(match) = 1/2."""
-    x = np.asarray(best_scores, dtype=float)
+_EVIDENCE_CAP = 4.0  # a score above 1 - e^-4 (0.98) is as good as exact: exact matches form no spike
+
+
+def _evidence(scores: np.ndarray, half_bits: int) -> np.ndarray:
+    """-log of the share of disagreeing bits, capped: non-matches crowd in a narrow band,
+    matches (0, 1, 2 ... errors) spread over the upper range, so two Gaussians describe both."""
+    return np.minimum(-np.log(1.0 - np.asarray(scores, dtype=float) + 1.0 / half_bits), _EVIDENCE_CAP)
+
+
+def fit_threshold(scores: np.ndarray, *, half_bits: int = 1024, max_iter: int = 300) -> MatchModel:
+    """EM for a two-component Gaussian mixture of the candidates' evidence (see ``_evidence``);
+    the threshold is the score at which the match probability crosses one half."""
+    x = _evidence(scores, half_bits)
     if len(x) < 4 or np.ptp(x) < 1e-6:
         raise ValueError("too few distinct scores to fit a match model")
-    hi_init = np.quantile(x, 0.75)
-    lo_init = np.quantile(x, 0.10)
-    mu = np.array([lo_init, hi_init])
-    sd = np.array([max(x.std() / 2, 0.01)] * 2)
-    w = np.array([0.5, 0.5])
+    mu = np.array([np.quantile(x, 0.25), np.quantile(x, 0.90)])
+    sd = np.array([max(x.std() / 4, 0.01)] * 2)
+    w = np.array([0.6, 0.4])
     it = 0
     for it in range(1, max_iter + 1):
         dens = np.stack([w[j] * _normal_pdf(x, mu[j], sd[j]) for j in range(2)]) + 1e-300
         resp = dens / dens.sum(axis=0)
         nk = resp.sum(axis=1) + 1e-12
         new_mu = (resp * x).sum(axis=1) / nk
-        new_sd = np.sqrt((resp * (x - new_mu[:, None]) ** 2).sum(axis=1) / nk)
-        new_sd = np.maximum(new_sd, 0.005)
+        new_sd = np.maximum(np.sqrt((resp * (x - new_mu[:, None]) ** 2).sum(axis=1) / nk), 0.05)
         new_w = nk / nk.sum()
-        done = np.allclose(new_mu, mu, atol=1e-6) and np.allclose(new_sd, sd, atol=1e-6)
+        done = np.allclose(new_mu, mu, atol=1e-7) and np.allclose(new_sd, sd, atol=1e-7)
         mu, sd, w = new_mu, new_sd, new_w
         if done:
             break
     m, u = (1, 0) if mu[1] > mu[0] else (0, 1)
-    grid = np.linspace(mu[u], mu[m], 2001)
-    post = w[m] * _normal_pdf(grid, mu[m], sd[m])
-    post = post / (post + w[u] * _normal_pdf(grid, mu[u], sd[u]))
+    grid = np.linspace(mu[u], mu[m], 4001)
+    pm = w[m] * _normal_pdf(grid, mu[m], sd[m])
+    post = pm / (pm + w[u] * _normal_pdf(grid, mu[u], sd[u]))
     cross = grid[np.argmax(post >= 0.5)] if (post >= 0.5).any() else mu[m]
-    thr = float(cross)
-    return MatchModel(float(w[m]), (float(mu[m]), float(sd[m])), (float(mu[u]), float(sd[u])), thr, it)
+    thr = float(1.0 + 1.0 / half_bits - np.exp(-cross))
+    back = lambda v: float(1.0 + 1.0 / half_bits - np.exp(-v))  # noqa: E731
+    return MatchModel(float(w[m]), (back(mu[m]), float(sd[m])), (back(mu[u]), float(sd[u])), thr, it)
 
 
 def greedy_one_to_one(ia: np.ndarray, ib: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -200,7 +209,7 @@ def match(a: Encodings, b: Encodings, *, threshold: float | None = None, block: 
         ia, ib, sc = ia[ok], ib[ok], sc[ok]
     model = None
     if threshold is None:
-        model = fit_threshold(sc)
+        model = fit_threshold(sc, half_bits=A.shape[1] * 32)
         threshold = model.threshold
     sel = greedy_one_to_one(ia, ib, sc, threshold)
     pairs = np.stack([ia[sel], ib[sel]], axis=1) if len(sel) else np.zeros((0, 2), np.int64)

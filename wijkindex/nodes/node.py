@@ -32,9 +32,11 @@ import pyarrow as pa
 
 from wijkindex import wire
 from wijkindex.config import DatasetConfig, NodeConfig
-from wijkindex.errors import CryptoError, WijkindexError
-from wijkindex.linkage.pseudonym import LinkageSecret, Pseudonymiser, RoundKey
-from wijkindex.linkage.records import ColumnSpec, LoadedRecords, load_records
+from wijkindex.errors import CryptoError, Location, WijkindexError
+from wijkindex.linkage.bsn import normalise_bsn
+from wijkindex.linkage.fuzzy import encode_identifiers, link_without_bsn, spine_encodings
+from wijkindex.linkage.pseudonym import EncodingKey, LinkageSecret, Pseudonymiser, RoundKey
+from wijkindex.linkage.records import ColumnSpec, LoadedRecords, RecordIssue, load_records
 from wijkindex.privacy.ledger import PrivacyLedger
 from wijkindex.privacy.noise import NoisePlan
 from wijkindex.proto import wijkindex_pb2 as pb
@@ -53,6 +55,8 @@ from wijkindex.security.tls import secure_channel
 log = logging.getLogger("wijkindex.node")
 
 POPULATION = "population"
+LINKAGE = "linkage"  # a fuzzy node's report: children linked exactly, fuzzily, records not linked
+LINK_COLUMN = "_link"  # at a source node: each record's spine pseudonym (hex), "" if it did not link
 MECHANISM = "discrete_laplace"
 RELAY_CHUNK_ROWS = 2000
 
@@ -214,6 +218,15 @@ class Node:
         names = {self.config.indicator(i).dataset for i in (*req.indicators, *joint_attrs)}
         if is_spine:
             names.add(self.config.spine_dataset.name)  # type: ignore[union-attr]
+        fuzzy_nodes = [n.party for n in spec.nodes if n.fuzzy]
+        if is_spine and fuzzy_nodes and not self.config.spine_dataset.identifiers:  # type: ignore[union-attr]
+            return m.JoinReply(task.round_id, False,
+                               f"node(s) {', '.join(fuzzy_nodes)} link fuzzily, but the spine dataset "
+                               f"{self.config.spine_dataset.name!r} declares no identifiers")  # type: ignore[union-attr]
+        if req.fuzzy and not any(self.config.dataset(n).identifiers for n in names):
+            return m.JoinReply(task.round_id, False,
+                               f"node {self.name} is asked to link fuzzily, but none of its datasets "
+                               f"({', '.join(sorted(names))}) declares identifiers")
         try:
             data = {n: self._load(self.config.dataset(n), spec.period) for n in sorted(names)}
         except WijkindexError as exc:
@@ -253,15 +266,40 @@ class Node:
         path = ds.file_for(period)
         if not path.exists():
             raise WijkindexError(f"dataset {ds.name}: no export for period {period} at {path}")
-        cols = [ColumnSpec(name, kind) for name, kind in ds.columns.items()]  # type: ignore[arg-type]
+        fuzzy = bool(ds.identifiers) and not ds.spine
+        # with identifiers, a missing or invalid BSN is not an error: the record links fuzzily
+        cols = [ColumnSpec(name, "str" if fuzzy and (name == ds.id_column or name in ds.identifiers) else kind)  # type: ignore[arg-type]
+                for name, kind in ds.columns.items()]
         loaded = load_records(path, cols, on_invalid=self.config.on_invalid, dataset=ds.name)
+        if fuzzy:
+            self._split_bsns(loaded, ds, f"{path.parent.name}/{path.name}")
         if loaded.n_excluded:
             log.warning("%s: %d of %d records excluded (first: %s)", path, loaded.n_excluded, loaded.n_read,
                         loaded.issues[0] if loaded.issues else "")
         return loaded
 
+    @staticmethod
+    def _split_bsns(loaded: LoadedRecords, ds: DatasetConfig, name: str) -> None:
+        """Normalise the BSNs of a dataset with identifiers; an invalid one is set to "" (the record
+        then links on its identifiers) and noted with its file, row and column."""
+        out = []
+        for row, raw in enumerate(loaded.frame[ds.id_column].astype(str).tolist(), start=1):
+            v = raw.strip()
+            if not v:
+                out.append("")
+                continue
+            try:
+                out.append(normalise_bsn(v))
+            except ValueError as exc:
+                out.append("")
+                shown = "*" * max(0, len(v) - 2) + v[-2:]
+                loaded.issues.append(RecordIssue(Location(name, row, ds.id_column), shown,
+                                                 f"{exc}; linked on its identifiers instead"))
+        loaded.frame[ds.id_column] = out
+
     def _flagged_ids(self, ctx: RoundContext, indicator: str) -> np.ndarray:
-        """Identifiers of the children for whom any record satisfies the indicator (counted once)."""
+        """Identifiers of the children for whom any record satisfies the indicator (counted once):
+        BSNs at the spine node, spine pseudonyms (hex) at a source node once it has linked."""
         ind = self.config.indicator(indicator)
         ds = self.config.dataset(ind.dataset)
         frame = ctx.data[ind.dataset].frame
@@ -272,6 +310,9 @@ class Node:
             hit = pd.to_numeric(col, errors="coerce") < ind.below
         else:
             hit = col.astype(bool)
+        if LINK_COLUMN in frame.columns:
+            linked = frame[LINK_COLUMN] != ""
+            return frame.loc[(hit & linked).to_numpy(), LINK_COLUMN].unique()
         return frame.loc[hit.to_numpy(), ds.id_column].astype(str).unique()
 
     def _joint_levels(self, ctx: RoundContext, joint: JointIndicator) -> tuple[dict[str, int], bool]:
@@ -297,8 +338,8 @@ class Node:
 
     # ---- 2. seal (spine node) --------------------------------------------------------
 
-    def _spine_cells(self, ctx: RoundContext) -> tuple[np.ndarray, np.ndarray]:
-        """(bsn, cell index) for every child in the spine with a cell in this round."""
+    def _spine_cells(self, ctx: RoundContext) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+        """(bsn, cell index, spine row) for every child in the spine with a cell in this round."""
         ds = self.config.spine_dataset
         assert ds is not None
         frame = ctx.data[ds.name].frame.drop_duplicates(subset=[ds.id_column])
@@ -318,12 +359,13 @@ class Node:
         ctx.report["spine_children"] = int(ok.sum())
         ctx.report["spine_unplaced"] = unplaced
         cell = area_idx[ok].astype(int).to_numpy() * len(bands) + band_idx[ok].astype(int).to_numpy()
-        return frame.loc[ok.to_numpy(), ds.id_column].astype(str).to_numpy(), cell
+        rows = frame.loc[ok.to_numpy()]
+        return rows[ds.id_column].astype(str).to_numpy(), cell, rows
 
     def seal(self, stub: rpc.NodeExchangeStub, task: m.SealTask) -> None:
         ctx = self._context(task.round_id)
         spec = ctx.spec
-        bsns, cells = self._spine_cells(ctx)
+        bsns, cells, rows = self._spine_cells(ctx)
         n_cells = len(ctx.cells)
         if len(cells) and np.bincount(cells).max() >= PackingLayout(1, 20, 1).offset:
             raise WijkindexError("a cell holds more children than a packed slot can count")
@@ -338,6 +380,13 @@ class Node:
                               progress=lambda done: self.progress("sealing spine", done, total))
             for r in task.recipients:
                 columns[r.party]["sealed"] = base
+            fuzzy = [r.party for r in task.recipients if spec.node(r.party).fuzzy]
+            if fuzzy:  # keyed, balanced encodings of the spine, for the nodes that link without a BSN
+                ds = self.config.spine_dataset
+                assert ds is not None
+                enc = encode_identifiers(rows, ds.identifiers, EncodingKey.derive(self._secret, task.round_id))
+                for party in fuzzy:
+                    columns[party]["encoding"] = enc.to_bytes()
             for j in spec.joint_for(self.name):
                 nxt = spec.next_hop(j, self.name)
                 if nxt is None:
@@ -459,7 +508,7 @@ class Node:
         ctx = self._context(task.round_id)
         spec = ctx.spec
         relays = self._open_relay(stub, ctx, task)
-        pseudo = Pseudonymiser(RoundKey.derive(self._secret, task.round_id))
+        link_counts = self._link(ctx, relays, task.round_id)
 
         def joint_input(j: JointIndicator) -> tuple[Relay, dict[bytes, int], bool, list[int]]:
             chain = spec.chain(j)
@@ -470,8 +519,7 @@ class Node:
                     or len(share) != layout_j.n_ciphertexts:
                 raise CryptoError(f"the relay carries no sealed cells or noise share for {j.name}")
             levels_of, drop = self._joint_levels(ctx, j)
-            ids = sorted(levels_of)
-            by_pseudonym = dict(zip(pseudo.pseudonymise_many(ids), (levels_of[i] for i in ids)))
+            by_pseudonym = {bytes.fromhex(i): k for i, k in levels_of.items()}
             return prev, by_pseudonym, drop, share
 
         # forward the chains that pass through this node, shifted/conditioned and re-randomised
@@ -519,8 +567,7 @@ class Node:
         stats: dict[str, dict[str, int]] = {}
         for i, ind in enumerate(indicators):
             ids = self._flagged_ids(ctx, ind)
-            ps = pseudo.pseudonymise_many(list(ids))
-            hits = [sealed[p] for p in ps if p in sealed]
+            hits = [sealed[p] for p in map(bytes.fromhex, ids) if p in sealed]
             agg = aggregate_sealed(ctx.public_key, ctx.layout, hits)
             noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, ctx.plan.sample(len(ctx.cells)))
             vectors.append(m.ReleasedVector(ind, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
@@ -528,7 +575,59 @@ class Node:
             stats[ind] = {"children_flagged": len(ids), "linked_to_spine": len(hits)}  # stays at the node
             self.progress("aggregating under encryption", i + 1, len(indicators))
         ctx.report["indicators"] = stats
+        if spec.node(self.name).fuzzy:  # how this node's records linked, noised like every count
+            vectors.append(m.ReleasedVector(LINKAGE, clear=tuple(ctx.plan.add_to(list(link_counts)))))
         self._release(stub, ctx, task.round_id, tuple(vectors))
+
+    def _link(self, ctx: RoundContext, relays: dict[str, Relay], round_id: str) -> tuple[int, int, int]:
+        """Give every record a link key: its spine child's pseudonym, by BSN or, for a record without
+        a valid BSN, by its identifiers' encoding matched against the spine's. Returns the children
+        linked exactly, the children linked only fuzzily, and the records that did not link."""
+        pseudo = Pseudonymiser(RoundKey.derive(self._secret, round_id))
+        spine_relay = relays.get(ctx.spec.spine)
+        sealed = spine_relay.columns.get("sealed", {}) if spine_relay else {}
+        fuzzy = ctx.spec.node(self.name).fuzzy
+        spine_enc = None
+        exact: set[bytes] = set()
+        fuzzy_linked: set[bytes] = set()
+        unlinked_pseudonyms: set[bytes] = set()
+        unlinked_records = 0
+        report: dict[str, dict[str, int | float]] = {}
+        for name, loaded in ctx.data.items():
+            ds = self.config.dataset(name)
+            frame = loaded.frame
+            ids = frame[ds.id_column].astype(str).to_numpy()
+            has = ids != ""
+            ps = pseudo.pseudonymise_many(ids[has].tolist())
+            link = np.full(len(frame), "", dtype=object)
+            link[has] = [p.hex() for p in ps]
+            for p in ps:
+                (exact if p in sealed else unlinked_pseudonyms).add(p)
+            no_bsn = np.nonzero(~has)[0]
+            linked_fuzzily = 0
+            if len(no_bsn) and fuzzy and ds.identifiers:
+                if spine_relay is None or "encoding" not in spine_relay.columns:
+                    raise CryptoError("the spine's relay carries no encodings, but this node links fuzzily")
+                if spine_enc is None:
+                    spine_enc = spine_encodings([spine_relay.columns["encoding"][p] for p in spine_relay.order])
+                self.progress(f"linking {name} records without a BSN", 0, len(no_bsn))
+                links = link_without_bsn(frame.iloc[no_bsn], ds.identifiers, spine_enc,
+                                         EncodingKey.derive(self._secret, round_id))
+                for i, j in zip(links.record_rows.tolist(), links.spine_rows.tolist()):
+                    key = spine_relay.order[j]
+                    link[no_bsn[i]] = key.hex()
+                    fuzzy_linked.add(key)
+                linked_fuzzily = len(links.record_rows)
+                self.progress(f"linking {name} records without a BSN", len(no_bsn), len(no_bsn))
+                if links.result is not None:
+                    report[name] = {"without_bsn": len(no_bsn), "linked_fuzzily": linked_fuzzily,
+                                    "threshold": round(links.result.threshold, 4)}
+            unlinked_records += len(no_bsn) - linked_fuzzily
+            frame[LINK_COLUMN] = link
+        counts = (len(exact), len(fuzzy_linked - exact), len(unlinked_pseudonyms) + unlinked_records)
+        ctx.report["fuzzy_linkage"] = report  # these stay at the node, un-noised
+        ctx.report["linkage_counts"] = list(counts)
+        return counts
 
     # ---- release ------------------------------------------------------------------------
 

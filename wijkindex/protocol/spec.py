@@ -70,6 +70,7 @@ class NodeRequest:
     party: str
     privacy_loss: float
     indicators: tuple[str, ...]
+    fuzzy: bool = False  # records without a BSN link on keyed encodings; the node reports how it linked
 
 
 JOINT_KINDS = ("all", "count")
@@ -187,6 +188,7 @@ class RoundSpec:
     def d_in(self, party: str) -> int:
         """L1 sensitivity of everything this node releases or feeds, per child (OpenDP's d_in)."""
         return (len(self.node(party).indicators) + (1 if party == self.spine else 0)
+                + (1 if self.node(party).fuzzy else 0)  # the linkage report: each child in one bin
                 + sum(j.sensitivity for j in self.joint_for(party)))
 
     def band_of(self, age: int) -> int | None:
@@ -247,6 +249,9 @@ class RoundSpec:
             bad("spine", "the name of the node holding the population spine")
         elif nodes and spine not in {n.party for n in nodes}:
             bad("spine", f"{spine!r} is not one of the round's nodes ({', '.join(n.party for n in nodes)})")
+        for n in nodes:
+            if n.fuzzy and n.party == spine:
+                bad(f"nodes.{n.party}.fuzzy", "the spine node links nothing; fuzzy linkage is for source nodes")
 
         joint = _parse_joint(raw.get("joint", []), bad, nodes, spine if isinstance(spine, str) else "")
         if problems:
@@ -270,7 +275,8 @@ class RoundSpec:
             "min_cell_size": self.min_cell_size,
             "deadline_seconds": self.deadline_seconds,
             "nonce": self.nonce,
-            "nodes": {n.party: {"privacy_loss": n.privacy_loss, "indicators": list(n.indicators)}
+            "nodes": {n.party: {"privacy_loss": n.privacy_loss, "indicators": list(n.indicators),
+                                **({"fuzzy": True} if n.fuzzy else {})}
                       for n in self.nodes},
         }
         if self.round_id:
@@ -327,7 +333,7 @@ def _parse_nodes(value: Any, bad: Any, known_nodes: Iterable[str] | None) -> lis
         if not isinstance(body, dict):
             bad(path, "a table with privacy_loss and indicators")
             continue
-        for key in sorted(set(body) - {"privacy_loss", "indicators"}):
+        for key in sorted(set(body) - {"privacy_loss", "indicators", "fuzzy"}):
             bad(f"{path}.{key}", "unknown field")
         eps = body.get("privacy_loss")
         if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (0 < eps <= MAX_PRIVACY_LOSS) or eps != eps:
@@ -341,8 +347,12 @@ def _parse_nodes(value: Any, bad: Any, known_nodes: Iterable[str] | None) -> lis
             if ind in seen_indicators:
                 bad(f"{path}.indicators", f"{ind!r} is also asked of {seen_indicators[ind]}")
             seen_indicators[ind] = party
+        fuzzy = body.get("fuzzy", False)
+        if not isinstance(fuzzy, bool):
+            bad(f"{path}.fuzzy", f"true or false, got {fuzzy!r}")
         if eps is not None and inds:
-            out.append(NodeRequest(party=party, privacy_loss=float(eps), indicators=tuple(inds)))
+            out.append(NodeRequest(party=party, privacy_loss=float(eps), indicators=tuple(inds),
+                                   fuzzy=fuzzy is True))
     return out
 
 

@@ -12,6 +12,7 @@ not live in the gemeente, and a few rows with an invalid BSN.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ import tomli_w
 
 from wijkindex.errors import WijkindexError
 from wijkindex.geo import Geography, load_zwolle
+from wijkindex.synth.corrupt import corrupt
 from wijkindex.synth.names import FIRST_NAMES_F, FIRST_NAMES_M, SURNAMES
 from wijkindex.synth.truth import compute_truth
 
@@ -46,6 +48,9 @@ HOUSEHOLD_LEVEL = ("bijstand", "schuldhulp")
 # yearly relative change of each indicator's gemeente-wide rate (multi-year federations)
 TREND = {"jeugdhulp": 0.06, "psychosociale_problemen": 0.05, "verzuim": 0.03, "overgewicht": -0.03,
          "onderwijsachterstand": -0.04, "taalachterstand": -0.02, "bijstand": -0.03, "vve_deelname": 0.04}
+IDENTIFIERS = {"voornaam": "given_name", "achternaam": "surname", "geboortedatum": "date", "geslacht": "sex",
+               "postcode": "postcode"}
+NO_BSN_SHARE = 0.12  # of the GGD's records: survey answers that identify a child only by name, date, sex, postcode
 WIJK_DRIFT_SD = 0.25  # per-year drift of a wijk's social position (standardised buurt score)
 SMART_START = ["gemeente:eenoudergezin", "gemeente:moeder_werkloos", "gemeente:jonge_moeder",
                "gemeente:huurtoeslag"]
@@ -77,6 +82,7 @@ class FederationInfo:
     joint: dict[str, list[str]] = field(default_factory=dict)
     cumulative: dict[str, list[str]] = field(default_factory=dict)
     periods: tuple[int, ...] = ()
+    fuzzy: tuple[str, ...] = ("ggd",)  # holders with records without a BSN, linked on identifiers
 
     def joint_indicators(self) -> list[str]:
         """Every index indicator the joint and cumulative definitions produce."""
@@ -255,9 +261,9 @@ def _addresses(kids: pd.DataFrame, geo: Geography, rng: np.random.Generator) -> 
 
 
 def _source_rows(kids: pd.DataFrame, flags: list[str], coverage: np.ndarray, dup_rate: float,
-                 rng: np.random.Generator) -> pd.DataFrame:
+                 rng: np.random.Generator, extra: tuple[str, ...] = ()) -> pd.DataFrame:
     """Records of covered children; a duplicate record carries the flags only partly (any record counts)."""
-    base = kids.loc[coverage, ["bsn", "geboortedatum", *flags]].copy()
+    base = kids.loc[coverage, ["bsn", "geboortedatum", *extra, *flags]].copy()
     dups = base.sample(frac=dup_rate, random_state=int(rng.integers(2**31))).copy()
     for f in flags:
         dups[f] = (dups[f].to_numpy() & (rng.random(len(dups)) < 0.6)).astype(int)
@@ -269,6 +275,12 @@ def _outsiders(kids: pd.DataFrame, flags: list[str], n: int, ages: tuple[int, in
     """Children who do not live in the gemeente (valid BSNs, not in the spine)."""
     age = rng.integers(ages[0], ages[1] + 1, n)
     out = pd.DataFrame({"bsn": _bsns(rng, n, exclude), "geboortedatum": _birthdates(rng, age, period)})
+    sex = np.where(rng.random(n) < 0.5, "M", "V")
+    out["geslacht"] = sex
+    out["voornaam"] = np.where(sex == "M", rng.choice(FIRST_NAMES_M, n), rng.choice(FIRST_NAMES_F, n))
+    out["achternaam"] = rng.choice(SURNAMES, n)
+    out["postcode"] = [f"{rng.integers(7000, 7999)} {chr(65 + rng.integers(20))}{chr(65 + rng.integers(20))}"
+                       for _ in range(n)]  # elsewhere in Overijssel
     for f in flags:
         out[f] = (rng.random(n) < kids[f].mean()).astype(int)
     return out
@@ -296,7 +308,8 @@ def _datasets(holder: str) -> dict:
                 "bsn": "bsn", "voornaam": "str", "achternaam": "str", "geboortedatum": "date", "geslacht": "code",
                 "postcode": "postcode", "huisnummer": "int", "buurt_code": "code", "wijk_code": "code",
                 "huishouden_id": "code", "huishouden_type": "code", "moeder_werkloos": flag,
-                "moeder_leeftijd_eerste_kind": "int", "huur_huurtoeslag": flag}},
+                "moeder_leeftijd_eerste_kind": "int", "huur_huurtoeslag": flag},
+             "identifiers": IDENTIFIERS},
             {"name": "sociaal_domein", "file": "sociaal_domein.csv", "id_column": "bsn", "columns": {
                 "bsn": "bsn", **{f: flag for f in HOLDERS["gemeente"][1:]}}}],
             "indicators": [{"name": "eenoudergezin", "dataset": "brp", "column": "huishouden_type",
@@ -305,11 +318,17 @@ def _datasets(holder: str) -> dict:
                            {"name": "jonge_moeder", "dataset": "brp", "column": "moeder_leeftijd_eerste_kind",
                             "below": 30},
                            *({"name": f, "dataset": "sociaal_domein", "column": f} for f in HOLDERS["gemeente"][1:])]}
-    name, file = ("jgz", "jgz.csv") if holder == "ggd" else ("leerlingen", "leerlingen.csv")
-    extra = {"contactdatum": "date"} if holder == "ggd" else {"brin": "code"}
-    return {"version": 1, "datasets": [{"name": name, "file": file, "id_column": "bsn", "columns": {
-        "bsn": "bsn", "geboortedatum": "date", **extra, **{f: flag for f in HOLDERS[holder]}}}],
-        "indicators": [{"name": f, "dataset": name, "column": f} for f in HOLDERS[holder]]}
+    if holder == "ggd":  # youth health records; survey records carry no BSN and link on identifiers
+        return {"version": 1, "datasets": [{
+            "name": "jgz", "file": "jgz.csv", "id_column": "bsn",
+            "columns": {"jgz_id": "code", "bsn": "bsn", "voornaam": "str", "achternaam": "str", "geboortedatum": "date",
+                        "geslacht": "str", "postcode": "str", "contactdatum": "date",
+                        **{f: flag for f in HOLDERS[holder]}},
+            "identifiers": IDENTIFIERS}],
+            "indicators": [{"name": f, "dataset": "jgz", "column": f} for f in HOLDERS[holder]]}
+    return {"version": 1, "datasets": [{"name": "leerlingen", "file": "leerlingen.csv", "id_column": "bsn", "columns": {
+        "bsn": "bsn", "geboortedatum": "date", "brin": "code", **{f: flag for f in HOLDERS[holder]}}}],
+        "indicators": [{"name": f, "dataset": "leerlingen", "column": f} for f in HOLDERS[holder]]}
 
 
 def generate_federation(out_dir: Path | str, *, seed: int = 2014, period: int = 2014, scale: float = 1.0,
@@ -400,12 +419,22 @@ def _write_period(tmp: Path, sub: str, geo: Geography, rng: np.random.Generator,
 
     say("writing the GGD's youth health records")
     ggd_flags = HOLDERS["ggd"]
-    ggd = _source_rows(kids, ggd_flags, rng.random(len(kids)) < 0.90, 0.08, rng)
+    ggd = _source_rows(kids, ggd_flags, rng.random(len(kids)) < 0.90, 0.08, rng,
+                       extra=("voornaam", "achternaam", "geslacht", "postcode"))
     ggd = pd.concat([ggd, _outsiders(kids, ggd_flags, int(0.04 * len(ggd)), (0, 17), period, rng, spine_bsns)],
                     ignore_index=True)
+    ggd["postcode"] = ggd["postcode"].str.replace(r"^(\d{4})(\w\w)$", r"\1 \2", regex=True)
     ggd = pd.concat([ggd, _invalid_rows(ggd, max(1, int(0.002 * len(ggd))), rng)], ignore_index=True)
     ggd["contactdatum"] = _dates(rng, f"{period - 1}-01-01", rng.integers(0, 365, len(ggd)))
-    ggd.sample(frac=1.0, random_state=seed)[["bsn", "geboortedatum", "contactdatum", *ggd_flags]].to_csv(
+    ggd["jgz_id"] = [f"J{i:07d}" for i in rng.permutation(len(ggd))]
+    ggd["geboortedatum"] = pd.to_datetime(ggd["geboortedatum"]).dt.strftime("%Y-%m-%d")
+    # survey records: no BSN, identifiers typed with errors; their true BSN goes to truth/ only
+    survey = rng.random(len(ggd)) < NO_BSN_SHARE
+    ggd.loc[survey, ["jgz_id", "bsn"]].to_csv(tmp / "truth" / f"ggd_{period}_true_bsn.csv", index=False)
+    ids = ["voornaam", "achternaam", "geboortedatum", "geslacht", "postcode"]
+    ggd.loc[survey, ids] = corrupt(ggd.loc[survey, ids], random.Random(int(rng.integers(2**31))), rate=0.6).to_numpy()
+    ggd.loc[survey, "bsn"] = ""
+    ggd.sample(frac=1.0, random_state=seed)[["jgz_id", "bsn", *ids, "contactdatum", *ggd_flags]].to_csv(
         tmp / "ggd" / sub / "jgz.csv", index=False)
 
     say("writing the school boards' pupil records")

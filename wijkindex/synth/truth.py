@@ -56,6 +56,13 @@ def compute_truth(federation_dir: Path | str, geography: Geography, period: int,
         frames = {}
         for ds in spec["datasets"]:
             df = pd.read_csv(export(holder_dir, ds["file"]), dtype=str, keep_default_na=False)
+            # records without a BSN (linked fuzzily by the federation) count under their true BSN
+            true_ids = federation_dir / "truth" / f"{holder_dir.name}_{period}_true_bsn.csv"
+            if true_ids.exists():
+                known = pd.read_csv(true_ids, dtype=str, keep_default_na=False)
+                key = known.columns[0]
+                fill = df[key].map(dict(zip(known[key], known["bsn"])))
+                df[ds["id_column"]] = fill.where(fill.notna(), df[ds["id_column"]])
             frames[ds["name"]] = (df[_valid_bsn(df[ds["id_column"]])], ds["id_column"])
         for ind in spec.get("indicators", []):
             df, id_col = frames[ind["dataset"]]
