@@ -266,7 +266,7 @@ class Encoder:
         prf = np.array([int.from_bytes(hmac.digest(perm_key, i.to_bytes(4, "big"), "sha256")[:8], "big")
                         for i in range(n2)], dtype=np.uint64)
         self._perm = np.argsort(prf, kind="stable").astype(np.int64)  # plain position j -> balanced _perm[j]
-        self._complement_places = self._packed(1, np.zeros(schema.bits, np.int64), self._perm[schema.bits:])[0]
+        self._inverse_perm = np.argsort(self._perm)  # balanced place -> plain (or complement) position
         self._cache: dict[tuple[str, int], tuple[dict[str, int], np.ndarray]] = {}
 
     def _positions(self, space: str, tokens: Sequence[str], k: int) -> np.ndarray:
@@ -316,33 +316,51 @@ class Encoder:
         has[rows] = True
         return rows, pos, has
 
-    def _packed(self, n: int, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        """(n, words) uint64 with the given (row, balanced position) bits set."""
-        flat = np.zeros(n * 2 * self.schema.bits, dtype=bool)
-        flat[rows * (2 * self.schema.bits) + positions] = True
-        return np.packbits(flat, bitorder="little").view(np.uint64).reshape(n, self.schema.words)
+    def _plain(self, n: int, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """(n, bits/64) uint64 plain filters with the given (row, position) bits set."""
+        m = self.schema.bits
+        flat = np.zeros(n * m, dtype=bool)
+        flat[rows * m + positions] = True
+        return np.packbits(flat, bitorder="little").view(np.uint64).reshape(n, m // 64)
 
-    def encode(self, frame: pd.DataFrame) -> Encodings:
-        """Balanced encodings of every row: each plain bit ``p`` a record sets lands at the keyed
-        place ``perm[p]``; each plain bit it leaves unset sets the keyed place ``perm[bits + p]``.
-        Both are built once per distinct value of a field and gathered to the records."""
+    def plain_filters(self, frame: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        """The unhardened record-level CLKs (packed) and which rows had no token at all. Built
+        once per distinct value of a field and gathered to the records. Never leaves the node:
+        only ``encode``'s hardened form does (the tests attack both)."""
         missing = [c for c in self.schema.columns if c not in frame.columns]
         if missing:
             raise ValueError(f"identifier column(s) {', '.join(missing)} missing; found "
                              f"{', '.join(map(str, frame.columns[:20]))}")
-        n, m, words = len(frame), self.schema.bits, self.schema.words
-        ones = np.zeros((n, words), dtype=np.uint64)  # plain bits set, at their places
-        cleared = np.zeros((n, words), dtype=np.uint64)  # complement places of plain bits set
+        n = len(frame)
+        plain = np.zeros((n, self.schema.bits // 64), dtype=np.uint64)
         any_tokens = np.zeros(n, dtype=bool)
         for spec in self.schema.fields:
             col = frame[spec.column]
             values = col.where(col.notna(), "").astype(str).to_numpy(dtype=object)
             codes, uniques = pd.factorize(values, sort=False)
             rows, pos, has = self._value_bits(spec, uniques.tolist())
-            ones |= self._packed(len(uniques), rows, self._perm[pos])[codes]
-            cleared |= self._packed(len(uniques), rows, self._perm[m + pos])[codes]
+            plain |= self._plain(len(uniques), rows, pos)[codes]
             any_tokens |= has[codes]
-        return Encodings(ones | (self._complement_places & ~cleared), self.schema.fingerprint(), ~any_tokens)
+        return plain, ~any_tokens
+
+    def harden(self, plain: np.ndarray) -> np.ndarray:
+        """Rule 90, then balance: each bit becomes the XOR of its two neighbours (cyclic), so no
+        output bit belongs to one token; the complement is appended and all 2*bits places are
+        shuffled by the keyed permutation, so every encoding has exactly ``bits`` ones."""
+        one, top = np.uint64(1), np.uint64(63)
+        nxt = (plain >> one) | (np.roll(plain, -1, axis=1) << top)  # bit i+1 at i
+        prv = (plain << one) | (np.roll(plain, 1, axis=1) >> top)  # bit i-1 at i
+        mixed = nxt ^ prv
+        # balance and permute on the transposed bit matrix: a row gather instead of a column one
+        bits_t = np.unpackbits(np.ascontiguousarray(mixed.view(np.uint8).T), axis=0, bitorder="little").view(bool)
+        stacked = np.concatenate([bits_t, ~bits_t], axis=0)[self._inverse_perm]
+        packed = np.packbits(stacked, axis=0, bitorder="little")
+        return np.ascontiguousarray(packed.T).view(np.uint64)
+
+    def encode(self, frame: pd.DataFrame) -> Encodings:
+        """Hardened (Rule 90), balanced, keyed encodings of every row of ``frame``."""
+        plain, empty = self.plain_filters(frame)
+        return Encodings(self.harden(plain), self.schema.fingerprint(), empty)
 
     def encode_records(self, records: Sequence[dict[str, object]]) -> Encodings:
         return self.encode(pd.DataFrame.from_records(list(records), columns=self.schema.columns))
