@@ -227,6 +227,10 @@ def _bigram_codes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     return rows, codes[valid]
 
 
+_SHIFTS = np.arange(8, dtype=np.uint8)
+_WEIGHTS = (1 << np.arange(8)).astype(np.uint8)
+
+
 # --- the encoder ---------------------------------------------------------------------------
 
 @dataclass
@@ -268,6 +272,7 @@ class Encoder:
         self._perm = np.argsort(prf, kind="stable").astype(np.int64)  # plain position j -> balanced _perm[j]
         self._inverse_perm = np.argsort(self._perm)  # balanced place -> plain (or complement) position
         self._cache: dict[tuple[str, int], tuple[dict[str, int], np.ndarray]] = {}
+        self._splits: dict[str, dict[str, Split]] = {}
 
     def _positions(self, space: str, tokens: Sequence[str], k: int) -> np.ndarray:
         """(len(tokens), k) positions in [0, bits): double hashing (h1 + i*h2 mod 2^64, mod bits)
@@ -295,12 +300,18 @@ class Encoder:
         """Per distinct value of a field: (value index, plain position) of every bit it sets,
         and whether the value had any token."""
         split = SPLITTERS[spec.kind]
+        seen = self._splits.setdefault(spec.kind, {})  # normalising does not depend on the key
+        if len(seen) > 1_000_000:
+            seen.clear()
         texts: list[str] = []
         extra_rows: list[int] = []
         extra_ids: list[int] = []
         distinct: dict[str, int] = {}
         for i, v in enumerate(uniques):
-            text, extra = split(v) if v else ("", [])
+            got = seen.get(v)
+            if got is None:
+                got = seen[v] = split(v) if v else ("", [])
+            text, extra = got
             texts.append(text)
             for t in extra:
                 extra_rows.append(i)
@@ -351,10 +362,13 @@ class Encoder:
         nxt = (plain >> one) | (np.roll(plain, -1, axis=1) << top)  # bit i+1 at i
         prv = (plain << one) | (np.roll(plain, 1, axis=1) >> top)  # bit i-1 at i
         mixed = nxt ^ prv
-        # balance and permute on the transposed bit matrix: a row gather instead of a column one
-        bits_t = np.unpackbits(np.ascontiguousarray(mixed.view(np.uint8).T), axis=0, bitorder="little").view(bool)
-        stacked = np.concatenate([bits_t, ~bits_t], axis=0)[self._inverse_perm]
-        packed = np.packbits(stacked, axis=0, bitorder="little")
+        # balance and permute on the transposed bit matrix (row j: bit j of every record), so the
+        # keyed permutation is a row gather; bits are (un)packed with shifts and a weighted sum
+        n, m = len(mixed), self.schema.bits
+        by_byte = np.ascontiguousarray(mixed.view(np.uint8).T)  # (m/8, n)
+        bits_t = ((by_byte[:, None, :] >> _SHIFTS[None, :, None]) & 1).reshape(m, n)
+        stacked = np.concatenate([bits_t, 1 - bits_t], axis=0)[self._inverse_perm]  # (2m, n) of 0/1
+        packed = np.einsum("jin,i->jn", stacked.reshape(2 * m // 8, 8, n), _WEIGHTS)
         return np.ascontiguousarray(packed.T).view(np.uint64)
 
     def encode(self, frame: pd.DataFrame) -> Encodings:
