@@ -88,12 +88,12 @@ def read_table(path: Path | str, columns: list[str]) -> pd.DataFrame:
 
 def evaluate_frames(a: pd.DataFrame, b: pd.DataFrame, entity_a: np.ndarray, entity_b: np.ndarray,
                     schema: EncodingSchema, *, threshold: float | None = None,
-                    key: EncodingKey | None = None) -> tuple[Evaluation, MatchResult]:
+                    key: EncodingKey | None = None, block: bool | None = None) -> tuple[Evaluation, MatchResult]:
     encoder = Encoder(key or EncodingKey.random(), schema)
     t0 = time.perf_counter()
     ea, eb = encoder.encode(a), encoder.encode(b)
     t1 = time.perf_counter()
-    res = match(ea, eb, threshold=threshold)
+    res = match(ea, eb, threshold=threshold, block=block)
     t2 = time.perf_counter()
     ent_a, ent_b = np.asarray(entity_a, dtype=object), np.asarray(entity_b, dtype=object)
     tp = int((ent_a[res.pairs[:, 0]] == ent_b[res.pairs[:, 1]]).sum()) if len(res.pairs) else 0

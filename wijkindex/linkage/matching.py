@@ -87,7 +87,7 @@ def dice_all_pairs(a: np.ndarray, b: np.ndarray, *, keep: int = 3, floor: float 
     return ia, ib, np.concatenate([p[2] for p in parts])
 
 
-def lsh_candidates(a: np.ndarray, b: np.ndarray, *, tables: int = 40, bits_per_key: int = 20,
+def lsh_candidates(a: np.ndarray, b: np.ndarray, *, tables: int = 60, bits_per_key: int = 12,
                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Pairs (ia, ib) that agree on all sampled bits of at least one of ``tables`` LSH keys."""
     rng = np.random.default_rng(seed)
