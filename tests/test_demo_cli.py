@@ -55,6 +55,9 @@ def test_demo_end_to_end_in_separate_processes(tmp_path: Path) -> None:
     assert (out / "federation" / "truth" / "truth.csv").exists()
     history = pd.read_csv(out / "history.csv")
     assert sorted(history["period"].unique()) == [2012, 2013, 2014]  # one round per period, for the trend
+    linkage = pd.read_csv(out / "linkage.csv")  # the GGD's survey records linked on identifiers
+    assert list(linkage["node"]) == ["ggd"] and linkage.loc[0, "linked_fuzzy"] > 0
+    assert "only on identifiers" in r.stdout + r.stderr
     rr = pd.read_csv(out / "relative_risk.csv")
     assert {"eenouder_psychosociaal", "smartstart_jeugdhulp"} <= set(rr["name"])
     report = (out / "report.html").read_text(encoding="utf-8")

@@ -89,9 +89,17 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
         write_table(history, out / "history.csv")
     render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
                   privacy=privacy_rows(status), composite=composite, data_dir=data_dir, relative_risk=rr,
-                  history=history, notes=["Synthetische gegevens op de echte wijken en buurten van Zwolle (2014)."])
+                  history=history, notes=["Synthetische gegevens op de echte wijken en buurten van Zwolle (2014).",
+                                          *(f"Koppeling {r['node']}: {r['linked_exact']:,} kinderen op BSN, "
+                                            f"{r['linked_fuzzy']:,} alleen op naam, geboortedatum en postcode "
+                                            f"(versleuteld), {r['not_linked']:,} records niet gekoppeld "
+                                            f"(met ruis, ±{r['moe90']:g})." for r in index.attrs.get("linkage", []))])
     console.print(f"[green]5/5[/] wrote index.csv, index.parquet, composite.csv, relative_risk.csv, "
-                  f"history.csv and report.html in {out}")
+                  f"linkage.csv, history.csv and report.html in {out}")
+    for rep in index.attrs.get("linkage", []):
+        console.print(f"      {rep['node']}: {rep['linked_exact']:,} children linked by BSN, "
+                      f"{rep['linked_fuzzy']:,} only on identifiers (records without a BSN), "
+                      f"{rep['not_linked']:,} records not linked (noised, ±{rep['moe90']:g})")
     _summary(console, index, status, geo.gemeente_code)
     timings["total"] = time.perf_counter() - t0
     return DemoResult(out, round_id, status, index, info.n_children, timings, dict(procs.peak_rss))
