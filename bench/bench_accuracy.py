@@ -3,6 +3,7 @@
 Runs the demo's round (every marginal indicator, the joint indicators and cumulative risk,
 epsilon 1 per node) and prints, each next to its target:
 - the median absolute error of the wijk x age band rates against truth/ (percentage points),
+  for the direct rates and for the empirical-Bayes rates (``rate_eb``, post-processing),
 - the Spearman rank correlation of the wijk composite scores (the overall score and each domain)
   with the same definition applied to the exact truth, over the wijken that get a score
   (at least ``min_children`` children; the definition's empirical-Bayes shrinkage on),
@@ -60,6 +61,10 @@ def main() -> None:
                                                 for i in truth[truth["source"] == h]["indicator"])
     median_marg = float(err[~cmp["indicator"].isin(joint_names)].median())
     median_joint = float(err[cmp["indicator"].isin(joint_names)].median())
+    err_eb = 100 * cmp["rate_eb_abs_error"]
+    median_eb = float(err_eb.median())
+    median_eb_marg = float(err_eb[~cmp["indicator"].isin(joint_names)].median())
+    median_eb_joint = float(err_eb[cmp["indicator"].isin(joint_names)].median())
 
     noised = composite_scores(index)
     exact = composite_scores(truth_as_index(truth, gm),
@@ -75,9 +80,14 @@ def main() -> None:
     for col in ("what", "measured", "target", "met"):
         table.add_column(col)
     rows = [
-        ("median |error| of wijk x age band rates, all", f"{median:.2f} pp", "<= 1.5 pp", median <= 1.5),
+        ("median |error| of wijk x age band rates (direct: rate), all", f"{median:.2f} pp", "<= 1.5 pp",
+         median <= 1.5),
         ("  marginal indicators", f"{median_marg:.2f} pp", "", True),
         ("  joint indicators and cumulative-risk levels", f"{median_joint:.2f} pp", "", True),
+        ("median |error|, empirical-Bayes rates (rate_eb), all", f"{median_eb:.2f} pp", "<= 1.5 pp",
+         median_eb <= 1.5),
+        ("  marginal indicators", f"{median_eb_marg:.2f} pp", "", True),
+        ("  joint indicators and cumulative-risk levels", f"{median_eb_joint:.2f} pp", "", True),
         (f"Spearman of the overall composite score vs truth ({scored} wijken scored)", f"{overall:.3f}", ">= 0.9",
          overall >= 0.9),
         *((f"  domain {d}", f"{r:.3f}", "", True) for d, r in rho.items()),

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from wijkindex.aggregator.composite import IndexDefinition, composite_scores, paule_mandel, wijk_indices
+from wijkindex.aggregator.composite import IndexDefinition, composite_scores, wijk_indices
 from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index
+from wijkindex.aggregator.smoothing import paule_mandel
 from wijkindex.errors import ConfigError
 from wijkindex.protocol.messages import Cell
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from wijkindex.aggregator.smoothing import shrink as eb_shrink
 from wijkindex.errors import ConfigError
 
 DEFAULT_DEFINITION = Path(__file__).with_name("default_index.toml")
@@ -75,24 +76,6 @@ class IndexDefinition:
         return cls(str(raw.get("name", path.stem)), tuple(domains), int(min_children), bool(shrink))
 
 
-def paule_mandel(rates: np.ndarray, variances: np.ndarray, centre: float) -> float:
-    """Between-area variance tau^2 with sum((r - centre)^2 / (tau^2 + v)) = n - 1 (0 if none)."""
-    n = len(rates)
-    if n < 3:
-        return 0.0
-
-    def excess(tau2: float) -> float:
-        return float(((rates - centre) ** 2 / (tau2 + variances)).sum()) - (n - 1)
-
-    if excess(0.0) <= 0:
-        return 0.0
-    lo, hi = 0.0, 1.0
-    for _ in range(80):
-        mid = (lo + hi) / 2
-        lo, hi = (mid, hi) if excess(mid) > 0 else (lo, mid)
-    return (lo + hi) / 2
-
-
 def wijk_indices(index: pd.DataFrame, shrink: bool = True) -> pd.DataFrame:
     """Per wijk and indicator: the 0-17 rate over non-suppressed bands and its index vs the gemeente.
 
@@ -114,10 +97,9 @@ def wijk_indices(index: pd.DataFrame, shrink: bool = True) -> pd.DataFrame:
             mu = float(g["gemeente_rate"].iloc[0])
             if not np.isfinite(mu):
                 continue
-            tau2 = paule_mandel(g["rate_raw"].to_numpy(), g["var"].to_numpy(), mu)
-            weight = tau2 / (tau2 + g["var"])  # how far the data may pull a wijk from the gemeente
-            agg.loc[g.index, "rate"] = mu + weight * (g["rate_raw"] - mu)
-            agg.loc[g.index, "var"] = weight * g["var"]
+            est, var = eb_shrink(g["rate_raw"].to_numpy(), g["var"].to_numpy(), mu)
+            agg.loc[g.index, "rate"] = est
+            agg.loc[g.index, "var"] = var
     agg["index"] = 100 * agg["rate"] / agg["gemeente_rate"].where(agg["gemeente_rate"] > 0)
     agg["index_moe90"] = 100 * Z90 * agg["var"].pow(0.5) / agg["gemeente_rate"]
     return agg

@@ -18,6 +18,7 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 
+from wijkindex.aggregator.smoothing import shrink
 from wijkindex.privacy.noise import rate_moe
 from wijkindex.protocol.messages import Cell
 
@@ -25,7 +26,7 @@ Z90 = 1.6448536269514722
 POPULATION = "population"
 INDEX_COLUMNS = ["period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "indicator", "source",
                  "numerator", "denominator", "rate", "moe90", "suppressed", "index_vs_gemeente",
-                 "numerator_moe90", "denominator_moe90", "round_id"]
+                 "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb", "round_id"]
 
 
 @dataclass(frozen=True)
@@ -96,14 +97,30 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominator: NoisedRe
     hide = df["suppressed"]
     for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente"):
         df.loc[hide, col] = np.nan
+    _smooth(df, meta.gemeente_code)
     df["period"], df["gemeente_code"], df["round_id"] = meta.period, meta.gemeente_code, meta.round_id
     df = df[INDEX_COLUMNS]
     df["numerator"] = df["numerator"].astype("Int64")
     df["denominator"] = df["denominator"].astype("Int64")
     df["suppressed"] = df["suppressed"].astype(bool)
-    for col in ("rate", "moe90", "index_vs_gemeente", "numerator_moe90", "denominator_moe90"):
+    for col in ("rate", "moe90", "index_vs_gemeente", "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb"):
         df[col] = df[col].astype(float)
     return df
+
+
+def _smooth(df: pd.DataFrame, gemeente_code: str) -> None:
+    """``rate_eb``/``moe90_eb``: per indicator and age band, the wijken's rates shrunk towards the
+    gemeente rate (empirical Bayes, smoothing.py); the gemeente row keeps its direct rate."""
+    df["rate_eb"], df["moe90_eb"] = df["rate"], df["moe90"]
+    wijk = (df["wijk_code"] != gemeente_code) & df["rate"].notna() & (df["moe90"] > 0)
+    gm = df[df["wijk_code"] == gemeente_code].set_index(["indicator", "age_band"])["rate"]
+    for (ind, band), g in df[wijk].groupby(["indicator", "age_band"], sort=False):
+        centre = gm.get((ind, band), np.nan)
+        if not np.isfinite(centre):
+            continue
+        est, var = shrink(g["rate"].to_numpy(), (g["moe90"].to_numpy() / Z90) ** 2, float(centre))
+        df.loc[g.index, "rate_eb"] = np.clip(est, 0.0, 1.0)
+        df.loc[g.index, "moe90_eb"] = Z90 * np.sqrt(var)
 
 
 def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
@@ -147,4 +164,6 @@ def compare_with_truth(index: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame
     out = index.merge(t, on=keys, suffixes=("", "_true"), how="left")
     for col in ("numerator", "denominator", "rate"):
         out[f"{col}_abs_error"] = (out[col].astype(float) - out[f"{col}_true"].astype(float)).abs()
+    if "rate_eb" in out.columns:
+        out["rate_eb_abs_error"] = (out["rate_eb"].astype(float) - out["rate_true"].astype(float)).abs()
     return out

@@ -308,25 +308,20 @@ class Encoder:
         seen = self._splits.setdefault(spec.kind, {})  # normalising does not depend on the key
         if len(seen) > 1_000_000:
             seen.clear()
-        texts: list[str] = []
-        extra_rows: list[int] = []
-        extra_ids: list[int] = []
+        for v in [v for v in uniques if v not in seen]:
+            seen[v] = split(v) if v else ("", [])
+        got = [seen[v] for v in uniques]
+        texts = [g[0] for g in got]
+        counts = [len(g[1]) for g in got]
         distinct: dict[str, int] = {}
-        for i, v in enumerate(uniques):
-            got = seen.get(v)
-            if got is None:
-                got = seen[v] = split(v) if v else ("", [])
-            text, extra = got
-            texts.append(text)
-            for t in extra:
-                extra_rows.append(i)
-                extra_ids.append(distinct.setdefault(t, len(distinct)))
+        extra_ids = [distinct.setdefault(t, len(distinct)) for g in got for t in g[1]]
+        extra_rows = np.repeat(np.arange(len(uniques), dtype=np.int64), counts)
         b_rows, b_codes = _bigram_codes(texts)
         uniq_codes, inverse = np.unique(b_codes, return_inverse=True)
         code_toks = [chr(c >> 32) + chr(c & 0xFFFFFFFF) for c in uniq_codes.tolist()]
         b_pos = self._token_positions(spec, code_toks)[inverse.ravel()]
         x_pos = self._token_positions(spec, list(distinct))[np.asarray(extra_ids, dtype=np.int64)]
-        rows = np.concatenate([np.repeat(b_rows, spec.k), np.repeat(np.asarray(extra_rows, np.int64), spec.k)])
+        rows = np.concatenate([np.repeat(b_rows, spec.k), np.repeat(extra_rows, spec.k)])
         pos = np.concatenate([b_pos.ravel(), x_pos.ravel()])
         has = np.zeros(len(uniques), dtype=bool)
         has[rows] = True
