@@ -63,8 +63,7 @@ def main() -> None:
     median_joint = float(err[cmp["indicator"].isin(joint_names)].median())
     err_eb = 100 * cmp["rate_eb_abs_error"]
     median_eb = float(err_eb.median())
-    median_eb_marg = float(err_eb[~cmp["indicator"].isin(joint_names)].median())
-    median_eb_joint = float(err_eb[cmp["indicator"].isin(joint_names)].median())
+    rmse, rmse_eb = float((err ** 2).mean() ** 0.5), float((err_eb ** 2).mean() ** 0.5)
 
     noised = composite_scores(index)
     exact = composite_scores(truth_as_index(truth, gm),
@@ -84,10 +83,8 @@ def main() -> None:
          median <= 1.5),
         ("  marginal indicators", f"{median_marg:.2f} pp", "", True),
         ("  joint indicators and cumulative-risk levels", f"{median_joint:.2f} pp", "", True),
-        ("median |error|, empirical-Bayes rates (rate_eb), all", f"{median_eb:.2f} pp", "<= 1.5 pp",
-         median_eb <= 1.5),
-        ("  marginal indicators", f"{median_eb_marg:.2f} pp", "", True),
-        ("  joint indicators and cumulative-risk levels", f"{median_eb_joint:.2f} pp", "", True),
+        ("root mean squared error of the direct rates", f"{rmse:.2f} pp", "", True),
+        ("empirical-Bayes rates (rate_eb): median |error| / RMSE", f"{median_eb:.2f} / {rmse_eb:.2f} pp", "", True),
         (f"Spearman of the overall composite score vs truth ({scored} wijken scored)", f"{overall:.3f}", ">= 0.9",
          overall >= 0.9),
         *((f"  domain {d}", f"{r:.3f}", "", True) for d, r in rho.items()),
