@@ -346,11 +346,10 @@ class Encoder:
         plain = np.zeros((n, self.schema.bits // 64), dtype=np.uint64)
         any_tokens = np.zeros(n, dtype=bool)
         for spec in self.schema.fields:
-            col = frame[spec.column]
-            values = col.where(col.notna(), "").astype(str).to_numpy(dtype=object)
-            codes, uniques = pd.factorize(values, sort=False)
-            rows, pos, has = self._value_bits(spec, uniques.tolist())
-            plain |= self._plain(len(uniques), rows, pos)[codes]
+            codes, uniques = pd.factorize(frame[spec.column].to_numpy(dtype=object, na_value=""), sort=False)
+            values = [v if isinstance(v, str) else str(v) for v in uniques.tolist()]
+            rows, pos, has = self._value_bits(spec, values)
+            plain |= self._plain(len(values), rows, pos)[codes]
             any_tokens |= has[codes]
         return plain, ~any_tokens
 
