@@ -64,16 +64,18 @@ def _tls(pki_dir: Path, party: str, base: Path) -> dict[str, str]:
 
 def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_NODES,
             port: int | None = None, privacy_total: float = 10.0, paillier_bits: int = 2048,
-            on_invalid: str = "exclude", geography_dir: Path | None = None, poll_seconds: float = 5.0) -> LocalFederation:
-    """Create PKI, linkage secret and the config of every party under ``root``."""
+            on_invalid: str = "exclude", geography_dir: Path | None = None, poll_seconds: float = 5.0,
+            host: str = "127.0.0.1") -> LocalFederation:
+    """Create PKI, linkage secret and the config of every party under ``root``; the aggregator
+    listens on, and everyone dials, ``host`` (also in the aggregator's certificate)."""
     root = Path(root).resolve()
     federation_dir = Path(federation_dir).resolve()
     pki_dir = root / "pki"
-    init_pki(pki_dir, nodes=nodes)
+    init_pki(pki_dir, nodes=nodes, hostnames=tuple(dict.fromkeys((host, "localhost", "127.0.0.1", "::1"))))
     secret_path = root / "secrets" / "linkage.key"
     secret_path.parent.mkdir(parents=True, exist_ok=True)
     LinkageSecret.generate().write(secret_path)
-    address = f"127.0.0.1:{port or free_port()}"
+    address = f"{host}:{port or free_port()}"
 
     agg_dir = root / "aggregator"
     agg = {"version": 1, "listen": address, "database": "aggregator.sqlite", "nodes": list(nodes),
