@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 
 import time
 from pathlib import Path
@@ -37,6 +38,7 @@ class AggregatorClient:
     """One mTLS channel to the aggregator; the certificate decides what may be called."""
 
     def __init__(self, address: str, creds: PartyCredentials, *, timeout: float = 60.0) -> None:
+        self.creds = creds
         self.channel = secure_channel(address, creds)
         self.timeout = timeout
         self.coordinator = rpc.CoordinatorStub(self.channel)
@@ -58,8 +60,20 @@ class AggregatorClient:
     # ---- coordinator ---------------------------------------------------------------
 
     def submit_round(self, spec_toml: str) -> str:
+        """Validate the spec, give it a round id and nonce if it has none, sign it with this
+        coordinator's certificate key, and submit it. Nodes check the signature before joining."""
+        from wijkindex.protocol.spec import RoundSpec
+        from wijkindex.security.pki import load_private_key
+        from wijkindex.security.signing import sign_spec
+
+        spec = RoundSpec.from_toml(spec_toml)
+        if not spec.round_id:
+            spec = spec.with_round_id(f"{spec.gemeente.lower()}-{spec.period}-{secrets.token_hex(4)}")
+        signed = spec.to_toml()
+        signature = sign_spec(signed, load_private_key(self.creds.key_path))
         try:
-            return self.coordinator.SubmitRound(pb.SubmitRoundRequest(spec_toml=spec_toml), timeout=self.timeout).round_id
+            return self.coordinator.SubmitRound(pb.SubmitRoundRequest(spec_toml=signed, spec_signature=signature),
+                                                timeout=self.timeout).round_id
         except grpc.RpcError as exc:
             raise _rpc_error(exc, "submitting the round") from None
 

@@ -35,7 +35,8 @@ def task_to_proto(task: m.Task | None, task_id: str = "") -> pb.Task:
         return pb.Task(task_id=task_id, join=pb.JoinTask(
             round_id=task.round_id, spec_toml=task.spec_toml, paillier_public_key=task.paillier_public_key,
             layout=layout_to_proto(task.layout),
-            cells=[pb.Cell(area_code=c.area_code, area_name=c.area_name, age_band=c.age_band) for c in task.cells]))
+            cells=[pb.Cell(area_code=c.area_code, area_name=c.area_name, age_band=c.age_band) for c in task.cells],
+            spec_signature=task.spec_signature, coordinator_certificate_pem=task.coordinator_certificate_pem))
     if isinstance(task, m.SealTask):
         return pb.Task(task_id=task_id, seal=pb.SealTask(round_id=task.round_id,
                                                          recipients=[_recipient(r) for r in task.recipients]))
@@ -58,7 +59,8 @@ def task_from_proto(x: pb.Task) -> m.Task | None:
     if kind == "join":
         j = x.join
         return m.JoinTask(j.round_id, j.spec_toml, j.paillier_public_key, layout_from_proto(j.layout),
-                          tuple(m.Cell(c.area_code, c.area_name, c.age_band) for c in j.cells))
+                          tuple(m.Cell(c.area_code, c.area_name, c.age_band) for c in j.cells),
+                          j.spec_signature, j.coordinator_certificate_pem)
     if kind == "seal":
         return m.SealTask(x.seal.round_id, _recipients(x.seal.recipients))
     if kind == "aggregate":

@@ -27,7 +27,7 @@ import pyarrow as pa
 
 from wijkindex.aggregator.index import Z90, IndexMeta, NoisedRelease, assemble_index
 from wijkindex.aggregator.store import TERMINAL, RoundRow, Store, now
-from wijkindex.errors import SpecError, WijkindexError
+from wijkindex.errors import CertificateError, CryptoError, SpecError, WijkindexError
 from wijkindex.geo import Geography
 from wijkindex.privacy.noise import NoisePlan
 from wijkindex.proto import wijkindex_pb2 as pb
@@ -36,6 +36,7 @@ from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import PaillierPrivateKey, generate_keypair
 from wijkindex.protocol.sealing import joint_layout, open_noised
 from wijkindex.protocol.spec import RoundSpec
+from wijkindex.security.signing import verify_spec
 from wijkindex.wire import release_from_proto, release_to_proto
 
 log = logging.getLogger("wijkindex.aggregator")
@@ -56,9 +57,10 @@ class RoundManager:
     """Runs every round the aggregator holds; thread-safe, called by the gRPC servicers."""
 
     def __init__(self, store: Store, geography: Geography, known_nodes: tuple[str, ...], *,
-                 paillier_bits: int = 2048, slot_bits: int = 40,
+                 ca_pem: bytes, paillier_bits: int = 2048, slot_bits: int = 40,
                  clock: Callable[[], float] = time.time) -> None:
         self.store = store
+        self.ca_pem = ca_pem
         self.geography = geography
         self.known_nodes = known_nodes
         self.paillier_bits = paillier_bits
@@ -94,10 +96,20 @@ class RoundManager:
             areas = self.geography.buurten[["buurt_code", "buurt_name"]].sort_values("buurt_code").values.tolist()
         return tuple(m.Cell(code, name, band.label) for code, name in areas for band in spec.age_bands)
 
-    def submit(self, spec_toml: str, coordinator: str) -> str:
+    def submit(self, spec_toml: str, coordinator: str, signature: bytes = b"", certificate_pem: bytes = b"") -> str:
+        """Accept a spec signed by the coordinator submitting it; nodes get it exactly as signed."""
+        try:
+            signer = verify_spec(spec_toml, signature, certificate_pem, self.ca_pem)
+        except (CryptoError, CertificateError) as exc:
+            self.store.audit(coordinator, "SubmitRound", "refused", str(exc))
+            raise SpecError(f"spec_signature: {exc}") from None
+        if signer.party != coordinator:
+            self.store.audit(coordinator, "SubmitRound", "refused", f"signed by {signer.uri}")
+            raise SpecError(f"spec_signature: signed by {signer.uri}, submitted by coordinator {coordinator}")
         spec = RoundSpec.from_toml(spec_toml, known_nodes=self.known_nodes)
-        round_id = spec.round_id or f"{spec.gemeente.lower()}-{spec.period}-{secrets.token_hex(4)}"
-        spec = spec.with_round_id(round_id)
+        if not spec.round_id:
+            raise SpecError("round_id: a signed spec names its round id (`wijkindex round start` adds one)")
+        round_id = spec.round_id
         if self.store.round_exists(round_id, spec.nonce):
             self.store.audit(coordinator, "SubmitRound", "refused", "replayed round id or nonce", round_id)
             raise SpecError(f"round_id/nonce: round {round_id!r} or its nonce was submitted before (replay refused)")
@@ -106,13 +118,14 @@ class RoundManager:
         layout = PackingLayout.for_key(len(cells), key.public_key.bits, self.slot_bits)
         t = now()
         row = RoundRow(
-            round_id=round_id, nonce=spec.nonce, spec_toml=spec.to_toml(), state="joining", reason="",
+            round_id=round_id, nonce=spec.nonce, spec_toml=spec_toml, state="joining", reason="",
             coordinator=coordinator, period=spec.period, gemeente=spec.gemeente,
             public_key=key.public_key.to_bytes(), cells_json=json.dumps([asdict(c) for c in cells]),
             layout_json=json.dumps({"n_cells": layout.n_cells, "slot_bits": layout.slot_bits,
                                     "slots_per_ciphertext": layout.slots_per_ciphertext}),
             deadline=self.clock() + spec.deadline_seconds, created_at=t, updated_at=t)
-        self.store.create_round(row, key.to_bytes(), list(spec.parties))
+        self.store.create_round(row, key.to_bytes(), list(spec.parties), signature=signature,
+                                certificate_pem=certificate_pem)
         self.store.audit(coordinator, "SubmitRound", "accepted",
                          f"period {spec.period}, nodes {', '.join(spec.parties)}, cells {len(cells)}", round_id)
         log.info("round %s submitted by %s: %d cells, nodes %s", round_id, coordinator, len(cells), spec.parties)
@@ -172,8 +185,9 @@ class RoundManager:
             spec = self._spec(r)
             if r.state == "joining" and n.state == "invited":
                 layout = json.loads(r.layout_json)
+                signature, cert = self.store.spec_signature(r.round_id)
                 return m.JoinTask(r.round_id, r.spec_toml, r.public_key, m.Layout(**layout),
-                                  tuple(m.Cell(**c) for c in json.loads(r.cells_json)))
+                                  tuple(m.Cell(**c) for c in json.loads(r.cells_json)), signature, cert)
             if r.state == "sealing" and party == spec.spine and n.state == "joined":
                 recipients = tuple(
                     m.Recipient(o.party, o.envelope_key or b"", o.key_signature or b"", o.certificate_pem or b"")

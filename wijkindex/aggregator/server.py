@@ -7,6 +7,7 @@ wire messages with ``wijkindex.wire`` and call :class:`RoundManager`.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from concurrent import futures
 from dataclasses import dataclass
 from typing import Callable, Iterator, TypeVar
@@ -68,7 +69,9 @@ class CoordinatorService(rpc.CoordinatorServicer):
 
     def SubmitRound(self, request: pb.SubmitRoundRequest, context: grpc.ServicerContext) -> pb.SubmitRoundReply:
         who = current_identity(context)
-        round_id = _guard(context, lambda: self.rounds.submit(request.spec_toml, who.party))
+        cert = (context.auth_context().get("x509_pem_cert") or [b""])[0]  # the verified TLS peer's
+        round_id = _guard(context, lambda: self.rounds.submit(request.spec_toml, who.party, request.spec_signature,
+                                                              cert))
         return pb.SubmitRoundReply(round_id=round_id)
 
     def GetRound(self, request: pb.GetRoundRequest, context: grpc.ServicerContext) -> pb.RoundStatus:
@@ -155,7 +158,8 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | None = 
                              "an aggregator certificate")
     store = Store(config.database)
     geo = geography or load_zwolle(config.geography_dir)
-    rounds = RoundManager(store, geo, config.nodes, paillier_bits=config.paillier_bits, slot_bits=config.slot_bits)
+    rounds = RoundManager(store, geo, config.nodes, ca_pem=Path(config.tls.ca).read_bytes(),
+                          paillier_bits=config.paillier_bits, slot_bits=config.slot_bits)
 
     def audit(method: str, identity: Identity | None, outcome: str, detail: str) -> None:
         if outcome != "allowed":

@@ -33,6 +33,11 @@ CREATE TABLE IF NOT EXISTS rounds (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS round_signatures (
+    round_id TEXT PRIMARY KEY REFERENCES rounds(round_id),
+    signature BLOB NOT NULL,
+    certificate_pem BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS round_keys (
     round_id TEXT PRIMARY KEY REFERENCES rounds(round_id),
     private_key BLOB NOT NULL
@@ -160,15 +165,22 @@ class Store:
 
     # ---- rounds -------------------------------------------------------------------
 
-    def create_round(self, row: RoundRow, private_key: bytes, parties: list[str]) -> None:
+    def create_round(self, row: RoundRow, private_key: bytes, parties: list[str], *,
+                     signature: bytes = b"", certificate_pem: bytes = b"") -> None:
         with self.transaction() as db:
             db.execute("INSERT INTO rounds VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (
                 row.round_id, row.nonce, row.spec_toml, row.state, row.reason, row.coordinator, row.period,
                 row.gemeente, row.public_key, row.cells_json, row.layout_json, row.deadline,
                 row.created_at, row.updated_at))
+            db.execute("INSERT INTO round_signatures VALUES (?,?,?)", (row.round_id, signature, certificate_pem))
             db.execute("INSERT INTO round_keys VALUES (?,?)", (row.round_id, private_key))
             db.executemany("INSERT INTO round_nodes (round_id, party, state) VALUES (?,?,'invited')",
                            [(row.round_id, p) for p in parties])
+
+    def spec_signature(self, round_id: str) -> tuple[bytes, bytes]:
+        """(signature, coordinator certificate PEM) of a round's spec; empty when it has none."""
+        rows = self._query("SELECT signature, certificate_pem FROM round_signatures WHERE round_id=?", (round_id,))
+        return (bytes(rows[0][0]), bytes(rows[0][1])) if rows else (b"", b"")
 
     def round_exists(self, round_id: str, nonce: str) -> bool:
         return bool(self._query("SELECT 1 FROM rounds WHERE round_id=? OR nonce=?", (round_id, nonce)))

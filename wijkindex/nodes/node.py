@@ -32,7 +32,7 @@ import pyarrow as pa
 
 from wijkindex import wire
 from wijkindex.config import DatasetConfig, NodeConfig
-from wijkindex.errors import CryptoError, Location, WijkindexError
+from wijkindex.errors import CertificateError, CryptoError, Location, WijkindexError
 from wijkindex.linkage.bsn import normalise_bsn
 from wijkindex.linkage.fuzzy import encode_identifiers, link_without_bsn, spine_encodings
 from wijkindex.linkage.pseudonym import EncodingKey, LinkageSecret, Pseudonymiser, RoundKey
@@ -50,6 +50,7 @@ from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, join
                                         transform_sealed)
 from wijkindex.protocol.spec import JointIndicator, RoundSpec
 from wijkindex.security.pki import Identity, PartyCredentials, load_private_key, verify_party_certificate
+from wijkindex.security.signing import verify_spec
 from wijkindex.security.tls import secure_channel
 
 log = logging.getLogger("wijkindex.node")
@@ -200,7 +201,16 @@ class Node:
     # ---- 1. join -----------------------------------------------------------------------
 
     def join(self, task: m.JoinTask) -> m.JoinReply:
+        try:  # the spec must be exactly what a federation coordinator signed, whoever relayed it
+            signer = verify_spec(task.spec_toml, task.spec_signature, task.coordinator_certificate_pem, self._ca_pem)
+        except (CryptoError, CertificateError) as exc:
+            log.warning("refusing round %s: %s", task.round_id, exc)
+            return m.JoinReply(task.round_id, False, f"node {self.name} refuses the spec: {exc}")
         spec = RoundSpec.from_toml(task.spec_toml, source=f"spec of round {task.round_id}")
+        if spec.round_id != task.round_id:
+            return m.JoinReply(task.round_id, False,
+                               f"node {self.name} refuses the spec: it was signed for round {spec.round_id!r}")
+        log.info("round %s: spec signed by %s", task.round_id, signer.uri)
         try:
             req = spec.node(self.name)
         except KeyError:

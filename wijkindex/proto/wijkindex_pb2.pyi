@@ -15,10 +15,12 @@ class Ack(_message.Message):
     def __init__(self, ok: _Optional[bool] = ..., message: _Optional[str] = ...) -> None: ...
 
 class SubmitRoundRequest(_message.Message):
-    __slots__ = ("spec_toml",)
+    __slots__ = ("spec_toml", "spec_signature")
     SPEC_TOML_FIELD_NUMBER: _ClassVar[int]
+    SPEC_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
     spec_toml: str
-    def __init__(self, spec_toml: _Optional[str] = ...) -> None: ...
+    spec_signature: bytes
+    def __init__(self, spec_toml: _Optional[str] = ..., spec_signature: _Optional[bytes] = ...) -> None: ...
 
 class SubmitRoundReply(_message.Message):
     __slots__ = ("round_id",)
@@ -105,18 +107,22 @@ class Cell(_message.Message):
     def __init__(self, area_code: _Optional[str] = ..., area_name: _Optional[str] = ..., age_band: _Optional[str] = ...) -> None: ...
 
 class JoinTask(_message.Message):
-    __slots__ = ("round_id", "spec_toml", "paillier_public_key", "layout", "cells")
+    __slots__ = ("round_id", "spec_toml", "paillier_public_key", "layout", "cells", "spec_signature", "coordinator_certificate_pem")
     ROUND_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_TOML_FIELD_NUMBER: _ClassVar[int]
     PAILLIER_PUBLIC_KEY_FIELD_NUMBER: _ClassVar[int]
     LAYOUT_FIELD_NUMBER: _ClassVar[int]
     CELLS_FIELD_NUMBER: _ClassVar[int]
+    SPEC_SIGNATURE_FIELD_NUMBER: _ClassVar[int]
+    COORDINATOR_CERTIFICATE_PEM_FIELD_NUMBER: _ClassVar[int]
     round_id: str
     spec_toml: str
     paillier_public_key: bytes
     layout: Layout
     cells: _containers.RepeatedCompositeFieldContainer[Cell]
-    def __init__(self, round_id: _Optional[str] = ..., spec_toml: _Optional[str] = ..., paillier_public_key: _Optional[bytes] = ..., layout: _Optional[_Union[Layout, _Mapping]] = ..., cells: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ...) -> None: ...
+    spec_signature: bytes
+    coordinator_certificate_pem: bytes
+    def __init__(self, round_id: _Optional[str] = ..., spec_toml: _Optional[str] = ..., paillier_public_key: _Optional[bytes] = ..., layout: _Optional[_Union[Layout, _Mapping]] = ..., cells: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ..., spec_signature: _Optional[bytes] = ..., coordinator_certificate_pem: _Optional[bytes] = ...) -> None: ...
 
 class Recipient(_message.Message):
     __slots__ = ("party", "envelope_public_key", "key_signature", "certificate_pem")

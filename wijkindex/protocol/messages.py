@@ -28,10 +28,12 @@ class Layout:
 @dataclass(frozen=True)
 class JoinTask:
     round_id: str
-    spec_toml: str
+    spec_toml: str  # exactly as the coordinator signed it
     paillier_public_key: bytes
     layout: Layout
     cells: tuple[Cell, ...]
+    spec_signature: bytes = b""
+    coordinator_certificate_pem: bytes = b""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,89 @@
+"""Round specs are signed by the coordinator; the aggregator and every node check the signature,
+so neither an unsigned spec nor one the aggregator altered is ever acted on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+import pytest
+
+from conftest import Running
+from wijkindex.errors import CertificateError, CryptoError, RoundFailed
+from wijkindex.proto import wijkindex_pb2 as pb
+from wijkindex.proto import wijkindex_pb2_grpc as rpc
+from wijkindex.protocol.spec import RoundSpec
+from wijkindex.security.pki import init_pki, load_private_key
+from wijkindex.security.signing import sign_spec, verify_spec
+from wijkindex.security.tls import secure_channel
+
+SPEC = RoundSpec.from_mapping({
+    "version": 1, "period": 2014, "gemeente": "GM0193", "spine": "gemeente", "round_id": "signed-1",
+    "nodes": {"gemeente": {"privacy_loss": 1.0, "indicators": ["eenoudergezin"]}}}).to_toml()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("pki") / "pki"
+    init_pki(d)
+    return d
+
+
+def _key(pki: Path, party: str):  # type: ignore[no-untyped-def]
+    return load_private_key(pki / party / "key.pem")
+
+
+def test_a_coordinators_signature_verifies(pki: Path) -> None:
+    sig = sign_spec(SPEC, _key(pki, "coordinator"))
+    who = verify_spec(SPEC, sig, (pki / "coordinator" / "cert.pem").read_bytes(), (pki / "ca.pem").read_bytes())
+    assert who.role == "coordinator"
+
+
+def test_altered_unsigned_or_wrongly_signed_specs_are_refused(pki: Path, tmp_path: Path) -> None:
+    ca = (pki / "ca.pem").read_bytes()
+    cert = (pki / "coordinator" / "cert.pem").read_bytes()
+    sig = sign_spec(SPEC, _key(pki, "coordinator"))
+    with pytest.raises(CryptoError, match="altered"):
+        verify_spec(SPEC.replace("privacy_loss = 1.0", "privacy_loss = 9.0"), sig, cert, ca)
+    with pytest.raises(CryptoError, match="no coordinator signature"):
+        verify_spec(SPEC, b"", cert, ca)
+    researcher_sig = sign_spec(SPEC, _key(pki, "researcher"))
+    with pytest.raises(CertificateError, match="not by a coordinator"):
+        verify_spec(SPEC, researcher_sig, (pki / "researcher" / "cert.pem").read_bytes(), ca)
+    other = tmp_path / "other"
+    init_pki(other)  # a coordinator of another federation
+    with pytest.raises(CertificateError, match="federation CA"):
+        verify_spec(SPEC, sign_spec(SPEC, _key(other, "coordinator")), (other / "coordinator" / "cert.pem").read_bytes(),
+                    ca)
+
+
+def test_the_aggregator_refuses_an_unsigned_spec_and_audits_it(running: Running) -> None:
+    spec = running.spec(epsilon=1.0, round_id="unsigned-1")
+    with secure_channel(running.fed.address, running.fed.credentials("coordinator")) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            rpc.CoordinatorStub(channel).SubmitRound(pb.SubmitRoundRequest(spec_toml=spec), timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "spec_signature" in (err.value.details() or "")
+    store = running.aggregator.rounds.store
+    assert store.get_round("unsigned-1") is None
+    assert any(a.action == "SubmitRound" and a.outcome == "refused" and "signature" in a.detail
+               for a in store.audit_log())
+
+
+def test_nodes_refuse_a_spec_the_aggregator_altered(running: Running, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An aggregator that skips its own check and raises the privacy loss after signing: every
+    node refuses to join, the round fails with the reason, and no ledger is charged."""
+    import wijkindex.aggregator.rounds as rounds_mod
+    from wijkindex.security.pki import identity_from_certificate
+
+    signed = RoundSpec.from_toml(running.spec(epsilon=1.0, round_id="altered-1")).to_toml()
+    signature = sign_spec(signed, _key(running.fed.pki_dir, "coordinator"))
+    altered = signed.replace("privacy_loss = 1.0", "privacy_loss = 5.0")
+    assert altered != signed
+    cert = (running.fed.pki_dir / "coordinator" / "cert.pem").read_bytes()
+    monkeypatch.setattr(rounds_mod, "verify_spec", lambda *a, **k: identity_from_certificate(cert))
+    running.aggregator.rounds.submit(altered, "coordinator", signature, cert)
+    with running.client("coordinator") as c, pytest.raises(RoundFailed, match="refuses the spec.*altered"):
+        c.wait_round("altered-1", timeout=120)
+    for node in running.nodes.values():
+        assert not [e for e in node.ledger.entries() if e.round_id == "altered-1"]
