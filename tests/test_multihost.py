@@ -130,3 +130,10 @@ def test_a_round_across_network_namespaces(network: dict[str, str], tmp_path: Pa
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+    # no secret reaches any log: not the linkage secret, not a private key
+    secret = (fed.root / "secrets" / "linkage.key").read_text().strip()
+    keys = [line for k in fed.pki_dir.rglob("key.pem") for line in k.read_text().splitlines()
+            if line and not line.startswith("-----")]
+    text = "".join(p.read_text(errors="replace") for p in logs.glob("*.log"))
+    assert text and secret not in text and secret[:16] not in text
+    assert not any(line in text for line in keys)
