@@ -87,3 +87,22 @@ def test_nodes_refuse_a_spec_the_aggregator_altered(running: Running, monkeypatc
         c.wait_round("altered-1", timeout=120)
     for node in running.nodes.values():
         assert not [e for e in node.ledger.entries() if e.round_id == "altered-1"]
+
+
+@pytest.mark.parametrize("changes, why", [
+    ({"min_cell_size": 2}, "below this federation's floor"),
+    ({"level": "buurt"}, "fewer than 5 children by CBS figures"),  # Zwolle has buurten with a handful of children
+    ({"age_bands": ["0-0", "1-17"]}, "fewer than 5 children"),       # a one-year band in a small wijk
+])
+def test_specs_that_could_single_out_a_child_are_refused(running: Running, changes: dict, why: str) -> None:
+    import tomllib
+
+    import tomli_w
+
+    raw = tomllib.loads(running.spec(epsilon=1.0, round_id=f"isolate-{abs(hash(str(changes))) % 10**6}"))
+    raw.update(changes)
+    with running.client("coordinator") as c, pytest.raises(Exception, match=why):
+        c.submit_round(tomli_w.dumps(raw))
+    store = running.aggregator.rounds.store
+    assert store.get_round(raw["round_id"]) is None  # nothing created, no node asked, no budget spent
+    assert any(a.outcome == "refused" and why.split()[0] in a.detail for a in store.audit_log(raw["round_id"]))

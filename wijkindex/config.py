@@ -119,6 +119,8 @@ class AggregatorConfig:
     slot_bits: int
     audit_log: Path | None
     source: Path
+    min_cell_floor: int = 10  # no spec may set a suppression threshold below this
+    min_expected_children: int = 5  # no spec may ask for cells that CBS figures put below this
 
 
 def load_aggregator_config(path: Path) -> AggregatorConfig:
@@ -137,6 +139,12 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
     if slot_bits is not None and not 24 <= slot_bits <= 64:
         c.bad("slot_bits", "between 24 and 64")
     audit = c.get("audit_log", str, None)
+    floor = c.get("min_cell_floor", int, 10)
+    if floor is not None and not 1 <= floor <= 1000:
+        c.bad("min_cell_floor", "an integer from 1 to 1000 (the smallest suppression threshold a spec may set)")
+    expected = c.get("min_expected_children", int, 5)
+    if expected is not None and not 1 <= expected <= 1000:
+        c.bad("min_expected_children", "an integer from 1 to 1000 (the smallest cell, by CBS figures, a spec may ask)")
     tls = _tls(c)
     c.finish()
     base = Path(path).parent
@@ -144,7 +152,8 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
         listen=listen, database=(base / db).resolve(), tls=tls,  # type: ignore[arg-type]
         nodes=tuple(nodes), geography_dir=(base / geo).resolve() if geo else None,  # type: ignore[arg-type]
         paillier_bits=bits, slot_bits=slot_bits,  # type: ignore[arg-type]
-        audit_log=(base / audit).resolve() if audit else None, source=Path(path))
+        audit_log=(base / audit).resolve() if audit else None, source=Path(path),
+        min_cell_floor=floor, min_expected_children=expected)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)

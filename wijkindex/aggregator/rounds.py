@@ -53,14 +53,22 @@ class RoundError(WijkindexError):
     fix = "check `wijkindex round status ID`; the round may have ended or moved on"
 
 
+def _overlap(lo: int, hi: int, band_lo: int, band_hi: int) -> float:
+    """The share of the CBS band band_lo..band_hi (whole years, even spread) inside lo..hi."""
+    inside = max(0, min(hi, band_hi) - max(lo, band_lo) + 1)
+    return inside / (band_hi - band_lo + 1)
+
+
 class RoundManager:
     """Runs every round the aggregator holds; thread-safe, called by the gRPC servicers."""
 
     def __init__(self, store: Store, geography: Geography, known_nodes: tuple[str, ...], *,
-                 ca_pem: bytes, paillier_bits: int = 2048, slot_bits: int = 40,
-                 clock: Callable[[], float] = time.time) -> None:
+                 ca_pem: bytes, paillier_bits: int = 2048, slot_bits: int = 40, min_cell_floor: int = 10,
+                 min_expected_children: int = 5, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.ca_pem = ca_pem
+        self.min_cell_floor = min_cell_floor
+        self.min_expected_children = min_expected_children
         self.geography = geography
         self.known_nodes = known_nodes
         self.paillier_bits = paillier_bits
@@ -96,6 +104,28 @@ class RoundManager:
             areas = self.geography.buurten[["buurt_code", "buurt_name"]].sort_values("buurt_code").values.tolist()
         return tuple(m.Cell(code, name, band.label) for code, name in areas for band in spec.age_bands)
 
+    def check_disclosure(self, spec: RoundSpec) -> None:
+        """Refuse a spec that could single out children: a suppression threshold under the
+        federation's floor, or cells that public figures (CBS inhabitants x age shares) say hold
+        fewer than ``min_expected_children`` children, such as a buurt with two children. (The
+        noise protects each child either way; this keeps tiny cells out of the question.)"""
+        if spec.min_cell_size < self.min_cell_floor:
+            raise SpecError(f"min_cell_size: {spec.min_cell_size} is below this federation's floor of "
+                            f"{self.min_cell_floor}: cells that small could single out a child")
+        b = self.geography.buurten
+        col = "wijk_code" if spec.level == "wijk" else "buurt_code"
+        small = []
+        for band in spec.age_bands:
+            share = sum(b[f"share_{lo}_{hi}"] * _overlap(band.low, band.high, lo, hi)
+                        for lo, hi in ((0, 3), (4, 11), (12, 17)))
+            expected = (b["inhabitants"] * share).groupby(b[col]).sum()
+            small += [f"{code} {band.label} (~{n:.0f})" for code, n in expected.items()
+                      if n < self.min_expected_children]
+        if small:
+            raise SpecError(f"level: at level {spec.level!r}, {len(small)} cell(s) hold fewer than "
+                            f"{self.min_expected_children} children by CBS figures, e.g. {', '.join(small[:5])}; "
+                            "ask for a coarser level or wider age bands")
+
     def submit(self, spec_toml: str, coordinator: str, signature: bytes = b"", certificate_pem: bytes = b"") -> str:
         """Accept a spec signed by the coordinator submitting it; nodes get it exactly as signed."""
         try:
@@ -107,6 +137,11 @@ class RoundManager:
             self.store.audit(coordinator, "SubmitRound", "refused", f"signed by {signer.uri}")
             raise SpecError(f"spec_signature: signed by {signer.uri}, submitted by coordinator {coordinator}")
         spec = RoundSpec.from_toml(spec_toml, known_nodes=self.known_nodes)
+        try:
+            self.check_disclosure(spec)
+        except SpecError as exc:
+            self.store.audit(coordinator, "SubmitRound", "refused", str(exc), spec.round_id or "")
+            raise
         if not spec.round_id:
             raise SpecError("round_id: a signed spec names its round id (`wijkindex round start` adds one)")
         round_id = spec.round_id

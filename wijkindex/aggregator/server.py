@@ -159,7 +159,9 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | None = 
     store = Store(config.database)
     geo = geography or load_zwolle(config.geography_dir)
     rounds = RoundManager(store, geo, config.nodes, ca_pem=Path(config.tls.ca).read_bytes(),
-                          paillier_bits=config.paillier_bits, slot_bits=config.slot_bits)
+                          paillier_bits=config.paillier_bits, slot_bits=config.slot_bits,
+                          min_cell_floor=config.min_cell_floor,
+                          min_expected_children=config.min_expected_children)
 
     def audit(method: str, identity: Identity | None, outcome: str, detail: str) -> None:
         if outcome != "allowed":
