@@ -106,3 +106,18 @@ def test_specs_that_could_single_out_a_child_are_refused(running: Running, chang
     store = running.aggregator.rounds.store
     assert store.get_round(raw["round_id"]) is None  # nothing created, no node asked, no budget spent
     assert any(a.outcome == "refused" and why.split()[0] in a.detail for a in store.audit_log(raw["round_id"]))
+
+
+def test_a_node_refuses_a_spec_signed_with_a_revoked_certificate(running: Running, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from wijkindex.security.revocation import RevocationList, revoke
+
+    pki = running.fed.pki_dir
+    crl = revoke(pki, pki / "coordinator" / "cert.pem", tmp_path / "crl.pem")
+    ggd = running.nodes["ggd"]
+    monkeypatch.setattr(ggd, "_revoked", RevocationList(crl, (pki / "ca.pem").read_bytes()))
+    with running.client("coordinator") as c:
+        rid = c.submit_round(running.spec(epsilon=1.0, round_id="revoked-coordinator-1"))
+        with pytest.raises(RoundFailed, match="coordinator is revoked"):
+            c.wait_round(rid, timeout=120)
+    assert not [e for e in ggd.ledger.entries() if e.round_id == rid]

@@ -116,6 +116,28 @@ def pki_init(directory: Path, nodes: tuple[str, ...], hosts: tuple[str, ...], da
     console.print(table)
 
 
+@pki.command("revoke")
+@click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.argument("party")
+def pki_revoke(directory: Path, party: str) -> None:
+    """Revoke PARTY's certificate: add it to the CA's revocation list DIRECTORY/crl.pem.
+
+    The aggregator and nodes whose config names the list (`crl = ...`) refuse the certificate
+    from their next call on, without a restart. Issue the party a new certificate afterwards.
+
+    \b
+    Example:
+      wijkindex pki revoke pki researcher
+    """
+    from wijkindex.security.revocation import revoke
+
+    cert = directory / party / "cert.pem"
+    if not cert.exists():
+        raise click.BadParameter(f"{cert} does not exist", param_hint="PARTY")
+    path = revoke(directory, cert)
+    console.print(f"revoked the certificate of {party}; revocation list: {path}")
+
+
 @main.group()
 def secret() -> None:
     """The federation linkage secret shared by the data holders."""

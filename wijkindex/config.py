@@ -121,6 +121,7 @@ class AggregatorConfig:
     source: Path
     min_cell_floor: int = 10  # no spec may set a suppression threshold below this
     min_expected_children: int = 5  # no spec may ask for cells that CBS figures put below this
+    crl: Path | None = None  # the federation CA's revocation list, re-read when it changes
 
 
 def load_aggregator_config(path: Path) -> AggregatorConfig:
@@ -142,6 +143,7 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
     floor = c.get("min_cell_floor", int, 10)
     if floor is not None and not 1 <= floor <= 1000:
         c.bad("min_cell_floor", "an integer from 1 to 1000 (the smallest suppression threshold a spec may set)")
+    crl = c.path("crl") if "crl" in raw else None
     expected = c.get("min_expected_children", int, 5)
     if expected is not None and not 1 <= expected <= 1000:
         c.bad("min_expected_children", "an integer from 1 to 1000 (the smallest cell, by CBS figures, a spec may ask)")
@@ -153,7 +155,7 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
         nodes=tuple(nodes), geography_dir=(base / geo).resolve() if geo else None,  # type: ignore[arg-type]
         paillier_bits=bits, slot_bits=slot_bits,  # type: ignore[arg-type]
         audit_log=(base / audit).resolve() if audit else None, source=Path(path),
-        min_cell_floor=floor, min_expected_children=expected)  # type: ignore[arg-type]
+        min_cell_floor=floor, min_expected_children=expected, crl=crl)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -196,6 +198,7 @@ class NodeConfig:
     indicators: tuple[IndicatorConfig, ...]
     poll_seconds: float
     source: Path
+    crl: Path | None = None  # the federation CA's revocation list, re-read when it changes
 
     def dataset(self, name: str) -> DatasetConfig:
         for d in self.datasets:
@@ -229,6 +232,7 @@ def load_node_config(path: Path) -> NodeConfig:
     if on_invalid not in ("fail", "exclude"):
         c.bad("on_invalid", "\"fail\" (the round fails on a bad record) or \"exclude\" (the record is left out and counted)")
     poll = c.get("poll_seconds", (int, float), 20)
+    crl = c.path("crl") if "crl" in raw else None
     data_dir = c.path("data_dir")
     tls = _tls(c)
     datasets: list[DatasetConfig] = []
@@ -240,7 +244,8 @@ def load_node_config(path: Path) -> NodeConfig:
     return NodeConfig(name=name, aggregator=aggregator, tls=tls, linkage_secret=secret,  # type: ignore[arg-type]
                       ledger=(base / ledger).resolve(), privacy_total=float(total),  # type: ignore[arg-type]
                       on_invalid=on_invalid, datasets=tuple(datasets),  # type: ignore[arg-type]
-                      indicators=tuple(indicators), poll_seconds=float(poll), source=Path(path))  # type: ignore[arg-type]
+                      indicators=tuple(indicators), poll_seconds=float(poll), source=Path(path),  # type: ignore[arg-type]
+                      crl=crl)
 
 
 def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], list[IndicatorConfig]]:

@@ -25,6 +25,7 @@ from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.proto import wijkindex_pb2_grpc as rpc
 from wijkindex.security.auth import RoleAuthInterceptor, current_identity
 from wijkindex.security.pki import Identity, PartyCredentials
+from wijkindex.security.revocation import RevocationList
 from wijkindex.security.tls import GRPC_OPTIONS, server_credentials
 
 log = logging.getLogger("wijkindex.aggregator")
@@ -167,8 +168,9 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | None = 
         if outcome != "allowed":
             store.audit(identity.uri if identity else "unauthenticated", method, outcome, detail)
 
+    revoked = RevocationList(config.crl, Path(config.tls.ca).read_bytes())
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="aggregator"),
-                         interceptors=[RoleAuthInterceptor(POLICY, audit=audit), *interceptors],
+                         interceptors=[RoleAuthInterceptor(POLICY, audit=audit, revoked=revoked), *interceptors],
                          options=GRPC_OPTIONS)
     rpc.add_CoordinatorServicer_to_server(CoordinatorService(rounds), server)
     rpc.add_NodeExchangeServicer_to_server(NodeExchangeService(rounds), server)

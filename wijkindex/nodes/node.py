@@ -50,6 +50,7 @@ from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, join
                                         transform_sealed)
 from wijkindex.protocol.spec import JointIndicator, RoundSpec
 from wijkindex.security.pki import Identity, PartyCredentials, load_private_key, verify_party_certificate
+from wijkindex.security.revocation import RevocationList
 from wijkindex.security.signing import verify_spec
 from wijkindex.security.tls import secure_channel
 
@@ -132,6 +133,7 @@ class Node:
                                  f"needs urn:wijkindex:node:{self.name}")
         self._signing_key = load_private_key(config.tls.key)
         self._ca_pem = Path(config.tls.ca).read_bytes()
+        self._revoked = RevocationList(config.crl, self._ca_pem)
         self._secret = LinkageSecret.from_file(config.linkage_secret)
         self.ledger = PrivacyLedger(config.ledger, config.privacy_total)
         self.rounds: dict[str, RoundContext] = {}
@@ -203,6 +205,7 @@ class Node:
     def join(self, task: m.JoinTask) -> m.JoinReply:
         try:  # the spec must be exactly what a federation coordinator signed, whoever relayed it
             signer = verify_spec(task.spec_toml, task.spec_signature, task.coordinator_certificate_pem, self._ca_pem)
+            self._revoked.check(task.coordinator_certificate_pem, "the round spec's signing certificate")
         except (CryptoError, CertificateError) as exc:
             log.warning("refusing round %s: %s", task.round_id, exc)
             return m.JoinReply(task.round_id, False, f"node {self.name} refuses the spec: {exc}")
@@ -476,6 +479,7 @@ class Node:
     def _verified_envelope_key(self, round_id: str, r: m.Recipient) -> bytes:
         """The recipient's envelope key, only if its federation certificate signed it for this round."""
         verify_party_certificate(r.certificate_pem, self._ca_pem, expected=Identity("node", r.party))
+        self._revoked.check(r.certificate_pem, "the recipient's certificate")
         from cryptography import x509
 
         cert_key = x509.load_pem_x509_certificate(r.certificate_pem).public_key()
@@ -491,6 +495,7 @@ class Node:
         keys = {}
         for s in task.senders:
             verify_party_certificate(s.certificate_pem, self._ca_pem, expected=Identity("node", s.party))
+            self._revoked.check(s.certificate_pem, "the sender's certificate")
             from cryptography import x509
 
             keys[s.party] = x509.load_pem_x509_certificate(s.certificate_pem).public_key()

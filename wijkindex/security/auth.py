@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from typing import Callable, Mapping
 
 import grpc
@@ -11,6 +13,10 @@ from wijkindex.security.pki import Identity, identity_from_certificate
 
 HEALTH = frozenset({"/grpc.health.v1.Health/Check", "/grpc.health.v1.Health/Watch"})
 Audit = Callable[[str, "Identity | None", str, str], None]
+
+
+if TYPE_CHECKING:
+    from wijkindex.security.revocation import RevocationList
 
 
 def peer_identity(context: grpc.ServicerContext) -> Identity | None:
@@ -34,15 +40,21 @@ def current_identity(context: grpc.ServicerContext) -> Identity:
 class RoleAuthInterceptor(grpc.ServerInterceptor):
     """Checks each call's role against ``policy`` inside the handler, where the peer is known."""
 
-    def __init__(self, policy: Mapping[str, frozenset[str]], audit: Audit | None = None) -> None:
+    def __init__(self, policy: Mapping[str, frozenset[str]], audit: Audit | None = None,
+                 revoked: "RevocationList | None" = None) -> None:
         self.policy = dict(policy)
         self.audit = audit
+        self.revoked = revoked
 
     def _check(self, method: str, context: grpc.ServicerContext) -> None:
         identity = peer_identity(context)
         if identity is None:
             self._log(method, None, "denied", "no verified identity")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a wijkindex client certificate is required")
+        if self.revoked is not None and self.revoked.is_revoked(context.auth_context()["x509_pem_cert"][0]):
+            self._log(method, identity, "denied", "certificate revoked")
+            context.abort(grpc.StatusCode.UNAUTHENTICATED,
+                          f"the certificate of {identity.uri} is revoked by the federation CA")  # type: ignore[union-attr]
         if method in HEALTH:
             return
         allowed = self.policy.get(method)
