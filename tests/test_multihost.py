@@ -11,8 +11,10 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 import pytest
@@ -65,9 +67,9 @@ def network() -> Iterator[dict[str, str]]:
             _ip("ip", "addr", "add", f"{NET}.{HOSTS[host]}/24", "dev", f"v{tag}{HOSTS[host]}", ns=ns)
             _ip("ip", "link", "set", f"v{tag}{HOSTS[host]}", "up", ns=ns)
             _ip("ip", "link", "set", "lo", "up", ns=ns)
-        yield spaces
+        yield {**spaces, "_switch": switch, "_tag": tag}
     finally:
-        for ns in [*spaces.values(), switch]:
+        for ns in [*spaces.values(), switch]:  # deleting a namespace removes its veth ends
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
@@ -78,6 +80,28 @@ def _cli(ns: str, *args: str) -> list[str]:
 def test_a_round_across_network_namespaces(network: dict[str, str], tmp_path: Path, small_federation) -> None:
     fed = lay_out(tmp_path / "fed", small_federation.out_dir, host=f"{NET}.{HOSTS['aggregator']}", port=50051,
                   paillier_bits=1024, poll_seconds=1.0)
+    _run_federation(network, tmp_path, small_federation, fed)
+
+
+def test_a_round_survives_a_node_cut_off_for_a_while(network: dict[str, str], tmp_path: Path,
+                                                      small_federation) -> None:
+    """The GGD's link goes down right after the round starts and comes back 8 s later: the node
+    reconnects with backoff by itself and the round completes."""
+    fed = lay_out(tmp_path / "fed", small_federation.out_dir, host=f"{NET}.{HOSTS['aggregator']}", port=50052,
+                  paillier_bits=1024, poll_seconds=1.0)
+    port = f"p{network['_tag']}{HOSTS['ggd']}"
+
+    def partition() -> None:
+        _ip("ip", "link", "set", port, "down", ns=network["_switch"])
+        threading.Timer(8.0, lambda: _ip("ip", "link", "set", port, "up", ns=network["_switch"])).start()
+
+    elapsed = _run_federation(network, tmp_path, small_federation, fed, during_round=partition, port=50052)
+    assert elapsed >= 8.0, "the round finished while the GGD was cut off: the partition did not bite"
+
+
+def _run_federation(network: dict[str, str], tmp_path: Path, small_federation, fed, *,  # type: ignore[no-untyped-def]
+                    during_round: Callable[[], None] | None = None, port: int = 50051) -> float:
+    """Start every party in its namespace, run one round, export it; the round's wall time."""
     procs: list[subprocess.Popen] = []
     logs = tmp_path / "logs"
     logs.mkdir()
@@ -99,9 +123,16 @@ def test_a_round_across_network_namespaces(network: dict[str, str], tmp_path: Pa
         spec = tmp_path / "round.toml"
         spec.write_text(round_spec(small_federation.period, small_federation.gemeente_code, small_federation.holders,
                                    round_id="multihost-1", fuzzy=small_federation.fuzzy))
-        started = subprocess.run(_cli(client, "round", "start", "--spec", str(spec), "--config",
-                                      str(fed.coordinator_config), "--wait"),
-                                 capture_output=True, text=True, env=env, timeout=600)
+        starting = subprocess.Popen(_cli(client, "round", "start", "--spec", str(spec), "--config",
+                                         str(fed.coordinator_config), "--wait"),
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+        t0 = time.monotonic()
+        if during_round:
+            time.sleep(0.5)
+            during_round()
+        out_text, _ = starting.communicate(timeout=600)
+        elapsed = time.monotonic() - t0
+        started = subprocess.CompletedProcess(starting.args, starting.returncode, out_text, "")
         assert started.returncode == 0 and "completed" in started.stdout + started.stderr, \
             started.stdout + started.stderr + "".join(p.read_text()[-2000:] for p in logs.glob("*.log"))
         out = tmp_path / "results"
@@ -115,11 +146,11 @@ def test_a_round_across_network_namespaces(network: dict[str, str], tmp_path: Pa
         # the hosts really are apart: the client cannot reach the aggregator on its own loopback,
         # and no node listens on the federation's port (nodes dial out, they open none)
         probe = ("import socket,sys\ns=socket.socket();s.settimeout(2)\n"
-                 "sys.exit(s.connect_ex((sys.argv[1], 50051)) != 0)")  # exit 0: it connected
+                 f"sys.exit(s.connect_ex((sys.argv[1], {port})) != 0)")  # exit 0: it connected
         assert subprocess.run(["ip", "netns", "exec", client, sys.executable, "-c", probe, "127.0.0.1"]).returncode
         for n in ("gemeente", "ggd", "school"):
             assert subprocess.run(["ip", "netns", "exec", client, sys.executable, "-c", probe,
-                                   f"{NET}.{HOSTS[n]}"]).returncode, f"node {n} listens on 50051"
+                                   f"{NET}.{HOSTS[n]}"]).returncode, f"node {n} listens on {port}"
         assert subprocess.run(["ip", "netns", "exec", client, sys.executable, "-c", probe,
                                f"{NET}.{HOSTS['aggregator']}"]).returncode == 0
     finally:
@@ -137,3 +168,4 @@ def test_a_round_across_network_namespaces(network: dict[str, str], tmp_path: Pa
     text = "".join(p.read_text(errors="replace") for p in logs.glob("*.log"))
     assert text and secret not in text and secret[:16] not in text
     assert not any(line in text for line in keys)
+    return elapsed
