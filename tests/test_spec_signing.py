@@ -121,3 +121,19 @@ def test_a_node_refuses_a_spec_signed_with_a_revoked_certificate(running: Runnin
         with pytest.raises(RoundFailed, match="coordinator is revoked"):
             c.wait_round(rid, timeout=120)
     assert not [e for e in ggd.ledger.entries() if e.round_id == rid]
+
+
+def test_an_oversized_message_is_refused_by_the_aggregator(running: Running) -> None:
+    """A sender that ignores the limit (64 MiB): the aggregator refuses the message unread."""
+    from wijkindex.security.tls import MAX_MESSAGE, channel_credentials
+
+    creds = running.fed.credentials("coordinator")
+    options = [("grpc.max_send_message_length", 2 * MAX_MESSAGE)]
+    with grpc.secure_channel(running.fed.address, channel_credentials(creds), options=options) as channel:
+        with pytest.raises(grpc.RpcError) as err:
+            rpc.CoordinatorStub(channel).SubmitRound(
+                pb.SubmitRoundRequest(spec_toml="#" * (MAX_MESSAGE + 1024)), timeout=60)
+    assert err.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, err.value
+    # and it still serves everyone else
+    with running.client("researcher") as r:
+        r.list_rounds()
