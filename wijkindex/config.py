@@ -114,12 +114,13 @@ class AggregatorConfig:
     database: Path
     tls: TlsPaths
     nodes: tuple[str, ...]
-    geography_dir: Path | None
+    geography_dir: Path | None  # one gemeente's geography (default: Zwolle's, in ../shared/data)
     paillier_bits: int
     slot_bits: int
     audit_log: Path | None
     source: Path
     min_cell_floor: int = 10  # no spec may set a suppression threshold below this
+    geography_dirs: tuple[Path, ...] = ()  # or several: one aggregator serving several gemeenten
     min_expected_children: int = 5  # no spec may ask for cells that CBS figures put below this
     crl: Path | None = None  # the federation CA's revocation list, re-read when it changes
 
@@ -133,6 +134,9 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
     if nodes is not None and (not nodes or not all(isinstance(n, str) and n for n in nodes)):
         c.bad("nodes", "a non-empty list of node party names")
     geo = c.get("geography_dir", str, None)
+    geos = c.get("geography_dirs", list, [])
+    if geos and (geo or not all(isinstance(g, str) for g in geos)):
+        c.bad("geography_dirs", "a list of folders, one per gemeente, instead of geography_dir")
     bits = c.get("paillier_bits", int, 2048)
     if bits is not None and bits not in (1024, 2048, 3072):
         c.bad("paillier_bits", "1024 (tests only), 2048 or 3072")
@@ -155,7 +159,8 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
         nodes=tuple(nodes), geography_dir=(base / geo).resolve() if geo else None,  # type: ignore[arg-type]
         paillier_bits=bits, slot_bits=slot_bits,  # type: ignore[arg-type]
         audit_log=(base / audit).resolve() if audit else None, source=Path(path),
-        min_cell_floor=floor, min_expected_children=expected, crl=crl)  # type: ignore[arg-type]
+        min_cell_floor=floor, min_expected_children=expected, crl=crl,  # type: ignore[arg-type]
+        geography_dirs=tuple((base / g).resolve() for g in geos or ()))
 
 
 @dataclass(frozen=True)

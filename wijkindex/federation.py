@@ -65,9 +65,10 @@ def _tls(pki_dir: Path, party: str, base: Path) -> dict[str, str]:
 def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_NODES,
             port: int | None = None, privacy_total: float = 10.0, paillier_bits: int = 2048,
             on_invalid: str = "exclude", geography_dir: Path | None = None, poll_seconds: float = 5.0,
-            host: str = "127.0.0.1") -> LocalFederation:
+            host: str = "127.0.0.1", data_of: Mapping[str, Path] | None = None) -> LocalFederation:
     """Create PKI, linkage secret and the config of every party under ``root``; the aggregator
-    listens on, and everyone dials, ``host`` (also in the aggregator's certificate)."""
+    listens on, and everyone dials, ``host`` (also in the aggregator's certificate). A node's
+    data is ``federation_dir/<node>`` unless ``data_of`` names another folder."""
     root = Path(root).resolve()
     federation_dir = Path(federation_dir).resolve()
     pki_dir = root / "pki"
@@ -89,7 +90,7 @@ def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_
         d = root / "nodes" / name
         node_cfgs[name] = _write_toml(d / "node.toml", {
             "version": 1, "name": name, "aggregator": address,
-            "data_dir": os.path.relpath(federation_dir / name, d),
+            "data_dir": os.path.relpath(Path((data_of or {}).get(name, federation_dir / name)).resolve(), d),
             "linkage_secret": os.path.relpath(secret_path, d), "ledger": "ledger.sqlite",
             "privacy_total": privacy_total, "on_invalid": on_invalid, "poll_seconds": poll_seconds,
             "tls": _tls(pki_dir, name, d)})

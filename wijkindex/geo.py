@@ -41,6 +41,21 @@ class Geography:
     def wijk_name(self, code: str) -> str:
         return str(self.wijken.set_index("wijk_code").loc[code, "wijk_name"])
 
+    def renamed(self, gemeente_code: str, gemeente_name: str) -> "Geography":
+        """The same buurten and wijken under another gemeente code (WK0193xx -> WK<code>xx), for a
+        synthetic federation of several gemeenten; never for real data."""
+        old, new = self.gemeente_code[2:], gemeente_code[2:]
+        if len(new) != len(old) or not gemeente_code.startswith("GM"):
+            raise ValueError(f"a gemeente code like GM0193, got {gemeente_code!r}")
+
+        def code(c: str) -> str:
+            return c[:2] + new + c[2 + len(old):]
+
+        buurten = self.buurten.assign(buurt_code=self.buurten["buurt_code"].map(code),
+                                      wijk_code=self.buurten["wijk_code"].map(code))
+        wijken = self.wijken.assign(wijk_code=self.wijken["wijk_code"].map(code))
+        return Geography(gemeente_code, gemeente_name, buurten, wijken)
+
 
 def recover_inhabitants(shares: list[float], max_n: int = 20000) -> int:
     """Smallest N for which every percentage equals round(k / N * 100, 4) for a whole k."""

@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from dataclasses import asdict
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -62,14 +62,17 @@ def _overlap(lo: int, hi: int, band_lo: int, band_hi: int) -> float:
 class RoundManager:
     """Runs every round the aggregator holds; thread-safe, called by the gRPC servicers."""
 
-    def __init__(self, store: Store, geography: Geography, known_nodes: tuple[str, ...], *,
+    def __init__(self, store: Store, geography: Geography | Sequence[Geography], known_nodes: tuple[str, ...], *,
                  ca_pem: bytes, paillier_bits: int = 2048, slot_bits: int = 40, min_cell_floor: int = 10,
                  min_expected_children: int = 5, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.ca_pem = ca_pem
         self.min_cell_floor = min_cell_floor
         self.min_expected_children = min_expected_children
-        self.geography = geography
+        geos = [geography] if isinstance(geography, Geography) else list(geography)
+        self.geographies = {g.gemeente_code: g for g in geos}  # one aggregator may serve several gemeenten
+        if len(self.geographies) != len(geos):
+            raise WijkindexError("two geographies for one gemeente code")
         self.known_nodes = known_nodes
         self.paillier_bits = paillier_bits
         self.slot_bits = slot_bits
@@ -95,14 +98,19 @@ class RoundManager:
 
     def cells_for(self, spec: RoundSpec) -> tuple[m.Cell, ...]:
         """The round's cells: every area of the level (sorted by code) x every age band."""
-        if spec.gemeente != self.geography.gemeente_code:
-            raise SpecError(f"gemeente: this aggregator serves {self.geography.gemeente_code}, "
-                            f"the spec asks for {spec.gemeente!r}")
+        geo = self.geography_of(spec)
         if spec.level == "wijk":
-            areas = self.geography.wijken[["wijk_code", "wijk_name"]].sort_values("wijk_code").values.tolist()
+            areas = geo.wijken[["wijk_code", "wijk_name"]].sort_values("wijk_code").values.tolist()
         else:
-            areas = self.geography.buurten[["buurt_code", "buurt_name"]].sort_values("buurt_code").values.tolist()
+            areas = geo.buurten[["buurt_code", "buurt_name"]].sort_values("buurt_code").values.tolist()
         return tuple(m.Cell(code, name, band.label) for code, name in areas for band in spec.age_bands)
+
+    def geography_of(self, spec: RoundSpec) -> Geography:
+        geo = self.geographies.get(spec.gemeente)
+        if geo is None:
+            raise SpecError(f"gemeente: this aggregator serves {', '.join(sorted(self.geographies))}, "
+                            f"the spec asks for {spec.gemeente!r}")
+        return geo
 
     def check_disclosure(self, spec: RoundSpec) -> None:
         """Refuse a spec that could single out children: a suppression threshold under the
@@ -112,7 +120,7 @@ class RoundManager:
         if spec.min_cell_size < self.min_cell_floor:
             raise SpecError(f"min_cell_size: {spec.min_cell_size} is below this federation's floor of "
                             f"{self.min_cell_floor}: cells that small could single out a child")
-        b = self.geography.buurten
+        b = self.geography_of(spec).buurten
         col = "wijk_code" if spec.level == "wijk" else "buurt_code"
         small = []
         for band in spec.age_bands:
@@ -444,7 +452,7 @@ class RoundManager:
         if denominator is None:
             raise RoundError("the spine node released no population counts")
         meta = IndexMeta(round_id=r.round_id, period=spec.period, gemeente_code=spec.gemeente,
-                         gemeente_name=self.geography.gemeente_name, min_cell_size=spec.min_cell_size)
+                         gemeente_name=self.geography_of(spec).gemeente_name, min_cell_size=spec.min_cell_size)
         order = {ind: i for i, ind in enumerate([*(ind for n in spec.nodes for ind in n.indicators),
                                                   *(name for j in spec.joint for name in j.level_names())])}
         numerators.sort(key=lambda x: order.get(x.indicator, len(order)))

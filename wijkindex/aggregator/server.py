@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 from concurrent import futures
 from dataclasses import dataclass
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -150,7 +150,7 @@ class RunningAggregator:
         self.rounds.store.close()
 
 
-def start_aggregator(config: AggregatorConfig, *, geography: Geography | None = None,
+def start_aggregator(config: AggregatorConfig, *, geography: Geography | Sequence[Geography] | None = None,
                      interceptors: tuple[grpc.ServerInterceptor, ...] = ()) -> RunningAggregator:
     """Start the server on ``config.listen`` (port 0 picks a free port) and return it running."""
     creds = PartyCredentials.from_paths(config.tls.cert, config.tls.key, config.tls.ca)
@@ -158,7 +158,8 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | None = 
         raise WijkindexError(f"{config.tls.cert} is a {creds.identity.role} certificate; the aggregator needs "
                              "an aggregator certificate")
     store = Store(config.database)
-    geo = geography or load_zwolle(config.geography_dir)
+    geo = geography or ([load_zwolle(d) for d in config.geography_dirs] if config.geography_dirs
+                        else load_zwolle(config.geography_dir))
     rounds = RoundManager(store, geo, config.nodes, ca_pem=Path(config.tls.ca).read_bytes(),
                           paillier_bits=config.paillier_bits, slot_bits=config.slot_bits,
                           min_cell_floor=config.min_cell_floor,
@@ -185,6 +186,6 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | None = 
     server.start()
     health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     health_servicer.set("wijkindex.v1.Coordinator", health_pb2.HealthCheckResponse.SERVING)
-    log.info("aggregator listening on port %d for gemeente %s, nodes %s", port, geo.gemeente_code,
-             ", ".join(config.nodes))
+    log.info("aggregator listening on port %d for gemeente(n) %s, nodes %s", port,
+             ", ".join(sorted(rounds.geographies)), ", ".join(config.nodes))
     return RunningAggregator(server, port, rounds, health_servicer)
