@@ -28,6 +28,7 @@ from rich.table import Table
 from wijkindex.aggregator.server import start_aggregator
 from wijkindex.clients import AggregatorClient
 from wijkindex.config import load_aggregator_config
+from wijkindex.security.auth import wrap_handler
 from wijkindex.federation import Processes, lay_out, round_spec
 from wijkindex.geo import load_zwolle
 from wijkindex.synth.generator import generate_federation
@@ -59,13 +60,9 @@ class Timer(grpc.ServerInterceptor):
                         self.times[name].append(time.perf_counter() - t)
             return call
 
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(timed(handler.unary_unary), handler.request_deserializer,
-                                                       handler.response_serializer)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(timed(handler.stream_unary), handler.request_deserializer,
-                                                        handler.response_serializer)
-        return handler  # streaming replies (relay fetch) are not timed
+        if handler.unary_stream or handler.stream_stream:
+            return handler  # streaming replies (relay fetch) are not timed
+        return wrap_handler(handler, timed)
 
 
 def main() -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from typing import Callable, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 import grpc
 
@@ -82,14 +80,15 @@ class RoleAuthInterceptor(grpc.ServerInterceptor):
                 return inner(request, context)
             return guarded
 
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(wrap(handler.unary_unary), handler.request_deserializer,
-                                                       handler.response_serializer)
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(wrap(handler.unary_stream), handler.request_deserializer,
-                                                        handler.response_serializer)
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(wrap(handler.stream_unary), handler.request_deserializer,
-                                                        handler.response_serializer)
-        return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream), handler.request_deserializer,
-                                                     handler.response_serializer)
+        return wrap_handler(handler, wrap)
+
+
+def wrap_handler(handler: grpc.RpcMethodHandler, wrap: Callable) -> grpc.RpcMethodHandler:  # type: ignore[type-arg]
+    """The same method handler with its behaviour function passed through ``wrap``, whatever its kind."""
+    kinds = (("unary_unary", grpc.unary_unary_rpc_method_handler), ("unary_stream", grpc.unary_stream_rpc_method_handler),
+             ("stream_unary", grpc.stream_unary_rpc_method_handler))
+    for attr, make in kinds:
+        if getattr(handler, attr):
+            return make(wrap(getattr(handler, attr)), handler.request_deserializer, handler.response_serializer)
+    return grpc.stream_stream_rpc_method_handler(wrap(handler.stream_stream), handler.request_deserializer,
+                                                 handler.response_serializer)
