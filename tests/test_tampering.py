@@ -57,3 +57,44 @@ def test_tampered_relay_fails_the_round_and_releases_nothing(tmp_path: Path, sma
         assert run.aggregator.rounds.store.private_key("tampered") is None  # key destroyed with the round
     finally:
         run.stop()
+
+
+class RelayFault(grpc.ServerInterceptor):
+    """Loses or duplicates the first relay chunk the spine node uploads for the GGD."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.done = 0
+
+    def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
+        handler = continuation(details)
+        if handler is None or not details.method.endswith("/UploadRelay"):
+            return handler
+        inner = handler.stream_unary
+
+        def faulty(it, ctx):  # type: ignore[no-untyped-def]
+            def alter():  # type: ignore[no-untyped-def]
+                for chunk in it:
+                    if not self.done and chunk.recipient == "ggd":
+                        self.done += 1
+                        if self.mode == "lose":
+                            continue
+                        yield chunk  # "duplicate": the same chunk twice
+                    yield chunk
+            return inner(alter(), ctx)
+        return grpc.stream_unary_rpc_method_handler(faulty, handler.request_deserializer, handler.response_serializer)
+
+
+@pytest.mark.parametrize("mode, reason", [("lose", "incomplete \\(lost chunks\\)"), ("duplicate", "repeats a chunk")])
+def test_a_lost_or_duplicated_relay_chunk_fails_the_round_cleanly(tmp_path: Path, small_federation, geography,
+                                                                  mode: str, reason: str) -> None:
+    fault = RelayFault(mode)
+    run = start_federation(tmp_path / "fed", small_federation, geography, interceptors=(fault,))
+    try:
+        with pytest.raises(RoundFailed, match=reason):
+            run.run_round(run.spec(epsilon=1.0, round_id=f"relay-{mode}"))
+        assert fault.done == 1
+        store = run.aggregator.rounds.store
+        assert store.index(f"relay-{mode}") is None and store.releases(f"relay-{mode}").get("ggd") is None
+    finally:
+        run.stop()

@@ -290,18 +290,11 @@ class RoundManager:
         recipients = {rcpt for snd, rcpt in spec.relay_edges() if snd == party}
         if not recipients:
             raise RoundError(f"node {party} relays to no one in round {round_id}")
-        by_rcpt: dict[str, set[int]] = {}
-        for c in chunks:
-            if c.round_id != round_id or c.recipient not in recipients:
-                raise RoundError(f"relay chunk from {party} for {c.recipient!r} in round {c.round_id!r} "
-                                 "does not belong here")
-            if not 0 <= c.seq < c.total:
-                raise RoundError(f"relay chunk {c.seq}/{c.total} for {c.recipient} out of range")
-            by_rcpt.setdefault(c.recipient, set()).add(c.seq)
-        for rcpt in recipients:
-            totals = {c.total for c in chunks if c.recipient == rcpt}
-            if len(totals) != 1 or by_rcpt.get(rcpt) != set(range(totals.pop())):
-                raise RoundError(f"relay from {party} for {rcpt} is incomplete or inconsistent")
+        problem = self._relay_problem(party, round_id, recipients, chunks)
+        if problem:  # lost, repeated or stray chunks: the round cannot go on, and says why
+            self.store.audit(party, "UploadRelay", "refused", problem, round_id)
+            self.fail(round_id, problem, actor=party)
+            raise RoundError(problem)
         if not self.store.put_relay(round_id, party, [(c.recipient, c.seq, c.total, c.envelope) for c in chunks]):
             self.store.audit(party, "UploadRelay", "refused", "second relay", round_id)
             raise RoundError(f"node {party} already relayed in round {round_id}; nothing is relayed twice")
@@ -314,6 +307,25 @@ class RoundManager:
             self.store.set_round_state(round_id, "aggregating", expect="sealing")
         self._notify()
         return len(chunks)
+
+    @staticmethod
+    def _relay_problem(party: str, round_id: str, recipients: set[str], chunks: list[m.RelayChunk]) -> str:
+        """Why a relay upload cannot be stored, or "" when every recipient got chunks 0..total-1 once."""
+        seen: dict[str, list[int]] = {}
+        for c in chunks:
+            if c.round_id != round_id or c.recipient not in recipients:
+                return f"relay chunk from {party} for {c.recipient!r} in round {c.round_id!r} does not belong here"
+            if not 0 <= c.seq < c.total:
+                return f"relay chunk {c.seq}/{c.total} from {party} for {c.recipient} is out of range"
+            seen.setdefault(c.recipient, []).append(c.seq)
+        for rcpt in sorted(recipients):
+            totals = {c.total for c in chunks if c.recipient == rcpt}
+            got = seen.get(rcpt, [])
+            if len(got) != len(set(got)):
+                return f"relay from {party} for {rcpt} repeats a chunk"
+            if len(totals) != 1 or set(got) != set(range(next(iter(totals)))):
+                return f"relay from {party} for {rcpt} is incomplete (lost chunks) or inconsistent"
+        return ""
 
     def fetch_relay(self, party: str, round_id: str) -> Iterator[m.RelayChunk]:
         r = self._round(round_id, party)
