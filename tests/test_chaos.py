@@ -116,3 +116,33 @@ def test_rounds_survive_random_kills(tmp_path: Path, small_federation) -> None:
         procs.stop()
     print(f"chaos: {ROUNDS} rounds, {outcomes}, kills {kills}")
     assert outcomes["completed"] > 0 and sum(kills.values()) >= ROUNDS // 2
+
+
+def test_a_node_that_never_answers_fails_the_round_at_its_deadline(tmp_path: Path, small_federation) -> None:
+    """The GGD's process is frozen (SIGSTOP) for a whole round: the round fails at its deadline
+    with a reason that says so and releases nothing; thawed, the node takes part in the next."""
+    fed = lay_out(tmp_path / "fed", small_federation.out_dir, nodes=tuple(small_federation.holders),
+                  privacy_total=100.0, paillier_bits=1024, poll_seconds=1.0)
+    os.environ["WIJKINDEX_WORKERS"] = "1"
+    procs = start_processes(fed)
+    db = fed.aggregator_config.parent / "aggregator.sqlite"
+    try:
+        ggd = procs.procs["node-ggd"]
+        ggd.send_signal(signal.SIGSTOP)
+        spec = round_spec(small_federation.period, small_federation.gemeente_code, small_federation.holders,
+                          epsilon=1.0, round_id="frozen-1", deadline_seconds=10, fuzzy=small_federation.fuzzy)
+        t0 = time.monotonic()
+        with AggregatorClient(fed.address, fed.credentials("coordinator"), timeout=30) as c:
+            c.submit_round(spec)
+            with pytest.raises(WijkindexError, match="deadline"):
+                c.wait_round("frozen-1", timeout=60)
+        assert time.monotonic() - t0 < 10 + 15  # ended by its deadline, not much later
+        assert _query(db, "SELECT 1 FROM round_index WHERE round_id='frozen-1'") == []
+        ggd.send_signal(signal.SIGCONT)
+        spec = round_spec(small_federation.period, small_federation.gemeente_code, small_federation.holders,
+                          epsilon=1.0, round_id="after-1", deadline_seconds=60, fuzzy=small_federation.fuzzy)
+        with AggregatorClient(fed.address, fed.credentials("coordinator"), timeout=30) as c:
+            c.submit_round(spec)
+            assert c.wait_round("after-1", timeout=120).state == "completed"
+    finally:
+        procs.stop()
