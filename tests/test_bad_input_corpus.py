@@ -71,6 +71,22 @@ CSV_CASES: list[tuple[str | bytes, tuple[str, ...]]] = [
 ]
 
 
+@pytest.mark.parametrize("rows, expected", [
+    ((GOOD_ROWS[0], GOOD_ROWS[1], GOOD_ROWS[0]), ("row 1", "row 3", "more than one row")),
+    ((GOOD_ROWS[0], GOOD_ROWS[1], GOOD_ROWS[1].replace("13CD", "99ZZ")), ("row 2", "row 3", "more than one row")),
+])
+def test_a_spine_with_a_child_twice_is_refused(tmp_path: Path, rows: tuple[str, ...], expected: tuple[str, ...]) -> None:
+    """In the population spine one row is one child: a BSN on two rows (same or different data)."""
+    path = tmp_path / "brp.csv"
+    path.write_text(_csv(*rows))
+    with pytest.raises(InputFileError) as err:
+        load_records(path, COLUMNS, on_invalid="fail", unique="bsn")
+    for part in expected:
+        assert part in str(err.value), str(err.value)
+    kept = load_records(path, COLUMNS, on_invalid="exclude", unique="bsn")
+    assert kept.n_excluded == 2 and len(kept.frame) == 1  # both rows of the ambiguous child left out
+
+
 @pytest.mark.parametrize("content, expected", CSV_CASES, ids=[f"csv{i}" for i in range(len(CSV_CASES))])
 def test_malformed_holder_file_gets_a_clear_error(tmp_path: Path, content: str | bytes, expected: tuple[str, ...]) -> None:
     path = tmp_path / "school" / "leerlingen.csv"

@@ -98,8 +98,12 @@ def _read_text(path: Path) -> str:
 
 
 def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
-                 on_invalid: Literal["fail", "exclude"] = "fail", dataset: str = "") -> LoadedRecords:
-    """Read and validate one CSV export (``,`` or ``;``, UTF-8 with or without BOM)."""
+                 on_invalid: Literal["fail", "exclude"] = "fail", dataset: str = "",
+                 unique: str | None = None) -> LoadedRecords:
+    """Read and validate one CSV export (``,`` or ``;``, UTF-8 with or without BOM).
+
+    ``unique`` names a column whose values must not repeat (the spine's BSN: one row per child);
+    every row of a repeated value is an issue, since which of them is right cannot be told."""
     path = Path(path)
     name = f"{path.parent.name}/{path.name}"
     text = _read_text(path)
@@ -148,6 +152,14 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
             out[col.name] = pd.Series([v if v is not None else 0 for v in values], dtype="int64")
         else:
             out[col.name] = pd.Series([v if v is not None else "" for v in values], dtype=object)
+    if unique is not None and unique in out.columns:
+        col = next((c for c in columns if c.name == unique), None)
+        values = out[unique].astype(str)
+        repeated = values.duplicated(keep=False).to_numpy() & ~bad & (values != "").to_numpy()
+        for i in np.nonzero(repeated)[0]:
+            bad[i] = True
+            issues.append(RecordIssue(Location(name, int(i) + 1, unique), _shown(values.iloc[i], col.kind if col else "str"),
+                                      "appears in more than one row; one row per child"))
     issues.sort(key=lambda x: (x.location.row or 0, x.location.column or ""))
     if issues and on_invalid == "fail":
         shown = "\n  - ".join(str(i) for i in issues[:_SHOWN_ISSUES])

@@ -283,7 +283,8 @@ class Node:
         # with identifiers, a missing or invalid BSN is not an error: the record links fuzzily
         cols = [ColumnSpec(name, "str" if fuzzy and (name == ds.id_column or name in ds.identifiers) else kind)  # type: ignore[arg-type]
                 for name, kind in ds.columns.items()]
-        loaded = load_records(path, cols, on_invalid=self.config.on_invalid, dataset=ds.name)
+        loaded = load_records(path, cols, on_invalid=self.config.on_invalid, dataset=ds.name,
+                              unique=ds.id_column if ds.spine else None)
         if fuzzy:
             self._split_bsns(loaded, ds, f"{path.parent.name}/{path.name}")
         if loaded.n_excluded:
