@@ -317,9 +317,9 @@ class Encoder:
         extra_ids = [distinct.setdefault(t, len(distinct)) for g in got for t in g[1]]
         extra_rows = np.repeat(np.arange(len(uniques), dtype=np.int64), counts)
         b_rows, b_codes = _bigram_codes(texts)
-        uniq_codes, inverse = np.unique(b_codes, return_inverse=True)
+        inverse, uniq_codes = pd.factorize(b_codes)  # hashing, not sorting
         code_toks = [chr(c >> 32) + chr(c & 0xFFFFFFFF) for c in uniq_codes.tolist()]
-        b_pos = self._token_positions(spec, code_toks)[inverse.ravel()]
+        b_pos = self._token_positions(spec, code_toks)[inverse]
         x_pos = self._token_positions(spec, list(distinct))[np.asarray(extra_ids, dtype=np.int64)]
         rows = np.concatenate([np.repeat(b_rows, spec.k), np.repeat(extra_rows, spec.k)])
         pos = np.concatenate([b_pos.ravel(), x_pos.ravel()])
