@@ -153,12 +153,12 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
         else:
             out[col.name] = pd.Series([v if v is not None else "" for v in values], dtype=object)
     if unique is not None and unique in out.columns:
-        col = next((c for c in columns if c.name == unique), None)
-        values = out[unique].astype(str)
-        repeated = values.duplicated(keep=False).to_numpy() & ~bad & (values != "").to_numpy()
-        for i in np.nonzero(repeated)[0]:
-            bad[i] = True
-            issues.append(RecordIssue(Location(name, int(i) + 1, unique), _shown(values.iloc[i], col.kind if col else "str"),
+        kind: Kind = next((c.kind for c in columns if c.name == unique), "str")
+        keys = out[unique].astype(str)
+        repeated = keys.duplicated(keep=False).to_numpy() & ~bad & (keys != "").to_numpy()
+        for row in np.nonzero(repeated)[0].tolist():
+            bad[row] = True
+            issues.append(RecordIssue(Location(name, row + 1, unique), _shown(keys.iloc[row], kind),
                                       "appears in more than one row; one row per child"))
     issues.sort(key=lambda x: (x.location.row or 0, x.location.column or ""))
     if issues and on_invalid == "fail":
