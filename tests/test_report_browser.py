@@ -75,3 +75,19 @@ def test_report_renders_map_and_charts_without_console_errors(report: Path, tmp_
     assert cumulative.count("<rect") == 17 * 4  # 16 wijken and the gemeente, 4 levels each
     assert dom.count("aria-label=\"trend ") >= 5 and "<polyline" in dom  # a line chart per indicator
     assert "Psychosociale problemen: eenoudergezin" in dom and 'download="relatieve_risicos.csv"' in dom
+
+
+def test_report_switches_to_english(report: Path, tmp_path: Path) -> None:
+    """The language switch (button; '#en' in the address opens the report in English)."""
+    r = chromium("--dump-dom", report.as_uri() + "#en", profile=tmp_path / "p3")
+    assert not [line for line in r.stderr.splitlines() if ":CONSOLE" in line]
+    dom = r.stdout
+    assert '<html lang="en"' in dom
+    for text in ("Map and bars per neighbourhood", "Composite scores per domain", "Stacked risks (cumulative risk)",
+                 "Relative risks", "Children in a single-parent household", "Municipality averages"):
+        assert text in dom, text
+    bars = dom.split('id="wi-bars"', 1)[1].split("</svg>", 1)[0]
+    assert "municipality" in bars and "onderdrukt" not in bars  # the chart redrawn in English
+    assert ">Nederlands<" in dom  # the button switches back
+    dutch = chromium("--dump-dom", report.as_uri(), profile=tmp_path / "p4").stdout
+    assert ">Kaart en staafdiagram per wijk<" in dutch and ">Map and bars per neighbourhood<" not in dutch

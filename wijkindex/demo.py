@@ -89,11 +89,15 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
         write_table(history, out / "history.csv")
     render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
                   privacy=privacy_rows(status), composite=composite, data_dir=data_dir, relative_risk=rr,
-                  history=history, notes=["Synthetische gegevens op de echte wijken en buurten van Zwolle (2014).",
-                                          *(f"Koppeling {r['node']}: {r['linked_exact']:,} kinderen op BSN, "
-                                            f"{r['linked_fuzzy']:,} alleen op naam, geboortedatum en postcode "
-                                            f"(versleuteld), {r['not_linked']:,} records niet gekoppeld "
-                                            f"(met ruis, ±{r['moe90']:g})." for r in index.attrs.get("linkage", []))])
+                  history=history, notes=[
+                      ("Synthetische gegevens op de echte wijken en buurten van Zwolle (2014).",
+                       "Synthetic data on the real neighbourhoods of Zwolle (2014)."),
+                      *((f"Koppeling {r['node']}: {r['linked_exact']:,} kinderen op BSN, {r['linked_fuzzy']:,} alleen op "
+                         f"naam, geboortedatum en postcode (versleuteld), {r['not_linked']:,} records niet gekoppeld "
+                         f"(met ruis, ±{r['moe90']:g}).",
+                         f"Linkage {r['node']}: {r['linked_exact']:,} children by BSN, {r['linked_fuzzy']:,} only by "
+                         f"name, date of birth and postcode (encrypted), {r['not_linked']:,} records not linked "
+                         f"(noised, ±{r['moe90']:g}).") for r in index.attrs.get("linkage", []))])
     console.print(f"[green]5/5[/] wrote index.csv, index.parquet, composite.csv, relative_risk.csv, "
                   f"linkage.csv, history.csv and report.html in {out}")
     for rep in index.attrs.get("linkage", []):

@@ -41,6 +41,30 @@ LABELS = {
     "cumulatief_risico_2": "Kinderen met 2 risicofactoren",
     "cumulatief_risico_3plus": "Kinderen met 3 of meer risicofactoren",
 }
+LABELS_EN = {
+    "eenoudergezin": "Children in a single-parent household",
+    "bijstand": "Children in a household on social assistance",
+    "schuldhulp": "Children in a household in debt counselling",
+    "jeugdhulp": "Children in youth care",
+    "ots_uithuisplaatsing": "Children under a supervision order or placed out of home",
+    "huurtoeslag": "Children in a rented home with rent benefit",
+    "overgewicht": "Children who are overweight",
+    "taalachterstand": "Children with a language delay",
+    "psychosociale_problemen": "Children with signalled psychosocial problems",
+    "onderwijsachterstand": "Pupils with an educational disadvantage",
+    "verzuim": "Pupils with school absenteeism",
+    "vve_deelname": "Children in early childhood education (VVE)",
+    "moeder_werkloos": "Children of a mother without work",
+    "jonge_moeder": "Children of a mother under 30 at her first child",
+    "eenouder_en_psychosociaal": "Children in a single-parent household with psychosocial problems",
+    "smartstart_profiel": "Children with the Smart Start risk profile",
+    "smartstart_en_jeugdhulp": "Children with the Smart Start profile and youth care",
+    "smartstart_en_onderwijsachterstand": "Children with the Smart Start profile and an educational disadvantage",
+    "cumulatief_risico_0": "Children with no risk factors",
+    "cumulatief_risico_1": "Children with 1 risk factor",
+    "cumulatief_risico_2": "Children with 2 risk factors",
+    "cumulatief_risico_3plus": "Children with 3 or more risk factors",
+}
 SOURCES = {"gemeente": "gemeente", "ggd": "GGD", "school": "schoolbesturen", "gemeente+ggd": "gemeente en GGD",
            "gemeente+school": "gemeente en schoolbesturen", "gemeente+ggd+school": "gemeente, GGD en schoolbesturen"}
 LEVEL_COLOURS = ("#e8eef7", "#f3d9a4", "#e49a5b", "#b8412c")
@@ -53,7 +77,7 @@ td.gm{font-weight:600;background:#f7f7f7}.sup{color:#888;font-style:italic}.moe{
 .note{background:#f6f8fa;border-left:4px solid #4a78b5;padding:.6rem 1rem}a.csv{font-size:.8rem;margin-left:.5rem}
 #wi-explorer{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}#wi-explorer select{margin:0 .8rem .6rem .3rem}
 #wi-map path{stroke:#fff;stroke-width:.6}#wi-map g:hover path{stroke:#000;stroke-width:1.2}
-.legend span{display:inline-block;width:1.4rem;height:.8rem;margin-right:.2rem;vertical-align:middle}
+.legend span[style]{display:inline-block;width:1.4rem;height:.8rem;margin-right:.2rem;vertical-align:middle}
 """
 EXPLORER_JS = """
 (function(){
@@ -76,7 +100,7 @@ EXPLORER_JS = """
       const fill = !r ? '#e5e5e5' : (r.sup ? 'url(#wi-hatch)' : colour(r.idx));
       g.querySelectorAll('path').forEach(function(p){ p.setAttribute('fill', fill); });
       g.querySelector('title').textContent = D.names[g.dataset.wijk] + ': ' +
-        (!r ? '-' : r.sup ? D.t.suppressed : pct(r.rate) + ' \u00b1 ' + pct(r.moe) + ' (index ' + Math.round(r.idx) + ')');
+        (!r ? '-' : r.sup ? T().suppressed : pct(r.rate) + ' \u00b1 ' + pct(r.moe) + ' (index ' + Math.round(r.idx) + ')');
     });
     const codes = Object.keys(D.names).filter(function(c){ return v[c]; });
     const max = Math.max(gm || 0, ...codes.map(function(c){ return v[c].sup ? 0 : v[c].rate + v[c].moe; })) || 1;
@@ -85,7 +109,7 @@ EXPLORER_JS = """
     codes.forEach(function(c, i){
       const r = v[c], y = i * row + 4;
       svg += '<text x="' + (left - 6) + '" y="' + (y + 12) + '" text-anchor="end" font-size="11">' + D.names[c] + '</text>';
-      if (r.sup) { svg += '<text x="' + left + '" y="' + (y + 12) + '" font-size="11" fill="#888">' + D.t.suppressed + '</text>'; return; }
+      if (r.sup) { svg += '<text x="' + left + '" y="' + (y + 12) + '" font-size="11" fill="#888">' + T().suppressed + '</text>'; return; }
       const w = W * r.rate / max, lo = W * Math.max(0, r.rate - r.moe) / max, hi = W * (r.rate + r.moe) / max;
       svg += '<rect x="' + left + '" y="' + (y + 2) + '" width="' + w.toFixed(1) + '" height="12" fill="' + colour(r.idx) + '" stroke="#999" stroke-width=".5"/>';
       svg += '<line x1="' + (left + lo).toFixed(1) + '" x2="' + (left + hi).toFixed(1) + '" y1="' + (y + 8) + '" y2="' + (y + 8) + '" stroke="#333"/>';
@@ -94,11 +118,13 @@ EXPLORER_JS = """
     if (gm !== null) {
       const x = (left + W * gm / max).toFixed(1);
       svg += '<line x1="' + x + '" x2="' + x + '" y1="0" y2="' + (codes.length * row + 6) + '" stroke="#000" stroke-dasharray="4 3"/>';
-      svg += '<text x="' + x + '" y="' + (codes.length * row + 20) + '" font-size="11" text-anchor="middle">' + D.t.gemeente + ' ' + pct(gm) + '</text>';
+      svg += '<text x="' + x + '" y="' + (codes.length * row + 20) + '" font-size="11" text-anchor="middle">' + T().gemeente + ' ' + pct(gm) + '</text>';
     }
     bars.innerHTML = svg + '</svg>';
-    note.textContent = D.labels[selInd.value] + ', ' + selBand.value + ' ' + D.t.years;
+    note.textContent = (window.wiLang === 'en' ? D.labels_en : D.labels)[selInd.value] + ', ' + selBand.value + ' ' + T().years;
   }
+  function T(){ return window.wiLang === 'en' ? D.t_en : D.t; }
+  document.addEventListener('wi-lang', draw);
   selInd.addEventListener('change', draw);
   selBand.addEventListener('change', draw);
   draw();
@@ -108,6 +134,39 @@ EXPLORER_JS = """
 
 def label(indicator: str) -> str:
     return LABELS.get(indicator, indicator)
+
+
+def label_en(indicator: str) -> str:
+    return LABELS_EN.get(indicator, indicator)
+
+
+def tr(nl: str, en: str) -> str:
+    """Text shown in Dutch, with its English for the language switch (both escaped here)."""
+    return f'<span data-en="{html.escape(en)}">{html.escape(nl)}</span>'
+
+
+def tr_label(indicator: str) -> str:
+    return tr(label(indicator), label_en(indicator))
+
+
+LANG_JS = """
+(function(){
+  const btn = document.getElementById('wi-lang');
+  function set(lang){
+    document.documentElement.lang = lang;
+    document.querySelectorAll('[data-en]').forEach(function(el){
+      if (el.dataset.nl === undefined) el.dataset.nl = el.textContent;
+      el.textContent = lang === 'en' ? el.dataset.en : el.dataset.nl;
+    });
+    btn.textContent = lang === 'en' ? 'Nederlands' : 'English';
+    window.wiLang = lang;
+    document.dispatchEvent(new Event('wi-lang'));
+  }
+  btn.addEventListener('click', function(){ set(window.wiLang === 'en' ? 'nl' : 'en'); });
+  window.wiLang = 'nl';
+  if (location.hash === '#en') set('en');
+})();
+"""
 
 
 def _shade(idx: float | None) -> str:
@@ -151,21 +210,26 @@ def section_explorer(index: pd.DataFrame, data_dir: Path | str | None = None) ->
         gemeente[r.indicator][r.age_band] = None if pd.isna(r.rate) else float(r.rate)
     names = dict(zip(wijk["wijk_code"], wijk["wijk_name"]))
     data = {"values": values, "gemeente": gemeente, "names": names, "labels": {i: label(i) for i in indicators},
-            "t": {"suppressed": "onderdrukt", "gemeente": "gemeente", "years": "jaar"}}
+            "labels_en": {i: label_en(i) for i in indicators},
+            "t": {"suppressed": "onderdrukt", "gemeente": "gemeente", "years": "jaar"},
+            "t_en": {"suppressed": "suppressed", "gemeente": "municipality", "years": "years"}}
     groups = "".join(
         f'<g data-wijk="{html.escape(code)}"><title>{html.escape(names.get(code, code))}</title>'
         + "".join(f'<path d="{d}"/>' for d in ds) + "</g>" for code, ds in paths.items())
-    options = "".join(f'<option value="{html.escape(i)}">{html.escape(label(i))}</option>' for i in indicators)
-    band_opts = "".join(f'<option value="{html.escape(b)}">{html.escape(b)} jaar</option>' for b in bands)
-    legend = ("<p class='legend sub'><span style='background:rgba(40,90,190,.8)'></span>lager dan de gemeente "
-              "<span style='background:#f4f1ea'></span>rond het gemiddelde "
-              "<span style='background:rgba(190,40,40,.8)'></span>hoger "
-              "<span style='background:#bbb'></span>onderdrukt of geen gegevens</p>")
+    options = "".join(f'<option value="{html.escape(i)}" data-en="{html.escape(label_en(i))}">'
+                      f'{html.escape(label(i))}</option>' for i in indicators)
+    band_opts = "".join(f'<option value="{html.escape(b)}" data-en="{html.escape(b)} years">{html.escape(b)} jaar</option>'
+                        for b in bands)
+    legend = ("<p class='legend sub'><span style='background:rgba(40,90,190,.8)'></span>"
+              + tr("lager dan de gemeente", "below the municipality") + " <span style='background:#f4f1ea'></span>"
+              + tr("rond het gemiddelde", "around the average") + " <span style='background:rgba(190,40,40,.8)'></span>"
+              + tr("hoger", "above") + " <span style='background:#bbb'></span>"
+              + tr("onderdrukt of geen gegevens", "suppressed or no data") + "</p>")
     payload = json.dumps(data).replace("</", "<\\/")
     return (
-        "<h2>Kaart en staafdiagram per wijk</h2>"
+        "<h2>" + tr("Kaart en staafdiagram per wijk", "Map and bars per neighbourhood") + "</h2>"
         f"<label>Indicator<select id='wi-ind'>{options}</select></label>"
-        f"<label>Leeftijd<select id='wi-band'>{band_opts}</select></label> <span id='wi-note' class='sub'></span>"
+        f"<label>{tr('Leeftijd', 'Age')}<select id='wi-band'>{band_opts}</select></label> <span id='wi-note' class='sub'></span>"
         "<div id='wi-explorer'>"
         f"<svg id='wi-map' xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
         f"viewBox='0 0 {width} {height}' role='img' aria-label='kaart van de wijken'>"
@@ -182,8 +246,10 @@ def section_composite(composite: pd.DataFrame | None) -> str:
     domains = list(dict.fromkeys(composite["domain"]))
     labels = dict(zip(composite["domain"], composite["domain_label"]))
     kinds = dict(zip(composite["domain"], composite["kind"]))
-    head = "".join(f"<th>{html.escape(labels[d])}<br><span class='moe'>"
-                   f"{'risico' if kinds[d] == 'risk' else 'beschermend'}</span></th>" for d in domains)
+    labels_en = dict(zip(composite["domain"], composite["domain_label_en"])) if "domain_label_en" in composite else labels
+    head = "".join(f"<th>{tr(str(labels[d]), str(labels_en[d]))}<br><span class='moe'>"
+                   f"{tr('risico', 'risk') if kinds[d] == 'risk' else tr('beschermend', 'protective')}</span></th>"
+                   for d in domains)
     body = []
     gm_code = str(composite["gemeente_code"].iloc[0])
     for code, g in composite.groupby("wijk_code", sort=False):
@@ -196,13 +262,20 @@ def section_composite(composite: pd.DataFrame | None) -> str:
                        else "<td>-</td>")
         cls = " class='gm'" if code == gm_code else ""
         body.append(f"<tr><td{cls}>{html.escape(str(g['wijk_name'].iloc[0]))}</td>{''.join(tds)}</tr>")
-    return ("<h2>Samengestelde scores per domein " + csv_link(composite, "samengestelde_scores.csv") + "</h2>"
-            "<p class='sub'>Gewogen gemiddelde van de indexen (gemeente = 100) van de indicatoren in het domein, "
-            "0-17 jaar, met 90%-foutmarge. Rood: meer risico (of minder bescherming) dan gemiddeld. Totaal: het "
-            "gemiddelde van de domeinen, beschermende omgekeerd. Elke wijkwaarde is naar het gemeentegemiddelde "
-            "getrokken naar mate van haar ruis (empirical Bayes), zodat kleine wijken niet door toeval bovenaan "
-            "staan; '-': te weinig kinderen voor een score.</p>"
-            f"<table><thead><tr><th>wijk</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return ("<h2>" + tr("Samengestelde scores per domein", "Composite scores per domain") + " "
+            + csv_link(composite, "samengestelde_scores.csv") + "</h2><p class='sub'>" + tr(
+                "Gewogen gemiddelde van de indexen (gemeente = 100) van de indicatoren in het domein, "
+                "0-17 jaar, met 90%-foutmarge. Rood: meer risico (of minder bescherming) dan gemiddeld. Totaal: het "
+                "gemiddelde van de domeinen, beschermende omgekeerd. Elke wijkwaarde is naar het gemeentegemiddelde "
+                "getrokken naar mate van haar ruis (empirical Bayes), zodat kleine wijken niet door toeval bovenaan "
+                "staan; '-': te weinig kinderen voor een score.",
+                "Weighted mean of the indicators' indices (municipality = 100) in the domain, ages 0-17, with 90% "
+                "margin of error. Red: more risk (or less protection) than average. Overall: the mean of the "
+                "domains, protective ones reversed. Each neighbourhood's value is pulled towards the municipality "
+                "average as far as its noise goes (empirical Bayes), so small neighbourhoods do not top the list by "
+                "chance; '-': too few children for a score.") + "</p>"
+            f"<table><thead><tr><th>{tr('wijk', 'neighbourhood')}</th>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
 
 
 def _totals(index: pd.DataFrame) -> pd.DataFrame:
@@ -255,14 +328,18 @@ def section_cumulative(index: pd.DataFrame) -> str:
                            f"fill='{LEVEL_COLOURS[min(k, len(LEVEL_COLOURS) - 1)]}'><title>"
                            f"{html.escape(label(levels[k]))}: {share:.1%}</title></rect>")
                 x += width
-        legend = "".join(f"<span style='background:{LEVEL_COLOURS[min(k, 3)]}'></span>{html.escape(label(lv))} "
+        legend = "".join(f"<span style='background:{LEVEL_COLOURS[min(k, 3)]}'></span>{tr_label(lv)} "
                          for k, lv in enumerate(levels))
         svg.append("</svg>")
         parts.append(
-            f"<h2>Gestapelde risico's (cumulatief risico) {csv_link(t, stem + '.csv')}</h2>"
-            "<p class='sub'>Aandeel kinderen (0-17 jaar) per aantal risicofactoren over alle bronnen samen, "
-            "berekend met het ketenprotocol: geen bron zag de kenmerken van een andere. Wijken gesorteerd op "
-            f"het aandeel met de meeste factoren.</p><p class='legend sub'>{legend}</p>{''.join(svg)}")
+            f"<h2>{tr('Gestapelde risico' + chr(39) + 's (cumulatief risico)', 'Stacked risks (cumulative risk)')} "
+            f"{csv_link(t, stem + '.csv')}</h2><p class='sub'>" + tr(
+                "Aandeel kinderen (0-17 jaar) per aantal risicofactoren over alle bronnen samen, berekend met het "
+                "ketenprotocol: geen bron zag de kenmerken van een andere. Wijken gesorteerd op het aandeel met de "
+                "meeste factoren.",
+                "Share of children (0-17) by number of risk factors across all sources, computed with the chain "
+                "protocol: no source saw another's attributes. Neighbourhoods sorted by the share with the most "
+                "factors.") + f"</p><p class='legend sub'>{legend}</p>{''.join(svg)}")
     return "".join(parts)
 
 
@@ -270,15 +347,19 @@ def section_relative_risk(rr: pd.DataFrame | None) -> str:
     """Per wijk: the outcome's risk among exposed children against the others, with its 90% interval."""
     if rr is None or rr.empty:
         return ""
-    parts = ["<h2>Relatieve risico's " + csv_link(rr, "relatieve_risicos.csv") + "</h2>"
-             "<p class='sub'>Uit de 2x2-tabellen van de gekoppelde indicatoren: hoeveel vaker de uitkomst voorkomt "
-             "bij kinderen met het kenmerk dan bij de andere kinderen in dezelfde wijk (0-17 jaar), met 90%-"
-             "interval. Een interval dat 1 omvat is geen duidelijk verschil.</p>"]
+    parts = ["<h2>" + tr("Relatieve risico's", "Relative risks") + " " + csv_link(rr, "relatieve_risicos.csv")
+             + "</h2><p class='sub'>" + tr(
+                 "Uit de 2x2-tabellen van de gekoppelde indicatoren: hoeveel vaker de uitkomst voorkomt bij kinderen "
+                 "met het kenmerk dan bij de andere kinderen in dezelfde wijk (0-17 jaar), met 90%-interval. Een "
+                 "interval dat 1 omvat is geen duidelijk verschil.",
+                 "From the 2x2 tables of the linked indicators: how much more often the outcome occurs among children "
+                 "with the attribute than among the other children of the same neighbourhood (0-17), with 90% "
+                 "interval. An interval that contains 1 is no clear difference.") + "</p>"]
     for name, g in rr[rr["age_band"] == "0-17"].groupby("name", sort=False):
         body = []
         for r in g.itertuples():
             if r.suppressed or pd.isna(r.relative_risk):
-                cell = "<td class='sup'>-</td><td class='sup'>te weinig kinderen</td>"
+                cell = f"<td class='sup'>-</td><td class='sup'>{tr('te weinig kinderen', 'too few children')}</td>"
             else:
                 hi = f"{r.rr_high90:.1f}" if r.rr_high90 < 100 else "&gt;100"
                 shade = _shade(100 * r.rr_low90) if r.rr_low90 > 1 else ""
@@ -286,8 +367,11 @@ def section_relative_risk(rr: pd.DataFrame | None) -> str:
             risk = (f"{r.risk_exposed:.1%} vs {r.risk_unexposed:.1%}" if pd.notna(r.risk_exposed)
                     and pd.notna(r.risk_unexposed) and not r.suppressed else "-")
             body.append(f"<tr><td>{html.escape(str(r.wijk_name))}</td>{cell}<td>{risk}</td></tr>")
-        parts.append(f"<h3>{html.escape(str(g['label'].iloc[0]))}</h3><table><thead><tr><th>wijk</th>"
-                     "<th>relatief risico</th><th>90%-interval</th><th>met vs zonder kenmerk</th></tr></thead>"
+        en = str(g["label_en"].iloc[0]) if "label_en" in g else str(g["label"].iloc[0])
+        parts.append(f"<h3>{tr(str(g['label'].iloc[0]), en)}</h3><table><thead><tr>"
+                     f"<th>{tr('wijk', 'neighbourhood')}</th><th>{tr('relatief risico', 'relative risk')}</th>"
+                     f"<th>{tr('90%-interval', '90% interval')}</th>"
+                     f"<th>{tr('met vs zonder kenmerk', 'with vs without attribute')}</th></tr></thead>"
                      f"<tbody>{''.join(body)}</tbody></table>")
     return "".join(parts)
 
@@ -299,8 +383,10 @@ def section_trend(history: pd.DataFrame | None) -> str:
     t = _totals(history)
     periods = sorted(t["period"].unique())
     gm_code = str(history["gemeente_code"].iloc[0])
-    parts = ["<h2>Ontwikkeling over de jaren " + csv_link(t, "trend.csv") + "</h2>"
-             "<p class='sub'>0-17 jaar, per peiljaar. Dik: de gemeente met 90%-foutmarge; dun: de wijken.</p>"
+    parts = ["<h2>" + tr("Ontwikkeling over de jaren", "Trend over the years") + " " + csv_link(t, "trend.csv")
+             + "</h2><p class='sub'>" + tr("0-17 jaar, per peiljaar. Dik: de gemeente met 90%-foutmarge; dun: de wijken.",
+                                           "Ages 0-17, per reference year. Thick: the municipality with 90% margin "
+                                           "of error; thin: the neighbourhoods.") + "</p>"
              "<div style='display:flex;flex-wrap:wrap;gap:1rem'>"]
     w, h, pad = 260, 150, 34
     for ind, g in t.groupby("indicator", sort=False):
@@ -336,19 +422,23 @@ def section_trend(history: pd.DataFrame | None) -> str:
             svg.append(f"<text x='{x:.1f}' y='{h - 4}' font-size='10' text-anchor='middle'>{p}</text>")
         svg.append(f"<text x='2' y='12' font-size='10'>{top:.0%}</text></svg>")
         parts.append(f"<figure style='margin:0'><figcaption style='font-size:.85rem;max-width:{w}px'>"
-                     f"{html.escape(label(str(ind)))}</figcaption>{''.join(svg)}</figure>")
+                     f"{tr_label(str(ind))}</figcaption>{''.join(svg)}</figure>")
     parts.append("</div>")
     return "".join(parts)
 
 
-def section_header(index: pd.DataFrame, title: str, notes: Sequence[str]) -> str:
+def section_header(index: pd.DataFrame, title: str, notes: Sequence[str | tuple[str, str]]) -> str:
+    """Title, reference date and round, and notes (a note may be a (Dutch, English) pair)."""
     period = index["period"].iloc[0] if len(index) else ""
     gm = index[index["wijk_code"] == index["gemeente_code"]]
     gemeente = gm["wijk_name"].iloc[0] if len(gm) else ""
-    out = [f"<h1>{html.escape(title)}</h1>",
-           f'<p class="sub">{html.escape(str(gemeente))}, peildatum 1 januari {html.escape(str(period))}; '
-           f'ronde {html.escape(str(index["round_id"].iloc[0] if len(index) else ""))}</p>']
-    out += [f'<p class="note">{html.escape(n)}</p>' for n in notes]
+    rid = str(index["round_id"].iloc[0] if len(index) else "")
+    out = ["<p style='float:right'><button id='wi-lang' type='button'>English</button></p>",
+           f"<h1>{html.escape(title)}</h1>",
+           f'<p class="sub">{html.escape(str(gemeente))}, '
+           + tr(f"peildatum 1 januari {period}; ronde {rid}", f"reference date 1 January {period}; round {rid}")
+           + "</p>"]
+    out += [f'<p class="note">{tr(*n) if isinstance(n, tuple) else html.escape(n)}</p>' for n in notes]
     return "\n".join(out)
 
 
@@ -361,27 +451,33 @@ def section_privacy(privacy: Sequence[Mapping[str, object]]) -> str:
         for p in privacy)
     total = sum(float(str(p.get("epsilon", 0))) for p in privacy)
     return (
-        "<h2>Privacy " + csv_link(pd.DataFrame(list(privacy)), "privacy.csv") + "</h2><p>Elk getal in dit rapport is een geteld aantal met toegevoegde ruis "
-        "(differential privacy). Geen enkele partij heeft de gegevens van een andere partij gezien.</p>"
-        "<table><thead><tr><th>bron</th><th>epsilon deze ronde</th><th>mechanisme</th><th>ruisschaal</th></tr>"
-        f"</thead><tbody>{rows}</tbody></table>"
-        f"<p>Privacyverlies van een kind dat bij alle bronnen bekend is: epsilon {total:g} in deze ronde "
-        "(de som over de bronnen).</p>")
+        "<h2>Privacy " + csv_link(pd.DataFrame(list(privacy)), "privacy.csv") + "</h2><p>"
+        + tr("Elk getal in dit rapport is een geteld aantal met toegevoegde ruis (differential privacy). Geen enkele "
+             "partij heeft de gegevens van een andere partij gezien.",
+             "Every figure in this report is a count with noise added (differential privacy). No party has seen "
+             "another party's data.") + "</p>"
+        f"<table><thead><tr><th>{tr('bron', 'source')}</th><th>{tr('epsilon deze ronde', 'epsilon this round')}</th>"
+        f"<th>{tr('mechanisme', 'mechanism')}</th><th>{tr('ruisschaal', 'noise scale')}</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table><p>"
+        + tr(f"Privacyverlies van een kind dat bij alle bronnen bekend is: epsilon {total:g} in deze ronde "
+             "(de som over de bronnen).",
+             f"Privacy loss of a child known to every source: epsilon {total:g} this round (the sum over the "
+             "sources).") + "</p>")
 
 
 def section_summary(index: pd.DataFrame) -> str:
     gm = index[index["wijk_code"] == index["gemeente_code"]]
     bands = list(dict.fromkeys(index["age_band"]))
-    head = "".join(f"<th>{html.escape(b)} jaar</th>" for b in bands)
+    head = "".join(f"<th>{tr(b + ' jaar', b + ' years')}</th>" for b in bands)
     body = []
     for (ind, src), g in gm.groupby(["indicator", "source"], sort=False):
         g = g.set_index("age_band")
         cells = "".join(
             f"<td>{g.loc[b, 'rate']:.1%} <span class='moe'>± {g.loc[b, 'moe90']:.1%}</span></td>"
             if b in g.index and pd.notna(g.loc[b, "rate"]) else "<td>-</td>" for b in bands)
-        body.append(f"<tr><td>{html.escape(label(str(ind)))} <span class='moe'>({html.escape(SOURCES.get(str(src), str(src)))})"
+        body.append(f"<tr><td>{tr_label(str(ind))} <span class='moe'>({html.escape(SOURCES.get(str(src), str(src)))})"
                     f"</span></td>{cells}</tr>")
-    return ("<h2>Gemeente-gemiddelden " + csv_link(gm, "gemeente.csv") + "</h2>"
+    return ("<h2>" + tr("Gemeente-gemiddelden", "Municipality averages") + " " + csv_link(gm, "gemeente.csv") + "</h2>"
             "<table><thead><tr><th>indicator</th>" + head +
             "</tr></thead><tbody>" + "".join(body) + "</tbody></table>")
 
@@ -390,7 +486,7 @@ def section_indicator(index: pd.DataFrame, indicator: str) -> str:
     g = index[index["indicator"] == indicator]
     bands = list(dict.fromkeys(g["age_band"]))
     gm_code = g["gemeente_code"].iloc[0]
-    head = "".join(f"<th>{html.escape(b)} jaar</th>" for b in bands)
+    head = "".join(f"<th>{tr(b + ' jaar', b + ' years')}</th>" for b in bands)
     body = []
     for code, w in g.groupby("wijk_code", sort=False):
         w = w.set_index("age_band")
@@ -402,7 +498,7 @@ def section_indicator(index: pd.DataFrame, indicator: str) -> str:
                 continue
             r = w.loc[b]
             if bool(r["suppressed"]):
-                tds.append("<td class='sup'>onderdrukt*</td>")
+                tds.append(f"<td class='sup'>{tr('onderdrukt*', 'suppressed*')}</td>")
             elif pd.isna(r["rate"]):
                 tds.append("<td>-</td>")
             else:
@@ -413,20 +509,26 @@ def section_indicator(index: pd.DataFrame, indicator: str) -> str:
         cls = " class='gm'" if code == gm_code else ""
         body.append(f"<tr><td{cls}>{html.escape(name)}</td>{''.join(tds)}</tr>")
     src = SOURCES.get(str(g["source"].iloc[0]), str(g["source"].iloc[0]))
-    return (f"<h2>{html.escape(label(indicator))} {csv_link(g, indicator + '.csv')}</h2>"
-            f"<p class='sub'>bron: {html.escape(src)}; percentage van de "
-            "kinderen in de wijk en leeftijdsgroep, ± 90%-foutmarge, index t.o.v. gemeente = 100</p>"
-            f"<table><thead><tr><th>wijk</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+    return (f"<h2>{tr_label(indicator)} {csv_link(g, indicator + '.csv')}</h2><p class='sub'>"
+            + tr(f"bron: {src}; percentage van de kinderen in de wijk en leeftijdsgroep, ± 90%-foutmarge, index t.o.v. "
+                 "gemeente = 100",
+                 f"source: {src}; percentage of the children in the neighbourhood and age group, ± 90% margin of "
+                 "error, index against the municipality = 100") + "</p>"
+            f"<table><thead><tr><th>{tr('wijk', 'neighbourhood')}</th>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
 
 
 def section_footnotes(min_cell_size: int | None = None) -> str:
     size = f" (kleiner dan {min_cell_size})" if min_cell_size else ""
-    return (f"<p class='sub'>* onderdrukt: de (verruiste) groep is te klein om te publiceren{size}. "
-            "Rood: hoger dan het gemeentegemiddelde; blauw: lager.</p>")
+    size_en = f" (below {min_cell_size})" if min_cell_size else ""
+    return ("<p class='sub'>" + tr(f"* onderdrukt: de (verruiste) groep is te klein om te publiceren{size}. "
+                                   "Rood: hoger dan het gemeentegemiddelde; blauw: lager.",
+                                   f"* suppressed: the (noised) group is too small to publish{size_en}. "
+                                   "Red: above the municipality average; blue: below.") + "</p>")
 
 
 def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
-                  privacy: Sequence[Mapping[str, object]] = (), notes: Sequence[str] = (),
+                  privacy: Sequence[Mapping[str, object]] = (), notes: Sequence[str | tuple[str, str]] = (),
                   composite: pd.DataFrame | None = None, data_dir: Path | str | None = None,
                   relative_risk: pd.DataFrame | None = None, history: pd.DataFrame | None = None) -> Path:
     """Write the report atomically and return its path. ``history``: index rows of several periods."""
@@ -436,7 +538,7 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
     parts += [section_indicator(index, str(i)) for i in dict.fromkeys(index["indicator"])]
     parts.append(section_footnotes())
     doc = (f"<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-           f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>")
+           f"<style>{CSS}</style></head><body>{''.join(parts)}<script>{LANG_JS}</script></body></html>")
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".report.", dir=out_path.parent)
