@@ -18,31 +18,51 @@ from wijkindex.proto import wijkindex_pb2 as pb
 pytestmark = pytest.mark.slow
 
 
-class FlipOneByte(grpc.ServerInterceptor):
-    """Flips a byte in the first relay envelope the spine node uploads."""
+class RelayTamper(grpc.ServerInterceptor):
+    """Rewrites the stream of relay chunks a node uploads: subclasses say how (``alter``)."""
 
-    def __init__(self) -> None:
-        self.flipped = 0
+    done = 0
+
+    def alter(self, chunks):  # type: ignore[no-untyped-def]
+        raise NotImplementedError
 
     def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
         handler = continuation(details)
         if handler is None or not details.method.endswith("/UploadRelay"):
             return handler
         inner = handler.stream_unary
+        return grpc.stream_unary_rpc_method_handler(lambda it, ctx: inner(self.alter(it), ctx),
+                                                    handler.request_deserializer, handler.response_serializer)
 
-        def tampered(it, ctx):  # type: ignore[no-untyped-def]
-            def alter():  # type: ignore[no-untyped-def]
-                for chunk in it:
-                    if not self.flipped:
-                        env = bytearray(chunk.envelope)
-                        env[len(env) // 2] ^= 0x40
-                        chunk = pb.RelayChunk(round_id=chunk.round_id, recipient=chunk.recipient, seq=chunk.seq,
-                                              total=chunk.total, envelope=bytes(env))
-                        self.flipped += 1
-                    yield chunk
-            return inner(alter(), ctx)
-        return grpc.stream_unary_rpc_method_handler(tampered, handler.request_deserializer,
-                                                    handler.response_serializer)
+
+class FlipOneByte(RelayTamper):
+    """Flips a byte in the first relay envelope the spine node uploads."""
+
+    def alter(self, chunks):  # type: ignore[no-untyped-def]
+        for chunk in chunks:
+            if not self.done:
+                env = bytearray(chunk.envelope)
+                env[len(env) // 2] ^= 0x40
+                chunk = pb.RelayChunk(round_id=chunk.round_id, recipient=chunk.recipient, seq=chunk.seq,
+                                      total=chunk.total, envelope=bytes(env))
+                self.done += 1
+            yield chunk
+
+
+class RelayFault(RelayTamper):
+    """Loses or duplicates the first relay chunk the spine node uploads for the GGD."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+
+    def alter(self, chunks):  # type: ignore[no-untyped-def]
+        for chunk in chunks:
+            if not self.done and chunk.recipient == "ggd":
+                self.done += 1
+                if self.mode == "lose":
+                    continue
+                yield chunk  # "duplicate": the same chunk twice
+            yield chunk
 
 
 def test_tampered_relay_fails_the_round_and_releases_nothing(tmp_path: Path, small_federation, geography) -> None:
@@ -51,38 +71,12 @@ def test_tampered_relay_fails_the_round_and_releases_nothing(tmp_path: Path, sma
     try:
         with pytest.raises(RoundFailed) as err:
             run.run_round(run.spec(epsilon=1.0, round_id="tampered"))
-        assert tamper.flipped == 1
+        assert tamper.done == 1
         assert "envelope signature does not verify" in str(err.value)
         assert run.aggregator.rounds.store.index("tampered") is None
         assert run.aggregator.rounds.store.private_key("tampered") is None  # key destroyed with the round
     finally:
         run.stop()
-
-
-class RelayFault(grpc.ServerInterceptor):
-    """Loses or duplicates the first relay chunk the spine node uploads for the GGD."""
-
-    def __init__(self, mode: str) -> None:
-        self.mode = mode
-        self.done = 0
-
-    def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
-        handler = continuation(details)
-        if handler is None or not details.method.endswith("/UploadRelay"):
-            return handler
-        inner = handler.stream_unary
-
-        def faulty(it, ctx):  # type: ignore[no-untyped-def]
-            def alter():  # type: ignore[no-untyped-def]
-                for chunk in it:
-                    if not self.done and chunk.recipient == "ggd":
-                        self.done += 1
-                        if self.mode == "lose":
-                            continue
-                        yield chunk  # "duplicate": the same chunk twice
-                    yield chunk
-            return inner(alter(), ctx)
-        return grpc.stream_unary_rpc_method_handler(faulty, handler.request_deserializer, handler.response_serializer)
 
 
 @pytest.mark.parametrize("mode, reason", [("lose", "incomplete \\(lost chunks\\)"), ("duplicate", "repeats a chunk")])
