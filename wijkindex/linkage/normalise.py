@@ -91,6 +91,8 @@ def split_surname(raw: object) -> tuple[str, str]:
     tussenvoegsel words ('Van') is kept as its own core.
     """
     s = fold(raw)
+    if not any(ch in s for ch in " '.") and "," not in str(raw):
+        return "", s  # one word, the common case: nothing to split
     if "," in str(raw):  # the register's sorting form "Berg, van der"
         head, _, tail = str(raw).partition(",")
         s = fold(tail + " " + head)
