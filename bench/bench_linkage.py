@@ -32,18 +32,12 @@ from rich.console import Console
 from rich.table import Table
 
 from wijkindex.linkage.encoding import FEBRL_SCHEMA
-from wijkindex.linkage.evaluate import evaluate_frames, read_table
+from wijkindex.linkage.evaluate import evaluate_frames, precision_recall_f1, read_table
 from wijkindex.linkage.fuzzy import encode_identifiers, link_without_bsn
 from wijkindex.linkage.pseudonym import EncodingKey
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=150)
-
-
-def prf(tp: int, predicted: int, true: int) -> tuple[float, float, float]:
-    p = tp / predicted if predicted else 1.0
-    r = tp / true if true else 1.0
-    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
 def febrl4(baseline_python: Path, work: Path) -> tuple[list[list[str]], dict[str, float]]:
@@ -70,7 +64,7 @@ def febrl4(baseline_python: Path, work: Path) -> tuple[list[list[str]], dict[str
                  f"{blocked.comparisons_per_second:,.0f} ({blocked.comparisons:,} pairs)",
                  f"{blocked.encode_seconds + blocked.match_seconds:.2f}"])
     for res in json.loads((work / "baselines.json").read_text()):
-        p, r, f = prf(res["true_positives"], res["predicted"], res["true_links"])
+        p, r, f = precision_recall_f1(res["true_positives"], res["predicted"], res["true_links"])
         enc = f"{res['n_records'] / res['encode_s']:,.0f}" if res["encode_s"] else "(clear data)"
         rows.append([res["label"], f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", enc,
                      f"{res['n_comparisons'] / res['match_s']:,.0f}", f"{res['encode_s'] + res['match_s']:.2f}"])
@@ -97,7 +91,7 @@ def dutch(scale: float, work: Path) -> tuple[list[str], dict[str, float]]:
     t2 = time.perf_counter()
     right = int((true_bsn[links.record_rows] == brp["bsn"].to_numpy()[links.spine_rows]).sum())
     linkable = int(pd.Series(true_bsn).isin(set(brp["bsn"])).sum())
-    p, r, f = prf(right, len(links.record_rows), linkable)
+    p, r, f = precision_recall_f1(right, len(links.record_rows), linkable)
     pairs = len(survey) * len(brp)
     row = [f"GGD survey records -> spine ({len(survey):,} x {len(brp):,}; {linkable:,} in the spine)",
            f"{p:.4f}", f"{r:.4f}", f"{f:.4f}", f"{len(brp) / (t1 - t0):,.0f}", f"{pairs / (t2 - t1):,.0f}",

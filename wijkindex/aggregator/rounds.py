@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import secrets
 import threading
 import time
 from dataclasses import asdict

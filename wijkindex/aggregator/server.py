@@ -160,7 +160,8 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | Sequenc
     store = Store(config.database)
     geo = geography or ([load_zwolle(d) for d in config.geography_dirs] if config.geography_dirs
                         else load_zwolle(config.geography_dir))
-    rounds = RoundManager(store, geo, config.nodes, ca_pem=Path(config.tls.ca).read_bytes(),
+    ca_pem = Path(config.tls.ca).read_bytes()
+    rounds = RoundManager(store, geo, config.nodes, ca_pem=ca_pem,
                           paillier_bits=config.paillier_bits, slot_bits=config.slot_bits,
                           min_cell_floor=config.min_cell_floor,
                           min_expected_children=config.min_expected_children)
@@ -169,7 +170,7 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | Sequenc
         if outcome != "allowed":
             store.audit(identity.uri if identity else "unauthenticated", method, outcome, detail)
 
-    revoked = RevocationList(config.crl, Path(config.tls.ca).read_bytes())
+    revoked = RevocationList(config.crl, ca_pem)
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="aggregator"),
                          interceptors=[RoleAuthInterceptor(POLICY, audit=audit, revoked=revoked), *interceptors],
                          options=GRPC_OPTIONS)

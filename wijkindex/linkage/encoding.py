@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date as _date_check
-from typing import Callable, Iterable, Literal, Sequence
+from typing import Callable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
@@ -244,7 +244,7 @@ class Encodings:
 
     bits: np.ndarray  # (n, words) uint64
     schema_fingerprint: str
-    empty: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))  # rows with no tokens
+    empty: np.ndarray  # (n,) bool: rows with no token at all
 
     def __len__(self) -> int:
         return int(self.bits.shape[0])
@@ -374,6 +374,3 @@ class Encoder:
         """Hardened (Rule 90), balanced, keyed encodings of every row of ``frame``."""
         plain, empty = self.plain_filters(frame)
         return Encodings(self.harden(plain), self.schema.fingerprint(), empty)
-
-    def encode_records(self, records: Sequence[dict[str, object]]) -> Encodings:
-        return self.encode(pd.DataFrame.from_records(list(records), columns=self.schema.columns))

@@ -20,6 +20,13 @@ from wijkindex.linkage.matching import MatchResult, match
 from wijkindex.linkage.pseudonym import EncodingKey
 
 
+def precision_recall_f1(true_positives: int, predicted: int, true_links: int) -> tuple[float, float, float]:
+    """Precision, recall and F1 of a linkage (an empty side counts as perfect, F1 0 if both are 0)."""
+    p = true_positives / predicted if predicted else 1.0
+    r = true_positives / true_links if true_links else 1.0
+    return p, r, (2 * p * r / (p + r) if p + r else 0.0)
+
+
 @dataclass(frozen=True)
 class Evaluation:
     n_a: int
@@ -34,16 +41,15 @@ class Evaluation:
 
     @property
     def precision(self) -> float:
-        return self.true_positives / self.predicted if self.predicted else 1.0
+        return precision_recall_f1(self.true_positives, self.predicted, self.true_links)[0]
 
     @property
     def recall(self) -> float:
-        return self.true_positives / self.true_links if self.true_links else 1.0
+        return precision_recall_f1(self.true_positives, self.predicted, self.true_links)[1]
 
     @property
     def f1(self) -> float:
-        p, r = self.precision, self.recall
-        return 2 * p * r / (p + r) if p + r else 0.0
+        return precision_recall_f1(self.true_positives, self.predicted, self.true_links)[2]
 
     @property
     def encodings_per_second(self) -> float:

@@ -136,6 +136,11 @@ def _evidence(scores: np.ndarray, half_bits: int) -> np.ndarray:
     return np.minimum(-np.log(1.0 - np.asarray(scores, dtype=float) + 1.0 / half_bits), _EVIDENCE_CAP)
 
 
+def _score(evidence: float, half_bits: int) -> float:
+    """The score with this evidence (the inverse of ``_evidence`` below its cap)."""
+    return float(1.0 + 1.0 / half_bits - np.exp(-evidence))
+
+
 def fit_threshold(scores: np.ndarray, *, half_bits: int = 1024, max_iter: int = 300) -> MatchModel:
     """EM for a two-component Gaussian mixture of the candidates' evidence (see ``_evidence``);
     the threshold is the score at which the match probability crosses one half."""
@@ -162,9 +167,8 @@ def fit_threshold(scores: np.ndarray, *, half_bits: int = 1024, max_iter: int = 
     pm = w[m] * _normal_pdf(grid, mu[m], sd[m])
     post = pm / (pm + w[u] * _normal_pdf(grid, mu[u], sd[u]))
     cross = grid[np.argmax(post >= 0.5)] if (post >= 0.5).any() else mu[m]
-    thr = float(1.0 + 1.0 / half_bits - np.exp(-cross))
-    back = lambda v: float(1.0 + 1.0 / half_bits - np.exp(-v))  # noqa: E731
-    return MatchModel(float(w[m]), (back(mu[m]), float(sd[m])), (back(mu[u]), float(sd[u])), thr, it)
+    return MatchModel(float(w[m]), (_score(mu[m], half_bits), float(sd[m])), (_score(mu[u], half_bits), float(sd[u])),
+                      _score(cross, half_bits), it)
 
 
 def greedy_one_to_one(ia: np.ndarray, ib: np.ndarray, scores: np.ndarray, threshold: float) -> np.ndarray:
@@ -203,10 +207,8 @@ def match(a: Encodings, b: Encodings, *, threshold: float | None = None, block: 
     else:
         ia, ib, sc = dice_all_pairs(A, B, keep=keep)
         n_comp = n_pairs
-    # rows with no tokens at all (no usable identifier) never link
-    if len(a.empty) == len(A) and len(b.empty) == len(B):
-        ok = ~(a.empty[ia] | b.empty[ib])
-        ia, ib, sc = ia[ok], ib[ok], sc[ok]
+    ok = ~(a.empty[ia] | b.empty[ib])  # rows with no usable identifier never link
+    ia, ib, sc = ia[ok], ib[ok], sc[ok]
     model = None
     if threshold is None:
         model = fit_threshold(sc, half_bits=A.shape[1] * 32)

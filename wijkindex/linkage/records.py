@@ -52,7 +52,7 @@ class LoadedRecords:
     path: str = ""
 
 
-def _shown(value: str, kind: Kind) -> str:
+def shown_value(value: str, kind: Kind) -> str:
     """A value as it may appear in a log: BSNs masked but for the last 2 digits, all truncated."""
     v = str(value)
     if kind == "bsn":
@@ -143,7 +143,7 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
                 values[i] = parse(v)
             except ValueError as exc:
                 bad[i] = True
-                issues.append(RecordIssue(Location(name, i + 1, col.name), _shown(v, col.kind), str(exc)))
+                issues.append(RecordIssue(Location(name, i + 1, col.name), shown_value(v, col.kind), str(exc)))
         if col.kind == "date":
             out[col.name] = pd.to_datetime(pd.Series(values, dtype=object), errors="coerce")
         elif col.kind == "flag":
@@ -158,7 +158,7 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
         repeated = keys.duplicated(keep=False).to_numpy() & ~bad & (keys != "").to_numpy()
         for row in np.nonzero(repeated)[0].tolist():
             bad[row] = True
-            issues.append(RecordIssue(Location(name, row + 1, unique), _shown(keys.iloc[row], kind),
+            issues.append(RecordIssue(Location(name, row + 1, unique), shown_value(keys.iloc[row], kind),
                                       "appears in more than one row; one row per child"))
     issues.sort(key=lambda x: (x.location.row or 0, x.location.column or ""))
     if issues and on_invalid == "fail":

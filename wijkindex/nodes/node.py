@@ -36,7 +36,7 @@ from wijkindex.errors import CertificateError, CryptoError, Location, WijkindexE
 from wijkindex.linkage.bsn import normalise_bsn
 from wijkindex.linkage.fuzzy import encode_identifiers, link_without_bsn, spine_encodings
 from wijkindex.linkage.pseudonym import EncodingKey, LinkageSecret, Pseudonymiser, RoundKey
-from wijkindex.linkage.records import ColumnSpec, LoadedRecords, RecordIssue, load_records
+from wijkindex.linkage.records import ColumnSpec, LoadedRecords, RecordIssue, load_records, shown_value
 from wijkindex.privacy.ledger import PrivacyLedger
 from wijkindex.privacy.noise import NoisePlan
 from wijkindex.proto import wijkindex_pb2 as pb
@@ -306,8 +306,7 @@ class Node:
                 out.append(normalise_bsn(v))
             except ValueError as exc:
                 out.append("")
-                shown = "*" * max(0, len(v) - 2) + v[-2:]
-                loaded.issues.append(RecordIssue(Location(name, row, ds.id_column), shown,
+                loaded.issues.append(RecordIssue(Location(name, row, ds.id_column), shown_value(v, "bsn"),
                                                  f"{exc}; linked on its identifiers instead"))
         loaded.frame[ds.id_column] = out
 
@@ -600,6 +599,7 @@ class Node:
         a valid BSN, by its identifiers' encoding matched against the spine's. Returns the children
         linked exactly, the children linked only fuzzily, and the records that did not link."""
         pseudo = Pseudonymiser(RoundKey.derive(self._secret, round_id))
+        encoding_key = EncodingKey.derive(self._secret, round_id)
         spine_relay = relays.get(ctx.spec.spine)
         sealed = spine_relay.columns.get("sealed", {}) if spine_relay else {}
         fuzzy = ctx.spec.node(self.name).fuzzy
@@ -627,8 +627,7 @@ class Node:
                 if spine_enc is None:
                     spine_enc = spine_encodings([spine_relay.columns["encoding"][p] for p in spine_relay.order])
                 self.progress(f"linking {name} records without a BSN", 0, len(no_bsn))
-                links = link_without_bsn(frame.iloc[no_bsn], ds.identifiers, spine_enc,
-                                         EncodingKey.derive(self._secret, round_id))
+                links = link_without_bsn(frame.iloc[no_bsn], ds.identifiers, spine_enc, encoding_key)
                 for i, j in zip(links.record_rows.tolist(), links.spine_rows.tolist()):
                     key = spine_relay.order[j]
                     link[no_bsn[i]] = key.hex()

@@ -25,7 +25,7 @@ import tomli_w
 
 from wijkindex.errors import WijkindexError
 from wijkindex.geo import Geography, load_zwolle
-from wijkindex.synth.corrupt import corrupt
+from wijkindex.synth.corrupt import IDENTIFIER_COLUMNS, corrupt
 from wijkindex.synth.names import FIRST_NAMES_F, FIRST_NAMES_M, SURNAMES
 from wijkindex.synth.truth import compute_truth
 
@@ -420,7 +420,7 @@ def _write_period(tmp: Path, sub: str, geo: Geography, rng: np.random.Generator,
     say("writing the GGD's youth health records")
     ggd_flags = HOLDERS["ggd"]
     ggd = _source_rows(kids, ggd_flags, rng.random(len(kids)) < 0.90, 0.08, rng,
-                       extra=("voornaam", "achternaam", "geslacht", "postcode"))
+                       extra=tuple(c for c in IDENTIFIER_COLUMNS if c != "geboortedatum"))
     ggd = pd.concat([ggd, _outsiders(kids, ggd_flags, int(0.04 * len(ggd)), (0, 17), period, rng, spine_bsns)],
                     ignore_index=True)
     ggd["postcode"] = ggd["postcode"].str.replace(r"^(\d{4})(\w\w)$", r"\1 \2", regex=True)
@@ -431,7 +431,7 @@ def _write_period(tmp: Path, sub: str, geo: Geography, rng: np.random.Generator,
     # survey records: no BSN, identifiers typed with errors; their true BSN goes to truth/ only
     survey = rng.random(len(ggd)) < NO_BSN_SHARE
     ggd.loc[survey, ["jgz_id", "bsn"]].to_csv(tmp / "truth" / f"ggd_{period}_true_bsn.csv", index=False)
-    ids = ["voornaam", "achternaam", "geboortedatum", "geslacht", "postcode"]
+    ids = list(IDENTIFIER_COLUMNS)
     ggd.loc[survey, ids] = corrupt(ggd.loc[survey, ids], random.Random(int(rng.integers(2**31))), rate=0.6).to_numpy()
     ggd.loc[survey, "bsn"] = ""
     ggd.sample(frac=1.0, random_state=seed)[["jgz_id", "bsn", *ids, "contactdatum", *ggd_flags]].to_csv(
