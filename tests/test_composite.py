@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from wijkindex.aggregator.composite import IndexDefinition, composite_scores, wijk_indices
 from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index
-from wijkindex.aggregator.smoothing import paule_mandel
+from wijkindex.aggregator.smoothing import fay_herriot, paule_mandel, shrink
 from wijkindex.errors import ConfigError
 from wijkindex.protocol.messages import Cell
 
@@ -88,3 +89,62 @@ def test_small_wijken_get_no_composite(tmp_path: Path) -> None:
     c = composite_scores(idx, IndexDefinition.load()).set_index(["wijk_code", "domain"])
     assert np.isnan(c.loc[("WK20", "gezin"), "score"]) and np.isnan(c.loc[("WK20", "totaal"), "score"])
     assert not np.isnan(c.loc[("WK00", "gezin"), "score"])
+
+
+def test_fay_herriot_properties() -> None:
+    rng = np.random.default_rng(3)
+    x = np.column_stack([np.ones(16), np.linspace(60, 160, 16)])
+    truth = x @ np.array([0.0, 0.001])  # rates 0.06-0.16, exactly linear in the covariate
+    v = np.full(16, 0.02 ** 2)
+    y = truth + rng.normal(0, 0.02, 16)
+    est, mse = fay_herriot(y, v, x)
+    # all the spread around the line is noise: the estimates are the fitted line, far closer to the truth
+    assert np.abs(est - truth).mean() < 0.7 * np.abs(y - truth).mean()
+    assert (mse < v).all() and (mse > 0).all()
+    # nearly noise-free areas keep their own rate
+    est, _ = fay_herriot(y, np.full(16, 1e-12), x)
+    assert np.allclose(est, y, atol=1e-5)
+    # intercept only, equal variances: the same as shrinking towards the mean
+    est, _ = fay_herriot(y, v, x[:, :1])
+    assert np.allclose(est, shrink(y, v, float(y.mean()))[0])
+    with pytest.raises(ValueError, match="at least 4 areas"):
+        fay_herriot(y[:3], v[:3], x[:3])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(5, 25))
+def test_fay_herriot_lies_between_the_direct_rate_and_the_prediction(seed: int, n: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([np.ones(n), rng.normal(100, 30, n)])
+    y, v = rng.uniform(0, 0.3, n), rng.uniform(1e-5, 1e-2, n)
+    est, mse = fay_herriot(y, v, x)
+    assert np.isfinite(est).all() and (mse > 0).all()
+    lo, hi = np.minimum(y, est), np.maximum(y, est)
+    assert ((est >= lo - 1e-12) & (est <= hi + 1e-12)).all()
+
+
+def _factor_index(seed: int):  # type: ignore[no-untyped-def]
+    """16 wijken whose risks share one deprivation factor; 'ots' is rare, so its cells are mostly noise."""
+    rng = np.random.default_rng(seed)
+    depr = np.linspace(0.5, 1.8, 16)
+    cells = [Cell(f"WK{i:02d}", f"wijk {i}", "0-17") for i in range(16)]
+    base = {"bijstand": 0.08, "eenoudergezin": 0.15, "ots": 0.012}
+    truth = {k: r * depr for k, r in base.items()}
+    noise = lambda: rng.geometric(1 - np.exp(-1 / 13), 16) - rng.geometric(1 - np.exp(-1 / 13), 16)  # noqa: E731
+    var = 2 * np.exp(-1 / 13) / (1 - np.exp(-1 / 13)) ** 2
+    den = NoisedRelease("population", "gemeente", (2000,) * 16, 13, var, 1.645 * var ** 0.5)
+    nums = [NoisedRelease(k, "gemeente", tuple(int(x) for x in 2000 * t + noise()), 13, var, 1.645 * var ** 0.5)
+            for k, t in truth.items()]
+    idx = assemble_index(IndexMeta("r", 2014, "GM0193", "Zwolle", min_cell_size=0), cells, den, nums)
+    return idx, truth
+
+
+def test_borrowing_strength_across_indicators_estimates_a_rare_one_better() -> None:
+    errors = {"gemeente": [], "indicators": []}
+    for seed in range(8):
+        idx, truth = _factor_index(seed)
+        for how, orientation in (("gemeente", None), ("indicators", {"bijstand": 1, "eenoudergezin": 1, "ots": 1})):
+            per = wijk_indices(idx, shrink=True, orientation=orientation)
+            ots = per[(per["indicator"] == "ots") & (per["wijk_code"] != "GM0193")].sort_values("wijk_code")
+            errors[how].append(float(np.abs(ots["rate"].to_numpy() - truth["ots"]).mean()))
+    assert np.mean(errors["indicators"]) < 0.6 * np.mean(errors["gemeente"])
