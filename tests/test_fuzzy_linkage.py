@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wijkindex.linkage.encoding import DUTCH_CHILD_SCHEMA, Encoder, Encodings, EncodingSchema, FieldSpec, tokens
+from wijkindex.linkage.encoding import (DUTCH_CHILD_SCHEMA, FAST_SPLITTERS, FIELD_KINDS, Encoder, Encodings,
+                                        EncodingSchema, FieldSpec, _ascii_matrix, tokens, value_tokens)
 from wijkindex.linkage.matching import dice_all_pairs, dice_pairs, fit_threshold, greedy_one_to_one, match
 from wijkindex.linkage.normalise import fold, normalise_given_name, split_surname
 from wijkindex.linkage.pseudonym import EncodingKey, LinkageSecret
@@ -54,6 +55,47 @@ def test_date_tokens_survive_day_month_swap_and_formats() -> None:
     assert iso == dutch  # the same date in two formats
     assert set(iso) & set(swapped) == {"y:2012", "dm:3-7"}
     assert tokens(spec, "31-02-2012") == []  # impossible dates carry no tokens
+
+
+_DATE_FORMS = (lambda d: f"{d.year:04d}{d.month:02d}{d.day:02d}", lambda d: f"{d.year:04d}-{d.month:02d}-{d.day:02d}",
+               lambda d: f"{d.day:02d}-{d.month:02d}-{d.year:04d}", lambda d: f"{d.day:02d}/{d.month:02d}/{d.year:04d}",
+               lambda d: f"{d.day}.{d.month}.{d.year:04d}", lambda d: f" {d.isoformat()}")
+_any_value = st.one_of(
+    st.text(alphabet=st.characters(max_codepoint=127), max_size=20),  # ASCII: the fast paths
+    st.text(alphabet="aAzZ -'.,_09\t", max_size=12),  # word breaks, tussenvoegsel marks
+    st.text(max_size=12),  # anything (diacritics, NUL, other scripts)
+    st.sampled_from(["Zoë-Anne", "Öztürk", "Berg, van der", "in 't Veld", "d'Ancona", "V.d. Berg", "vd Berg",
+                     "O'Brien", "Straße", "İlker", "x\u0301", "ab\x00", "a\x00b", "x" * 70, "1234 AB", "8011ab"]),
+    st.builds(lambda d, form: form(d), st.dates(), st.sampled_from(_DATE_FORMS)),
+    st.from_regex(r"[0-9]{8}|[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{2}[-/.][0-9]{2}[-/.][0-9]{4}", fullmatch=True),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_any_value, max_size=25))
+def test_value_tokens_equal_tokens_one_by_one(values: list[str]) -> None:
+    """The numpy fast paths and ``tokens`` (the definition) cut every value alike."""
+    for kind in FIELD_KINDS:
+        rows, ids, distinct = value_tokens(kind, values)
+        got: list[list[str]] = [[] for _ in values]
+        for r, i in zip(rows.tolist(), ids.tolist()):
+            got[r].append(distinct[i])
+        spec = FieldSpec("c", kind)
+        assert [sorted(t) for t in got] == [sorted(tokens(spec, v)) for v in values], kind
+
+
+def test_fast_paths_take_the_common_values() -> None:
+    """The common forms take the numpy path (else encoding slows down unnoticed); surnames with a
+    tussenvoegsel are left to split_surname."""
+    common = {"given_name": ["Emma", "Jan-Pieter", "d'Arcy", " ANNA  Maria "], "text": ["stanley street", "12a"],
+              "surname": ["Jansen", "Brink-Kuipers", ""], "postcode": ["8011 AB", "4223"],
+              "date": ["20120307", "2012-03-07", "07-03-2012", "07/03/2012", "31-02-2012"]}
+    for kind, values in common.items():
+        at, chars = _ascii_matrix(values)
+        taken, _ = FAST_SPLITTERS[kind](chars)
+        assert len(at) == len(values) and taken.all(), kind
+    at, chars = _ascii_matrix(["van der Berg", "Berg, van der", "O'Brien"])
+    assert not FAST_SPLITTERS["surname"](chars)[0].any()  # tussenvoegsels: split_surname decides
 
 
 def _key(b: bytes = b"k" * 32) -> EncodingKey:
