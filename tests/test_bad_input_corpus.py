@@ -157,6 +157,8 @@ SPEC_CASES: list[tuple[dict, str]] = [
     (_spec("age_bands", ["11-4"]), "age_bands[0]"),
     (_spec("age_bands", ["kinderen"]), "age_bands[0]"),
     (_spec("min_cell_size", -1), "min_cell_size"),
+    (_spec("joint_weight", 0), "joint_weight"),
+    (_spec("joint_weight", True), "joint_weight"),
     (_spec("version", 2), "version"),
     (_spec("extra", 1), "extra"),
     (_spec("joint", [{"name": "j", "attributes": ["gemeente:eenoudergezin"]}]), "joint[0].attributes"),

@@ -45,7 +45,8 @@ def joint_round(running: Running):  # type: ignore[no-untyped-def]
 
 def test_joint_counts_agree_with_truth_within_both_noise_shares(joint_round, running: Running) -> None:
     index, status, _ = joint_round
-    scale = {c.party: c.scale for c in status.costs}
+    scale = {c.party: c.joint_scale for c in status.costs}
+    den_scale = next(c.scale for c in status.costs if c.party == "gemeente")
     truth = truth_frame(running.info)
     gm = running.info.gemeente_code
     names = running.info.joint_indicators()
@@ -60,7 +61,7 @@ def test_joint_counts_agree_with_truth_within_both_noise_shares(joint_round, run
         parties = row.source.split("+")
         merged_slots = 3 if row.indicator == "cumulatief_risico_3plus" else 1  # levels 3, 4, 5 summed
         bound = merged_slots * sum(dp.discrete_laplacian_scale_to_accuracy(scale[p], 1e-6 / n) for p in parties)
-        den_bound = dp.discrete_laplacian_scale_to_accuracy(scale["gemeente"], 1e-6 / n)
+        den_bound = dp.discrete_laplacian_scale_to_accuracy(den_scale, 1e-6 / n)
         assert abs(row.numerator - row.numerator_true) <= bound + den_bound, row
     # the joint count never exceeds what both marginals allow, up to noise: a smoke check of the semantics
     assert (merged["numerator_true"] <= merged["denominator_true"]).all()
@@ -68,13 +69,17 @@ def test_joint_counts_agree_with_truth_within_both_noise_shares(joint_round, run
 
 def test_joint_costs_are_in_the_ledgers(joint_round, running: Running) -> None:
     _, status, _ = joint_round
-    d_in = {c.party: c.d_in for c in status.costs}
-    # gemeente: population + 6 marginals + 4 joint + 2 (a count histogram moves a child between levels);
-    # ggd: 3 + 1 + 2 + 1 (its linkage report: exact, fuzzy, not linked); school: 3 + 1 + 2
-    assert d_in == {"gemeente": 13, "ggd": 7, "school": 6}
+    d_in = {c.party: (c.d_in, c.joint_d_in) for c in status.costs}
+    # gemeente: population + 6 marginals; 4 joint + 2 (a count histogram moves a child between levels);
+    # ggd: 3 + 1 (its linkage report: exact, fuzzy, not linked); 1 + 2; school: 3; 1 + 2
+    assert d_in == {"gemeente": (7, 6), "ggd": (4, 3), "school": (3, 3)}
     for c in status.costs:
-        assert c.epsilon <= 1.0 + 1e-9
-        assert [e.epsilon for e in running.nodes[c.party].ledger.entries() if e.round_id == ROUND]
+        # the default joint_weight 0.5: a joint unit gets half a marginal vector's epsilon
+        assert c.joint_scale == pytest.approx(2 * c.scale)
+        assert c.d_in / c.scale + c.joint_d_in / c.joint_scale == pytest.approx(c.epsilon) and c.epsilon <= 1 + 1e-9
+        entries = [e for e in running.nodes[c.party].ledger.entries() if e.round_id == ROUND]
+        assert entries and all(e.epsilon == pytest.approx(c.epsilon) for e in entries)
+        assert all(f"scale {c.joint_scale:g}" in e.purpose for e in entries)
 
 
 def test_aggregator_sees_joint_counts_only_sealed_and_twice_noised(joint_round, running: Running) -> None:

@@ -9,41 +9,62 @@ from pathlib import Path
 import numpy as np
 import opendp.prelude as dp
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from wijkindex.errors import BudgetExceeded
 from wijkindex.privacy.ledger import PrivacyLedger
-from wijkindex.privacy.noise import NoisePlan, rate_moe
+from wijkindex.privacy.noise import NoisePlan, NoiseShare, rate_moe
 
 
 def test_scale_and_margin_of_error_match_opendp() -> None:
-    assert NoisePlan(1.0, 1, 1.0).moe(0.05) == pytest.approx(3.3756, abs=1e-3)
+    assert NoiseShare(1, 1.0).moe(0.05) == pytest.approx(3.3756, abs=1e-3)
     plan = NoisePlan.for_budget(1.0, 7)
-    assert plan.scale == pytest.approx(7.0) and plan.epsilon_spent <= 1.0
-    assert plan.moe(0.10) == pytest.approx(dp.discrete_laplacian_scale_to_accuracy(7.0, 0.10))
+    assert plan.marginal.scale == pytest.approx(7.0) and plan.epsilon_spent <= 1.0
+    assert plan.marginal.moe(0.10) == pytest.approx(dp.discrete_laplacian_scale_to_accuracy(7.0, 0.10))
+    assert plan.joint.d_in == 0 and plan.joint.epsilon == 0
 
 
-@settings(max_examples=60, deadline=None)
-@given(st.floats(0.01, 50, allow_nan=False), st.integers(1, 40))
-def test_plan_never_spends_more_than_asked(epsilon: float, d_in: int) -> None:
-    plan = NoisePlan.for_budget(epsilon, d_in)
+def test_joint_weight_splits_the_budget() -> None:
+    # 7 marginal vectors and 6 joint units at weight 1/2: 7/10 + 6/20 = 1
+    plan = NoisePlan.for_budget(1.0, 7, 6, 0.5)
+    assert plan.marginal.scale == pytest.approx(10.0) and plan.joint.scale == pytest.approx(20.0)
+    assert plan.d_in == 13 and plan.epsilon_spent <= 1.0
+    assert plan.marginal.epsilon == pytest.approx(dp.m.make_laplace(
+        dp.vector_domain(dp.atom_domain(T=int)), dp.l1_distance(T=int), scale=plan.marginal.scale).map(7))
+    # weight 1 is one scale for every vector, as a single measurement over all 13
+    even = NoisePlan.for_budget(1.0, 7, 6, 1.0)
+    assert even.marginal.scale == pytest.approx(13.0) == even.joint.scale
+    # a weaker release is not covered by the plan; an at-least-as-noisy one is
+    weaker = NoisePlan(1.0, NoiseShare(7, 10.0), NoiseShare(6, 19.0))
+    assert not plan.covers(weaker) and plan.covers(NoisePlan(1.0, NoiseShare(7, 10.5), NoiseShare(6, 20.0)))
+    assert not plan.covers(NoisePlan(1.0, NoiseShare(6, 10.0), NoiseShare(6, 20.0)))  # a vector left out
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.floats(0.01, 50, allow_nan=False), st.integers(0, 40), st.integers(0, 40), st.floats(0.05, 1.0))
+def test_plan_never_spends_more_than_asked(epsilon: float, d_marginal: int, d_joint: int, weight: float) -> None:
+    assume(d_marginal + d_joint > 0)
+    plan = NoisePlan.for_budget(epsilon, d_marginal, d_joint, weight)
     assert plan.epsilon_spent <= epsilon
-    assert plan.scale == pytest.approx(d_in / epsilon, rel=1e-9)
+    assert plan.epsilon_spent == pytest.approx(epsilon, rel=1e-9)  # and spends all of it
+    assert plan.joint.scale == pytest.approx(plan.marginal.scale / weight, rel=1e-9)
 
 
-@pytest.mark.parametrize("eps, d_in", [(0, 1), (-1, 1), (math.inf, 1), (math.nan, 1), (1000, 1), (1, 0)])
-def test_plan_rejects_nonsense(eps: float, d_in: int) -> None:
+@pytest.mark.parametrize("eps, d_m, d_j, w", [(0, 1, 0, 1), (-1, 1, 0, 1), (math.inf, 1, 0, 1), (math.nan, 1, 0, 1),
+                                              (1000, 1, 0, 1), (1, 0, 0, 1), (1, -1, 2, 1), (1, 1, 1, 0),
+                                              (1, 1, 1, 1.5)])
+def test_plan_rejects_nonsense(eps: float, d_m: int, d_j: int, w: float) -> None:
     with pytest.raises(ValueError):
-        NoisePlan.for_budget(eps, d_in)
+        NoisePlan.for_budget(eps, d_m, d_j, w)
 
 
 def test_noise_variance_and_interval_coverage() -> None:
-    plan = NoisePlan.for_budget(0.5, 2)  # scale 4
-    z = np.asarray(plan.sample(20_000))
+    share = NoisePlan.for_budget(0.5, 2).marginal  # scale 4
+    z = np.asarray(share.sample(20_000))
     assert z.dtype.kind == "i"
-    assert abs(z.var() / plan.variance - 1) < 0.1
-    coverage = (np.abs(z) <= plan.moe(0.10)).mean()
+    assert abs(z.var() / share.variance - 1) < 0.1
+    coverage = (np.abs(z) <= share.moe(0.10)).mean()
     assert 0.88 <= coverage <= 0.93  # discrete: the interval is conservative by at most one step
 
 

@@ -52,6 +52,9 @@ def test_touching_bands_are_half_open() -> None:
     ({"nodes": {"ggd": {"privacy_loss": 1e9, "indicators": ["x"]}}}, "nodes.ggd.privacy_loss"),
     ({"nodes": {"ggd": {"privacy_loss": 1, "indicators": []}}}, "nodes.ggd.indicators"),
     ({"extra": 1}, "extra"),
+    ({"joint_weight": 0}, "joint_weight"),
+    ({"joint_weight": 1.5}, "joint_weight"),
+    ({"joint_weight": "half"}, "joint_weight"),
 ])
 def test_bad_fields_are_named(changes: dict, field: str) -> None:
     with pytest.raises(SpecError) as err:
@@ -111,8 +114,11 @@ def test_joint_chains_edges_and_costs() -> None:
     assert count.level_names() == ("risico_0", "risico_1", "risico_2", "risico_3plus")
     assert s.relay_edges() == (("gemeente", "ggd"), ("gemeente", "school"), ("gemeente", "wijkteam"),
                                ("ggd", "school"))
-    # d_in: marginals + population (spine) + 1 per "all" joint + 2 per count histogram
-    assert [s.d_in(p) for p in s.parties] == [1 + 1 + 1 + 2, 2 + 1 + 2, 1 + 2, 1]
+    # d_in: marginals + population (spine), then 1 per "all" joint + 2 per count histogram
+    assert [s.d_marginal(p) for p in s.parties] == [1 + 1, 2, 1, 1]
+    assert [s.d_joint(p) for p in s.parties] == [1 + 2, 1 + 2, 2, 0]
+    plan = s.noise_plan("ggd")  # privacy_loss 0.5, joint_weight 0.5 by default: 2/b + 3/(2b) = 0.5
+    assert s.joint_weight == 0.5 and plan.marginal.scale == pytest.approx(7) and plan.joint.scale == pytest.approx(14)
     assert [j.name for j in s.joint_released_by("school")] == ["risico"]
     assert RoundSpec.from_toml(s.to_toml()) == s
 

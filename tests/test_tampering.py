@@ -92,3 +92,37 @@ def test_a_lost_or_duplicated_relay_chunk_fails_the_round_cleanly(tmp_path: Path
         assert store.index(f"relay-{mode}") is None and store.releases(f"relay-{mode}").get("ggd") is None
     finally:
         run.stop()
+
+
+class UnderNoisedRelease(grpc.ServerInterceptor):
+    """A school node that claims less noise on its joint shares than the spec's budget split asks."""
+
+    done = 0
+
+    def intercept_service(self, continuation, details):  # type: ignore[no-untyped-def]
+        handler = continuation(details)
+        if handler is None or not details.method.endswith("/SubmitRelease"):
+            return handler
+        inner = handler.unary_unary
+
+        def call(request, ctx):  # type: ignore[no-untyped-def]
+            if request.cost.party == "school":
+                request.cost.joint_scale = request.cost.scale  # weight 1 instead of the spec's 0.5
+                self.done += 1
+            return inner(request, ctx)
+
+        return grpc.unary_unary_rpc_method_handler(call, handler.request_deserializer, handler.response_serializer)
+
+
+def test_a_release_below_the_specs_joint_noise_fails_the_round(tmp_path: Path, small_federation, geography) -> None:
+    tamper = UnderNoisedRelease()
+    run = start_federation(tmp_path / "fed", small_federation, geography, interceptors=(tamper,))
+    try:
+        spec = run.spec(epsilon=1.0, round_id="under-noised", joint=small_federation.joint)
+        with pytest.raises(RoundFailed) as err:
+            run.run_round(spec)
+        assert tamper.done == 1
+        assert "release of school" in str(err.value) and "below" in str(err.value)
+        assert run.aggregator.rounds.store.index("under-noised") is None
+    finally:
+        run.stop()

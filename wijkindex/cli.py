@@ -354,11 +354,12 @@ def follow_round(client, round_id: str, timeout: float = 1800.0):  # type: ignor
 def _print_status(s) -> None:  # type: ignore[no-untyped-def]
     colour = {"completed": "green", "failed": "red"}.get(s.state, "yellow")
     console.print(f"round [bold]{s.round_id}[/]: [{colour}]{s.state}[/] {s.reason}")
-    table = Table("node", "state", "detail", "epsilon", "noise scale")
+    table = Table("node", "state", "detail", "epsilon", "noise scale", "joint scale")
     costs = {c.party: c for c in s.costs}
     for n in s.nodes:
         c = costs.get(n.party)
-        table.add_row(n.party, n.state, n.detail, f"{c.epsilon:g}" if c else "", f"{c.scale:g}" if c else "")
+        table.add_row(n.party, n.state, n.detail, f"{c.epsilon:g}" if c else "", f"{c.scale:g}" if c else "",
+                      f"{c.joint_scale:g}" if c and c.joint_d_in else "")
     console.print(table)
     if s.costs:
         console.print(f"privacy loss of a child held by every node this round: epsilon {s.per_child_epsilon:g}")

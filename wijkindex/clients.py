@@ -186,5 +186,7 @@ def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, inde
 
 
 def privacy_rows(status: m.RoundStatus) -> list[dict[str, object]]:
-    return [{"node": c.party, "epsilon": c.epsilon, "mechanism": c.mechanism, "scale": c.scale, "d_in": c.d_in}
+    """Per node: what the round cost it and the noise scales of its marginal and joint vectors."""
+    return [{"node": c.party, "epsilon": c.epsilon, "mechanism": c.mechanism, "scale": c.scale, "d_in": c.d_in,
+             "joint_scale": c.joint_scale if c.joint_d_in else None, "joint_d_in": c.joint_d_in}
             for c in status.costs]

@@ -21,11 +21,13 @@ def layout_from_proto(x: pb.Layout) -> m.Layout:
 
 def cost_to_proto(x: m.PrivacyCost) -> pb.PrivacyCost:
     return pb.PrivacyCost(party=x.party, epsilon=x.epsilon, mechanism=x.mechanism, d_in=x.d_in,
-                          scale=x.scale, datasets=list(x.datasets))
+                          scale=x.scale, datasets=list(x.datasets), joint_d_in=x.joint_d_in,
+                          joint_scale=x.joint_scale)
 
 
 def cost_from_proto(x: pb.PrivacyCost) -> m.PrivacyCost:
-    return m.PrivacyCost(x.party, x.epsilon, x.mechanism, x.d_in, x.scale, tuple(x.datasets))
+    return m.PrivacyCost(x.party, x.epsilon, x.mechanism, x.d_in, x.scale, tuple(x.datasets), x.joint_d_in,
+                         x.joint_scale)
 
 
 def task_to_proto(task: m.Task | None, task_id: str = "") -> pb.Task:

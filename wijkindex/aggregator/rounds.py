@@ -28,7 +28,7 @@ from wijkindex.aggregator.index import Z90, IndexMeta, NoisedRelease, assemble_i
 from wijkindex.aggregator.store import TERMINAL, RoundRow, Store, now
 from wijkindex.errors import CertificateError, CryptoError, SpecError, WijkindexError
 from wijkindex.geo import Geography
-from wijkindex.privacy.noise import NoisePlan
+from wijkindex.privacy.noise import NoisePlan, NoiseShare
 from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.protocol import messages as m
 from wijkindex.protocol.packing import PackingLayout
@@ -342,7 +342,12 @@ class RoundManager:
         expected_state = "sealing" if party == spec.spine else "aggregating"
         if r.state not in (expected_state, "aggregating"):
             raise RoundError(f"round {r.round_id} is {r.state}; a release from {party} does not fit")
-        self._check_release(spec, party, rel)
+        try:
+            self._check_release(spec, party, rel)
+        except RoundError as exc:  # a release that breaks the spec cannot be mended by a retry
+            self.store.audit(party, "SubmitRelease", "refused", str(exc), r.round_id)
+            self.fail(r.round_id, str(exc), actor=party)
+            raise
         cost = asdict(rel.cost)
         cost["datasets"] = list(rel.cost.datasets)
         if not self.store.put_release(r.round_id, party, release_to_proto(rel).SerializeToString(), "released", cost):
@@ -362,15 +367,18 @@ class RoundManager:
                     + ([LINKAGE] if req.fuzzy else []) + [j.name for j in spec.joint_released_by(party)])
         if sorted(names) != sorted(expected):
             raise RoundError(f"release of {party} holds {names}, the spec asks {expected}")
-        # one vector per marginal, the population at the spine, one per joint indicator the node feeds
-        d_in = spec.d_in(party)
-        plan = NoisePlan.for_budget(req.privacy_loss, d_in)
+        # marginal vectors (indicators, population at the spine, linkage report) and joint shares
+        plan = spec.noise_plan(party)
         c = rel.cost
-        if c.party != party or c.d_in != d_in or c.mechanism != MECHANISM:
-            raise RoundError(f"release of {party} declares d_in {c.d_in} / {c.mechanism}; expected {d_in}")
-        if c.epsilon > req.privacy_loss + 1e-9 or c.scale < plan.scale * (1 - 1e-9):
-            raise RoundError(f"release of {party}: scale {c.scale:g} is below the {plan.scale:g} that "
-                             f"privacy_loss {req.privacy_loss:g} needs")
+        declared = _plan_of(c)
+        if c.party != party or c.mechanism != MECHANISM or (declared.marginal.d_in, declared.joint.d_in) != (
+                plan.marginal.d_in, plan.joint.d_in):
+            raise RoundError(f"release of {party} declares d_in {c.d_in} + {c.joint_d_in} joint / {c.mechanism}; "
+                             f"expected {plan.marginal.d_in} + {plan.joint.d_in} joint / {MECHANISM}")
+        if c.epsilon > req.privacy_loss + 1e-9 or not plan.covers(declared):
+            raise RoundError(f"release of {party}: scales {c.scale:g} / {c.joint_scale:g} (joint) are below the "
+                             f"{plan.marginal.scale:g} / {plan.joint.scale:g} that privacy_loss "
+                             f"{req.privacy_loss:g} needs")
         chains = {j.name: len(spec.chain(j)) for j in spec.joint}
         for v in rel.vectors:
             sealed_expected = party != spec.spine and v.indicator != LINKAGE  # the linkage report is clear
@@ -420,7 +428,7 @@ class RoundManager:
         numerators: list[NoisedRelease] = []
         denominator: NoisedRelease | None = None
         releases = {p: release_from_proto(pb.Release.FromString(b)) for p, b in self.store.releases(r.round_id).items()}
-        plans = {p: NoisePlan(epsilon=x.cost.epsilon, d_in=x.cost.d_in, scale=x.cost.scale) for p, x in releases.items()}
+        plans = {p: _plan_of(x.cost) for p, x in releases.items()}
         joints = {j.name: j for j in spec.joint}
         linkage: list[dict[str, object]] = []
         for party, rel in sorted(releases.items()):
@@ -429,7 +437,7 @@ class RoundManager:
                 if v.indicator == LINKAGE:  # noised counts of how the node's records linked
                     exact, fuzzy, unlinked = (max(0, int(x)) for x in v.clear or (0, 0, 0))
                     linkage.append({"node": party, "linked_exact": exact, "linked_fuzzy": fuzzy,
-                                    "not_linked": unlinked, "moe90": round(plan.moe(0.10), 1)})
+                                    "not_linked": unlinked, "moe90": round(plan.marginal.moe(0.10), 1)})
                     continue
                 joint = joints.get(v.indicator)
                 vec_layout = joint_layout(layout, spec.levels(joint), key.public_key.bits) if joint else layout
@@ -442,7 +450,8 @@ class RoundManager:
                     raise RoundError(f"{party}/{v.indicator}: {len(values)} values for {vec_layout.n_cells} slots")
                 if joint is None:
                     nr = NoisedRelease(indicator=v.indicator, source=party, values=tuple(int(x) for x in values),
-                                       scale=plan.scale, variance=plan.variance, moe90=plan.moe(0.10))
+                                       scale=plan.marginal.scale, variance=plan.marginal.variance,
+                                       moe90=plan.marginal.moe(0.10))
                     if v.indicator == POPULATION:
                         denominator = nr
                     else:
@@ -450,7 +459,7 @@ class RoundManager:
                     continue
                 # a joint count carries a noise share of every node of its chain
                 chain = spec.chain(joint)
-                variance = sum(plans[p].variance for p in chain)
+                variance = sum(plans[p].joint.variance for p in chain)
                 levels = spec.levels(joint)
                 per_level = [[int(values[c * levels + k]) for c in range(len(cells))] for k in range(levels)]
                 shown = per_level if joint.kind != "count" else [
@@ -459,7 +468,8 @@ class RoundManager:
                     merged = max(1, levels - joint.cap) if joint.kind == "count" and k == joint.cap else 1
                     var = variance * merged  # the top level sums the noised slots of cap, cap+1, ...
                     numerators.append(NoisedRelease(indicator=name, source="+".join(chain), values=tuple(vals),
-                                                    scale=plan.scale, variance=var, moe90=Z90 * math.sqrt(var)))
+                                                    scale=plan.joint.scale, variance=var,
+                                                    moe90=Z90 * math.sqrt(var)))
         if denominator is None:
             raise RoundError("the spine node released no population counts")
         meta = IndexMeta(round_id=r.round_id, period=spec.period, gemeente_code=spec.gemeente,
@@ -496,3 +506,8 @@ class RoundManager:
                 self.finalise(r.round_id)
             elif r.state not in TERMINAL and self.clock() > r.deadline:
                 self.fail(r.round_id, "deadline passed while the aggregator was down")
+
+
+def _plan_of(cost: m.PrivacyCost) -> NoisePlan:
+    """The noise a release declares it added (checked against the spec before it is used)."""
+    return NoisePlan(cost.epsilon, NoiseShare(cost.d_in, cost.scale), NoiseShare(cost.joint_d_in, cost.joint_scale))

@@ -244,9 +244,8 @@ class Node:
             data = {n: self._load(self.config.dataset(n), spec.period) for n in sorted(names)}
         except WijkindexError as exc:
             return m.JoinReply(task.round_id, False, str(exc))
-        # one count vector per marginal, the population at the spine, each joint indicator it feeds
-        d_in = spec.d_in(self.name)
-        plan = NoisePlan.for_budget(req.privacy_loss, d_in)
+        # marginal vectors (indicators, the population at the spine) and the joint shares it adds
+        plan = spec.noise_plan(self.name)
         charged = {e.dataset for e in self.ledger.entries() if e.round_id == task.round_id}
         for ds in sorted(names - charged):  # check all first, so a refusal charges nothing
             if not self.ledger.would_fit(ds, spec.period, plan.epsilon_spent):
@@ -256,7 +255,7 @@ class Node:
                                    f"total {self.config.privacy_total:g}")
         for ds in sorted(names - charged):
             self.ledger.charge(ds, spec.period, task.round_id, plan.epsilon_spent,
-                               purpose=f"{d_in} count vectors, discrete Laplace scale {plan.scale:g}")
+                               purpose=_purpose(plan))
         envelope = None if is_spine else EnvelopeKeyPair.generate()
         key_pub = envelope.public_bytes() if envelope else b""
         signature = sign_envelope_key(key_pub, round_id=task.round_id, party=self.name,
@@ -268,12 +267,12 @@ class Node:
             report={"round_id": task.round_id, "datasets": {n: {"read": d.n_read, "excluded": d.n_excluded,
                                                                  "issues": [str(i) for i in d.issues[:50]]}
                                                              for n, d in data.items()}})
-        log.info("joined round %s: epsilon %g over %d vectors (scale %g)", task.round_id, plan.epsilon_spent,
-                 d_in, plan.scale)
+        log.info("joined round %s: epsilon %g (%s)", task.round_id, plan.epsilon_spent, _purpose(plan))
         return m.JoinReply(task.round_id, True, "", key_pub, signature, self._cost(plan, sorted(names)))
 
     def _cost(self, plan: NoisePlan, datasets: list[str]) -> m.PrivacyCost:
-        return m.PrivacyCost(self.name, plan.epsilon_spent, MECHANISM, plan.d_in, plan.scale, tuple(datasets))
+        return m.PrivacyCost(self.name, plan.epsilon_spent, MECHANISM, plan.marginal.d_in, plan.marginal.scale,
+                             tuple(datasets), plan.joint.d_in, plan.joint.scale)
 
     def _load(self, ds: DatasetConfig, period: int) -> LoadedRecords:
         path = ds.file_for(period)
@@ -408,7 +407,7 @@ class Node:
                 columns[nxt][f"joint:{j.name}"] = seal_slots(
                     ctx.public_key, layout_j, slots[j.name],
                     progress=self._step(f"sealing {j.name}", total))
-                share = seal_noise(ctx.public_key, layout_j, ctx.plan.sample(layout_j.n_cells))
+                share = seal_noise(ctx.public_key, layout_j, ctx.plan.joint.sample(layout_j.n_cells))
                 meta[nxt][f"noise:{j.name}".encode()] = self._ciphertexts_hex(ctx, share)
             order = sorted(range(len(pseudonyms)), key=pseudonyms.__getitem__)  # order leaks nothing
             stub.UploadRelay(self._relay_chunks(
@@ -425,8 +424,9 @@ class Node:
             hit = [s for s in slots[j.name] if s is not None]
             counts.append(np.bincount(np.asarray(hit, dtype=np.int64), minlength=self._joint_layout(ctx, j).n_cells))
         names = [POPULATION, *spec.node(self.name).indicators, *(j.name for j in released)]
-        vectors = tuple(m.ReleasedVector(name, clear=tuple(ctx.plan.add_to(c.astype(int).tolist())))
-                        for name, c in zip(names, counts))
+        shares = [ctx.plan.marginal] * (len(names) - len(released)) + [ctx.plan.joint] * len(released)
+        vectors = tuple(m.ReleasedVector(name, clear=tuple(share.add_to(c.astype(int).tolist())))
+                        for name, c, share in zip(names, counts, shares))
         self._release(stub, ctx, task.round_id, vectors)
 
     def _spine_slots(self, ctx: RoundContext, joint: JointIndicator, bsns: np.ndarray,
@@ -556,7 +556,7 @@ class Node:
             forward_cols.setdefault(nxt, {})[f"joint:{j.name}"] = transform_sealed(
                 ctx.public_key, layout_j, [column[p] for p in order], shifts,
                 progress=self._step(f"forwarding {j.name}", len(order)))
-            running = add_noise_sealed(ctx.public_key, layout_j, share, ctx.plan.sample(layout_j.n_cells))
+            running = add_noise_sealed(ctx.public_key, layout_j, share, ctx.plan.joint.sample(layout_j.n_cells))
             forward_meta.setdefault(nxt, {})[f"noise:{j.name}".encode()] = self._ciphertexts_hex(ctx, running)
         if forward_cols:
             assert forward_order is not None
@@ -574,7 +574,7 @@ class Node:
                 agg = aggregate_sealed(ctx.public_key, layout_j, [column[p] for p in prev.order],
                                        shifts=[by_pseudonym.get(p, 0) for p in prev.order])
             agg = [ctx.public_key.add(a, z) for a, z in zip(agg, share)]
-            noised = add_noise_sealed(ctx.public_key, layout_j, agg, ctx.plan.sample(layout_j.n_cells))
+            noised = add_noise_sealed(ctx.public_key, layout_j, agg, ctx.plan.joint.sample(layout_j.n_cells))
             vectors.append(m.ReleasedVector(j.name, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
                                             noise_terms=len(spec.chain(j))))
         sealed = relays[spec.spine].columns.get("sealed", {}) if spec.spine in relays else {}
@@ -584,14 +584,14 @@ class Node:
             ids = self._flagged_ids(ctx, ind)
             hits = [sealed[p] for p in map(bytes.fromhex, ids) if p in sealed]
             agg = aggregate_sealed(ctx.public_key, ctx.layout, hits)
-            noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, ctx.plan.sample(len(ctx.cells)))
+            noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, ctx.plan.marginal.sample(len(ctx.cells)))
             vectors.append(m.ReleasedVector(ind, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
                                             noise_terms=1))
             stats[ind] = {"children_flagged": len(ids), "linked_to_spine": len(hits)}  # stays at the node
             self.progress("aggregating under encryption", i + 1, len(indicators))
         ctx.report["indicators"] = stats
         if spec.node(self.name).fuzzy:  # how this node's records linked, noised like every count
-            vectors.append(m.ReleasedVector(LINKAGE, clear=tuple(ctx.plan.add_to(list(link_counts)))))
+            vectors.append(m.ReleasedVector(LINKAGE, clear=tuple(ctx.plan.marginal.add_to(list(link_counts)))))
         self._release(stub, ctx, task.round_id, tuple(vectors))
 
     def _link(self, ctx: RoundContext, relays: dict[str, Relay], round_id: str) -> tuple[int, int, int]:
@@ -672,3 +672,11 @@ class Node:
         tmp = self.reports_dir / f".{round_id}.json.tmp"
         tmp.write_text(json.dumps(ctx.report, indent=2, default=str))
         tmp.replace(self.reports_dir / f"{round_id}.json")
+
+
+def _purpose(plan: NoisePlan) -> str:
+    """What a ledger entry bought, in words."""
+    text = f"marginal vectors of L1 sensitivity {plan.marginal.d_in} at discrete Laplace scale {plan.marginal.scale:g}"
+    if plan.joint.d_in:
+        text += f"; joint shares of sensitivity {plan.joint.d_in} at scale {plan.joint.scale:g}"
+    return text

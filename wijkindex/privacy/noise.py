@@ -1,10 +1,17 @@
 """Noise plans: what a node's release costs, and the noise itself, all from OpenDP.
 
-A node releases ``d_in`` count vectors over the round's cells; one child changes each
-vector's L1 norm by at most 1 (a child is one spine row, and a source counts a child once
-per indicator), so the concatenation has L1 sensitivity ``d_in``. One discrete-Laplace
-measurement over the concatenation then costs ``epsilon = d_in / scale``, and OpenDP's
-``map(d_in)`` is the number the ledger records. Integer noise only (Mironov 2012).
+A node releases count vectors over the round's cells in two groups: its marginal vectors
+(its indicators, the population at the spine, the linkage report) and its shares of joint
+indicators. One child changes each vector's L1 norm by at most its sensitivity (1, or 2 for
+a cumulative-risk histogram), so a group has L1 sensitivity ``d_in``, the sum over its
+vectors. Each group is one discrete-Laplace measurement over its concatenation, costing
+OpenDP's ``map(d_in)`` (= d_in / scale); the round costs their sum (basic sequential
+composition), and that sum is what the ledger records.
+
+The split of a node's budget between the groups is the spec's ``joint_weight``: a joint
+vector gets that fraction of the epsilon a marginal vector gets. Marginals feed every rate
+and the composite scores; a joint count already carries a noise share from each node of its
+chain. Integer noise only (Mironov 2012).
 """
 
 from __future__ import annotations
@@ -28,27 +35,16 @@ def _measurement(scale: float) -> dp.Measurement:
 
 
 @dataclass(frozen=True)
-class NoisePlan:
-    epsilon: float
+class NoiseShare:
+    """One group of count vectors noised at one scale, with its L1 sensitivity per child."""
+
     d_in: int
     scale: float
 
-    @classmethod
-    def for_budget(cls, epsilon: float, d_in: int) -> "NoisePlan":
-        """The smallest scale (from ``d_in / epsilon`` up) whose OpenDP cost fits ``epsilon``."""
-        if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and 0 < epsilon <= MAX_EPSILON):
-            raise ValueError(f"epsilon must be in (0, {MAX_EPSILON}], got {epsilon!r}")
-        if not isinstance(d_in, int) or d_in < 1:
-            raise ValueError(f"d_in must be a positive integer, got {d_in!r}")
-        scale = d_in / epsilon
-        while _measurement(scale).map(d_in) > epsilon:  # float rounding: nudge up, never down
-            scale = math.nextafter(scale, math.inf)
-        return cls(epsilon=float(epsilon), d_in=d_in, scale=scale)
-
     @property
-    def epsilon_spent(self) -> float:
-        """The privacy loss of this release as OpenDP computes it."""
-        return float(_measurement(self.scale).map(self.d_in))
+    def epsilon(self) -> float:
+        """This group's privacy loss as OpenDP computes it (0 for an empty group)."""
+        return float(_measurement(self.scale).map(self.d_in)) if self.d_in else 0.0
 
     @property
     def variance(self) -> float:
@@ -67,6 +63,51 @@ class NoisePlan:
     def sample(self, n_cells: int) -> list[int]:
         """Noise alone (the measurement on zeros), to add under encryption."""
         return self.add_to([0] * n_cells)
+
+
+@dataclass(frozen=True)
+class NoisePlan:
+    """A node's noise for one round: its marginal and joint groups and the budget they fit."""
+
+    epsilon: float
+    marginal: NoiseShare
+    joint: NoiseShare
+
+    @classmethod
+    def for_budget(cls, epsilon: float, d_marginal: int, d_joint: int = 0,
+                   joint_weight: float = 1.0) -> "NoisePlan":
+        """The smallest scales in the ratio 1 : 1/joint_weight whose OpenDP costs sum within ``epsilon``."""
+        if not (isinstance(epsilon, (int, float)) and math.isfinite(epsilon) and 0 < epsilon <= MAX_EPSILON):
+            raise ValueError(f"epsilon must be in (0, {MAX_EPSILON}], got {epsilon!r}")
+        for name, d in (("d_marginal", d_marginal), ("d_joint", d_joint)):
+            if not isinstance(d, int) or isinstance(d, bool) or d < 0:
+                raise ValueError(f"{name} must be a non-negative integer, got {d!r}")
+        if d_marginal + d_joint < 1:
+            raise ValueError("a node must release something: d_marginal + d_joint >= 1")
+        if not (isinstance(joint_weight, (int, float)) and 0 < joint_weight <= 1):
+            raise ValueError(f"joint_weight must be in (0, 1], got {joint_weight!r}")
+        scale = (d_marginal + joint_weight * d_joint) / epsilon
+        plan = cls(float(epsilon), NoiseShare(d_marginal, scale), NoiseShare(d_joint, scale / joint_weight))
+        while plan.epsilon_spent > epsilon:  # float rounding: nudge up, never down
+            m, j = plan.marginal, plan.joint
+            plan = cls(plan.epsilon, NoiseShare(m.d_in, math.nextafter(m.scale, math.inf)),
+                       NoiseShare(j.d_in, math.nextafter(j.scale, math.inf)))
+        return plan
+
+    @property
+    def d_in(self) -> int:
+        return self.marginal.d_in + self.joint.d_in
+
+    @property
+    def epsilon_spent(self) -> float:
+        """The privacy loss of this release: the sum of the groups' OpenDP costs."""
+        return self.marginal.epsilon + self.joint.epsilon
+
+    def covers(self, other: "NoisePlan") -> bool:
+        """Whether ``other`` adds at least this plan's noise to the same groups (a release's check)."""
+        return (other.marginal.d_in == self.marginal.d_in and other.joint.d_in == self.joint.d_in
+                and other.marginal.scale >= self.marginal.scale * (1 - 1e-9)
+                and (not self.joint.d_in or other.joint.scale >= self.joint.scale * (1 - 1e-9)))
 
 
 def rate_moe(numerator: float, denominator: float, moe_num: float, moe_den: float) -> float:

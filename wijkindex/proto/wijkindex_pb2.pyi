@@ -45,20 +45,24 @@ class NodeState(_message.Message):
     def __init__(self, party: _Optional[str] = ..., state: _Optional[str] = ..., detail: _Optional[str] = ...) -> None: ...
 
 class PrivacyCost(_message.Message):
-    __slots__ = ("party", "epsilon", "mechanism", "d_in", "scale", "datasets")
+    __slots__ = ("party", "epsilon", "mechanism", "d_in", "scale", "datasets", "joint_d_in", "joint_scale")
     PARTY_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
     MECHANISM_FIELD_NUMBER: _ClassVar[int]
     D_IN_FIELD_NUMBER: _ClassVar[int]
     SCALE_FIELD_NUMBER: _ClassVar[int]
     DATASETS_FIELD_NUMBER: _ClassVar[int]
+    JOINT_D_IN_FIELD_NUMBER: _ClassVar[int]
+    JOINT_SCALE_FIELD_NUMBER: _ClassVar[int]
     party: str
     epsilon: float
     mechanism: str
     d_in: int
     scale: float
     datasets: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, party: _Optional[str] = ..., epsilon: _Optional[float] = ..., mechanism: _Optional[str] = ..., d_in: _Optional[int] = ..., scale: _Optional[float] = ..., datasets: _Optional[_Iterable[str]] = ...) -> None: ...
+    joint_d_in: int
+    joint_scale: float
+    def __init__(self, party: _Optional[str] = ..., epsilon: _Optional[float] = ..., mechanism: _Optional[str] = ..., d_in: _Optional[int] = ..., scale: _Optional[float] = ..., datasets: _Optional[_Iterable[str]] = ..., joint_d_in: _Optional[int] = ..., joint_scale: _Optional[float] = ...) -> None: ...
 
 class RoundStatus(_message.Message):
     __slots__ = ("round_id", "state", "reason", "nodes", "costs", "created_at", "updated_at", "per_child_epsilon")

@@ -73,9 +73,11 @@ class PrivacyCost:
     party: str
     epsilon: float
     mechanism: str
-    d_in: int
+    d_in: int  # the marginal vectors: L1 sensitivity per child and scale
     scale: float
     datasets: tuple[str, ...] = ()
+    joint_d_in: int = 0  # the joint-indicator noise shares
+    joint_scale: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -40,10 +40,12 @@ from datetime import date
 from typing import Any, Iterable, Mapping
 
 from wijkindex.errors import SpecError
+from wijkindex.privacy.noise import NoisePlan
 
 SPEC_VERSION = 1
 LEVELS = ("wijk", "buurt")
 DEFAULT_AGE_BANDS = ("0-3", "4-11", "12-17")
+DEFAULT_JOINT_WEIGHT = 0.5  # a joint vector's share of the epsilon a marginal vector gets (privacy/noise.py)
 MAX_PRIVACY_LOSS = 10.0
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ROUND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,80}$")
@@ -128,6 +130,7 @@ class RoundSpec:
     deadline_seconds: int = 900
     nonce: str = field(default_factory=lambda: secrets.token_hex(8))
     joint: tuple[JointIndicator, ...] = ()
+    joint_weight: float = DEFAULT_JOINT_WEIGHT
 
     @property
     def reference_date(self) -> date:
@@ -185,11 +188,20 @@ class RoundSpec:
             return 1
         return 1 + sum(min(len(joint.at(p)), joint.cap) for p in self.chain(joint))
 
-    def d_in(self, party: str) -> int:
-        """L1 sensitivity of everything this node releases or feeds, per child (OpenDP's d_in)."""
+    def d_marginal(self, party: str) -> int:
+        """L1 sensitivity per child of this node's marginal vectors (OpenDP's d_in): one per
+        indicator, the population at the spine, the linkage report of a fuzzy node."""
         return (len(self.node(party).indicators) + (1 if party == self.spine else 0)
-                + (1 if self.node(party).fuzzy else 0)  # the linkage report: each child in one bin
-                + sum(j.sensitivity for j in self.joint_for(party)))
+                + (1 if self.node(party).fuzzy else 0))  # the linkage report: each child in one bin
+
+    def d_joint(self, party: str) -> int:
+        """L1 sensitivity per child of the joint-indicator noise shares this node adds."""
+        return sum(j.sensitivity for j in self.joint_for(party))
+
+    def noise_plan(self, party: str) -> NoisePlan:
+        """The noise this node must add for its privacy_loss: what the node draws, the aggregator checks."""
+        return NoisePlan.for_budget(self.node(party).privacy_loss, self.d_marginal(party), self.d_joint(party),
+                                    self.joint_weight)
 
     def band_of(self, age: int) -> int | None:
         for i, band in enumerate(self.age_bands):
@@ -215,7 +227,7 @@ class RoundSpec:
             problems.append(f"{path}: {why}")
 
         allowed = {"version", "round_id", "period", "gemeente", "level", "age_bands", "spine",
-                   "nodes", "min_cell_size", "deadline_seconds", "nonce", "joint"}
+                   "nodes", "min_cell_size", "deadline_seconds", "nonce", "joint", "joint_weight"}
         for key in sorted(set(raw) - allowed):
             bad(key, "unknown field")
         if raw.get("version") != SPEC_VERSION:
@@ -239,6 +251,10 @@ class RoundSpec:
         deadline = raw.get("deadline_seconds", 900)
         if not isinstance(deadline, int) or isinstance(deadline, bool) or not 10 <= deadline <= 86400:
             bad("deadline_seconds", f"an integer from 10 to 86400, got {deadline!r}")
+        joint_weight = raw.get("joint_weight", DEFAULT_JOINT_WEIGHT)
+        if not isinstance(joint_weight, (int, float)) or isinstance(joint_weight, bool) or not 0 < joint_weight <= 1:
+            bad("joint_weight", f"a number in (0, 1]: a joint vector's share of a marginal vector's epsilon, "
+                                f"got {joint_weight!r}")
         nonce = raw.get("nonce") or secrets.token_hex(8)
         if not isinstance(nonce, str) or not re.fullmatch(r"[0-9a-f]{16,64}", nonce):
             bad("nonce", "16-64 lowercase hex characters")
@@ -259,7 +275,8 @@ class RoundSpec:
             raise SpecError(f"{source} is invalid ({len(problems)} problem(s)):\n  - {listing}")
         return cls(period=period, gemeente=gemeente, level=level, age_bands=bands,  # type: ignore[arg-type]
                    spine=spine, nodes=tuple(nodes), round_id=round_id or "",  # type: ignore[arg-type]
-                   min_cell_size=min_cell, deadline_seconds=deadline, nonce=nonce, joint=joint)
+                   min_cell_size=min_cell, deadline_seconds=deadline, nonce=nonce, joint=joint,
+                   joint_weight=float(joint_weight))  # type: ignore[arg-type]
 
     def with_round_id(self, round_id: str) -> "RoundSpec":
         return dataclasses.replace(self, round_id=round_id)
@@ -275,6 +292,7 @@ class RoundSpec:
             "min_cell_size": self.min_cell_size,
             "deadline_seconds": self.deadline_seconds,
             "nonce": self.nonce,
+            "joint_weight": self.joint_weight,
             "nodes": {n.party: {"privacy_loss": n.privacy_loss, "indicators": list(n.indicators),
                                 **({"fuzzy": True} if n.fuzzy else {})}
                       for n in self.nodes},

@@ -447,7 +447,8 @@ def section_privacy(privacy: Sequence[Mapping[str, object]]) -> str:
         return ""
     rows = "".join(
         f"<tr><td>{html.escape(str(p.get('node', '')))}</td><td>{float(p.get('epsilon', 0)):g}</td>"  # type: ignore[arg-type]
-        f"<td>{html.escape(str(p.get('mechanism', '')))}</td><td>{float(p.get('scale', 0)):g}</td></tr>"  # type: ignore[arg-type]
+        f"<td>{html.escape(str(p.get('mechanism', '')))}</td><td>{float(p.get('scale', 0)):g}</td>"  # type: ignore[arg-type]
+        f"<td>{format(float(p['joint_scale']), 'g') if p.get('joint_scale') else '-'}</td></tr>"  # type: ignore[arg-type]
         for p in privacy)
     total = sum(float(str(p.get("epsilon", 0))) for p in privacy)
     return (
@@ -457,7 +458,8 @@ def section_privacy(privacy: Sequence[Mapping[str, object]]) -> str:
              "Every figure in this report is a count with noise added (differential privacy). No party has seen "
              "another party's data.") + "</p>"
         f"<table><thead><tr><th>{tr('bron', 'source')}</th><th>{tr('epsilon deze ronde', 'epsilon this round')}</th>"
-        f"<th>{tr('mechanisme', 'mechanism')}</th><th>{tr('ruisschaal', 'noise scale')}</th></tr>"
+        f"<th>{tr('mechanisme', 'mechanism')}</th><th>{tr('ruisschaal', 'noise scale')}</th>"
+        f"<th>{tr('ruisschaal gekoppelde indicatoren', 'noise scale, joint indicators')}</th></tr>"
         f"</thead><tbody>{rows}</tbody></table><p>"
         + tr(f"Privacyverlies van een kind dat bij alle bronnen bekend is: epsilon {total:g} in deze ronde "
              "(de som over de bronnen).",
