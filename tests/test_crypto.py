@@ -17,6 +17,7 @@ from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_en
                                          verify_envelope_key)
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import Encryptor, PaillierPrivateKey, PaillierPublicKey, encrypt_plain, generate_keypair
+from wijkindex.protocol import sealing
 from wijkindex.protocol.sealing import (SpineSealer, add_noise_sealed, aggregate_sealed, open_noised, seal_noise,
                                         seal_slots, transform_sealed)
 
@@ -241,11 +242,19 @@ def test_parallel_sealing_matches_serial(key: PaillierPrivateKey, monkeypatch: p
     seen: list[int] = []
     sealed = seal_slots(key.public_key, layout, slots, progress=seen.append)
     assert seen[-1] == 600
+    pool = sealing._POOL
     hop = transform_sealed(key.public_key, layout, sealed, [1] * 600)
+    assert sealing._POOL is pool and pool is not None  # one set of workers (and tables) for the key's calls
     expected = [0] * layout.n_cells
     for s in slots:
         expected[s + 1] += 1
     assert open_noised(key, layout, aggregate_sealed(key.public_key, layout, hop), noise_terms=0) == expected
+    base = PackingLayout.for_key(4, key.public_key.bits)  # another layout, same workers
+    flat = seal_slots(key.public_key, base, [i % 4 for i in range(40)])
+    assert sealing._POOL is pool
+    assert open_noised(key, base, aggregate_sealed(key.public_key, base, flat), noise_terms=0) == [10] * 4
+    sealing.close_pool()
+    assert sealing._POOL is None
 
 
 def test_malformed_sealed_item_is_named(key: PaillierPrivateKey) -> None:

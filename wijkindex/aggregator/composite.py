@@ -18,12 +18,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from wijkindex.aggregator.smoothing import fay_herriot, shrink as eb_shrink
+from wijkindex.aggregator.index import Z90, wijk_totals
+from wijkindex.aggregator.smoothing import estimate, standing
 from wijkindex.errors import ConfigError
 
 DEFAULT_DEFINITION = Path(__file__).with_name("default_index.toml")
 TOTAL = "totaal"
-Z90 = 1.6448536269514722
 
 
 @dataclass(frozen=True)
@@ -86,61 +86,27 @@ def wijk_indices(index: pd.DataFrame, shrink: bool = True,
                  orientation: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Per wijk and indicator: the 0-17 rate over non-suppressed bands and its index vs the gemeente.
 
-    With ``shrink``, ``rate`` and ``index`` are empirical-Bayes estimates (``rate_raw`` keeps the
-    direct one) and ``index_moe90`` is their 90% margin. ``orientation`` (indicator -> +1 for a
-    risk, -1 for a protective factor) names the indicators whose other members predict each one
-    (Fay-Herriot with that covariate); without it, rates shrink towards the gemeente rate.
+    With ``shrink``, ``rate`` and ``index`` are small-area estimates (``rate_raw`` keeps the direct
+    one) and ``index_moe90`` is their 90% margin. ``orientation`` (indicator -> +1 for a risk, -1
+    for a protective factor) names the indicators whose standing predicts each rate (Fay-Herriot
+    with that covariate); without it, rates shrink towards the gemeente rate.
     """
-    shown = index[~index["suppressed"].astype(bool)].copy()
-    shown["num_var"] = (shown["numerator_moe90"] / Z90) ** 2
-    agg = shown.groupby(["wijk_code", "wijk_name", "indicator", "gemeente_code"], sort=False).agg(
-        numerator=("numerator", "sum"), denominator=("denominator", "sum"), num_var=("num_var", "sum")).reset_index()
-    den = agg["denominator"].astype(float).where(agg["denominator"] > 0)
-    agg["rate_raw"] = agg["numerator"].astype(float) / den
-    gm = agg[agg["wijk_code"] == agg["gemeente_code"]].set_index("indicator")["rate_raw"]
-    agg["gemeente_rate"] = agg["indicator"].map(gm)
-    agg["var"] = agg["num_var"] / den ** 2  # noise variance of the direct rate
+    agg = wijk_totals(index)
     agg["rate"] = agg["rate_raw"]
     if shrink:
-        _estimate(agg, orientation or {})
+        overall, without = standing(agg[agg["wijk_code"] != agg["gemeente_code"]], orientation or {})
+        wijk = (agg["wijk_code"] != agg["gemeente_code"]) & agg["rate_raw"].notna() & (agg["var"] > 0)
+        for ind, g in agg[wijk].groupby("indicator"):
+            mu = float(g["gemeente_rate"].iloc[0])
+            if not np.isfinite(mu) or mu <= 0:
+                continue
+            x = without.get(ind, overall).reindex(g["wijk_code"]).to_numpy() if len(overall) else None
+            est, var = estimate(g["rate_raw"].to_numpy(), g["var"].to_numpy(), mu, x)
+            agg.loc[g.index, "rate"] = est
+            agg.loc[g.index, "var"] = var
     agg["index"] = 100 * agg["rate"] / agg["gemeente_rate"].where(agg["gemeente_rate"] > 0)
     agg["index_moe90"] = 100 * Z90 * agg["var"].pow(0.5) / agg["gemeente_rate"]
     return agg
-
-
-def _estimate(agg: pd.DataFrame, orientation: Mapping[str, int]) -> None:
-    """Replace the wijken's ``rate``/``var`` by Fay-Herriot estimates and their MSEs, in place."""
-    wijk = (agg["wijk_code"] != agg["gemeente_code"]) & agg["rate_raw"].notna() & (agg["var"] > 0)
-    covariate = _others_index(agg[wijk], orientation)
-    for ind, g in agg[wijk].groupby("indicator"):
-        mu = float(g["gemeente_rate"].iloc[0])
-        if not np.isfinite(mu) or mu <= 0:
-            continue
-        x = covariate.get(ind)
-        x = x.reindex(g["wijk_code"]).to_numpy() if x is not None else None
-        if x is not None and np.isfinite(x).all() and len(g) >= 4 and np.ptp(x) > 0:
-            est, var = fay_herriot(g["rate_raw"].to_numpy(), g["var"].to_numpy(), np.column_stack([np.ones(len(g)), x]))
-        else:  # too little to regress on: towards the gemeente rate
-            est, var = eb_shrink(g["rate_raw"].to_numpy(), g["var"].to_numpy(), mu)
-        agg.loc[g.index, "rate"] = np.clip(est, 0.0, 1.0)
-        agg.loc[g.index, "var"] = var
-
-
-def _others_index(wijk: pd.DataFrame, orientation: Mapping[str, int]) -> dict[str, pd.Series]:
-    """Per indicator in ``orientation``: per wijk, the precision-weighted mean risk-oriented direct
-    index of the other oriented indicators (a protective 120 counts as 80)."""
-    inds = [i for i in orientation if i in set(wijk["indicator"])]
-    if len(inds) < 2:
-        return {}
-    direct = wijk.assign(index=100 * wijk["rate_raw"] / wijk["gemeente_rate"],
-                         iv=wijk["var"] * (100 / wijk["gemeente_rate"]) ** 2)
-    y = direct.pivot(index="wijk_code", columns="indicator", values="index")[inds]
-    protective = [i for i in inds if orientation[i] < 0]
-    y[protective] = 200 - y[protective]
-    w = 1.0 / direct.pivot(index="wijk_code", columns="indicator", values="iv")[inds]
-    w = w.where(y.notna(), 0.0)
-    wy, ws = (y.fillna(0) * w).sum(axis=1), w.sum(axis=1)
-    return {i: (wy - y[i].fillna(0) * w[i]) / (ws - w[i]).where(ws - w[i] > 0) for i in inds}
 
 
 def composite_scores(index: pd.DataFrame, definition: IndexDefinition | None = None) -> pd.DataFrame:

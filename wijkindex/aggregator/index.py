@@ -13,12 +13,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from wijkindex.aggregator.smoothing import shrink
+from wijkindex.aggregator.smoothing import estimate, standing
 from wijkindex.privacy.noise import rate_moe
 from wijkindex.protocol.messages import Cell
 
@@ -62,7 +62,10 @@ def _validate(cells: Sequence[Cell], denominator: NoisedRelease, numerators: Seq
 
 
 def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominator: NoisedRelease,
-                   numerators: Sequence[NoisedRelease]) -> pd.DataFrame:
+                   numerators: Sequence[NoisedRelease], orientation: Mapping[str, int] | None = None) -> pd.DataFrame:
+    """The index table from the noised releases. ``orientation`` (indicator -> +1 risk, -1
+    protective; an index definition's) names the indicators whose standing predicts the
+    small-area estimates ``rate_eb``."""
     _validate(cells, denominator, numerators)
     bands = list(dict.fromkeys(c.age_band for c in cells))
     band_of = np.array([bands.index(c.age_band) for c in cells])
@@ -97,8 +100,8 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominator: NoisedRe
     hide = df["suppressed"]
     for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente"):
         df.loc[hide, col] = np.nan
-    _smooth(df, meta.gemeente_code)
     df["period"], df["gemeente_code"], df["round_id"] = meta.period, meta.gemeente_code, meta.round_id
+    _smooth(df, meta.gemeente_code, orientation or {})
     df = df[INDEX_COLUMNS]
     df["numerator"] = df["numerator"].astype("Int64")
     df["denominator"] = df["denominator"].astype("Int64")
@@ -108,19 +111,38 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominator: NoisedRe
     return df
 
 
-def _smooth(df: pd.DataFrame, gemeente_code: str) -> None:
-    """``rate_eb``/``moe90_eb``: per indicator and age band, the wijken's rates shrunk towards the
-    gemeente rate (empirical Bayes, smoothing.py); the gemeente row keeps its direct rate."""
+def _smooth(df: pd.DataFrame, gemeente_code: str, orientation: Mapping[str, int]) -> None:
+    """``rate_eb``/``moe90_eb``: per indicator and age band, small-area estimates of the wijken's
+    rates (smoothing.estimate): Fay-Herriot on the wijk's standing on the other risk indicators
+    where ``orientation`` gives some, else shrinkage towards the gemeente rate. The gemeente row
+    keeps its direct rate."""
     df["rate_eb"], df["moe90_eb"] = df["rate"], df["moe90"]
+    overall, without = standing(wijk_totals(df), orientation)
     wijk = (df["wijk_code"] != gemeente_code) & df["rate"].notna() & (df["moe90"] > 0)
     gm = df[df["wijk_code"] == gemeente_code].set_index(["indicator", "age_band"])["rate"]
     for (ind, band), g in df[wijk].groupby(["indicator", "age_band"], sort=False):
         centre = gm.get((ind, band), np.nan)
         if not np.isfinite(centre):
             continue
-        est, var = shrink(g["rate"].to_numpy(), (g["moe90"].to_numpy() / Z90) ** 2, float(centre))
-        df.loc[g.index, "rate_eb"] = np.clip(est, 0.0, 1.0)
+        x = without.get(ind, overall).reindex(g["wijk_code"]).to_numpy() if len(overall) else None
+        est, var = estimate(g["rate"].to_numpy(), (g["moe90"].to_numpy() / Z90) ** 2, float(centre), x)
+        df.loc[g.index, "rate_eb"] = est
         df.loc[g.index, "moe90_eb"] = Z90 * np.sqrt(var)
+
+
+def wijk_totals(index: pd.DataFrame) -> pd.DataFrame:
+    """Per wijk and indicator: the direct 0-17 rate over the age bands that are not suppressed
+    (``rate_raw``), its noise variance (``var``) and the gemeente's rate."""
+    shown = index[~index["suppressed"].astype(bool)].copy()
+    shown["num_var"] = (shown["numerator_moe90"] / Z90) ** 2
+    agg = shown.groupby(["wijk_code", "wijk_name", "indicator", "gemeente_code"], sort=False).agg(
+        numerator=("numerator", "sum"), denominator=("denominator", "sum"), num_var=("num_var", "sum")).reset_index()
+    den = agg["denominator"].astype(float).where(agg["denominator"] > 0)
+    agg["rate_raw"] = agg["numerator"].astype(float) / den
+    gm = agg[agg["wijk_code"] == agg["gemeente_code"]].set_index("indicator")["rate_raw"]
+    agg["gemeente_rate"] = agg["indicator"].map(gm)
+    agg["var"] = agg["num_var"] / den ** 2  # noise variance of the direct rate
+    return agg
 
 
 def _atomic_write(path: Path, write: Callable[[str], object]) -> None:

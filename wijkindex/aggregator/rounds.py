@@ -24,6 +24,7 @@ from typing import Callable, Iterator, Sequence
 import pandas as pd
 import pyarrow as pa
 
+from wijkindex.aggregator.composite import IndexDefinition
 from wijkindex.aggregator.index import Z90, IndexMeta, NoisedRelease, assemble_index
 from wijkindex.aggregator.store import TERMINAL, RoundRow, Store, now
 from wijkindex.errors import CertificateError, CryptoError, SpecError, WijkindexError
@@ -477,7 +478,7 @@ class RoundManager:
         order = {ind: i for i, ind in enumerate([*(ind for n in spec.nodes for ind in n.indicators),
                                                   *(name for j in spec.joint for name in j.level_names())])}
         numerators.sort(key=lambda x: order.get(x.indicator, len(order)))
-        index = assemble_index(meta, cells, denominator, numerators)
+        index = assemble_index(meta, cells, denominator, numerators, orientation=IndexDefinition.load().orientation)
         index.attrs["linkage"] = linkage
         return index
 

@@ -46,8 +46,8 @@ from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_en
                                          verify_envelope_key)
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import PaillierPublicKey
-from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, joint_layout, seal_noise, seal_slots,
-                                        transform_sealed)
+from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, close_pool, joint_layout, seal_noise,
+                                        seal_slots, transform_sealed, warm_pool)
 from wijkindex.protocol.spec import JointIndicator, RoundSpec
 from wijkindex.security.pki import Identity, PartyCredentials, load_private_key, verify_party_certificate
 from wijkindex.security.revocation import RevocationList
@@ -177,9 +177,15 @@ class Node:
             if isinstance(task, m.JoinTask):
                 stub.JoinRound(wire.join_to_proto(self.join(task)))
             elif isinstance(task, m.SealTask):
-                self.seal(stub, task)
+                try:
+                    self.seal(stub, task)
+                finally:
+                    close_pool()
             else:
-                self.aggregate(stub, task)
+                try:
+                    self.aggregate(stub, task)
+                finally:
+                    close_pool()
         except WijkindexError as exc:
             log.error("round %s: %s", round_id, exc)
             self._report_failure(stub, round_id, str(exc))
@@ -378,6 +384,8 @@ class Node:
         ctx = self._context(task.round_id)
         spec = ctx.spec
         bsns, cells, rows = self._spine_cells(ctx)
+        if task.recipients:
+            warm_pool(ctx.public_key, len(bsns))
         n_cells = len(ctx.cells)
         if len(cells) and np.bincount(cells).max() >= PackingLayout(1, 20, 1).offset:
             raise WijkindexError("a cell holds more children than a packed slot can count")
@@ -523,6 +531,8 @@ class Node:
         ctx = self._context(task.round_id)
         spec = ctx.spec
         relays = self._open_relay(stub, ctx, task)
+        if any(spec.next_hop(j, self.name) for j in spec.joint_for(self.name)):  # it will re-randomise
+            warm_pool(ctx.public_key, max((len(r.order) for r in relays.values()), default=0))
         link_counts = self._link(ctx, relays, task.round_id)
 
         def joint_input(j: JointIndicator) -> tuple[Relay, dict[bytes, int], bool, list[int]]:

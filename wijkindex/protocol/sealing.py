@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import threading
 from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
 from typing import Callable, Iterable, Sequence, TypeVar
@@ -37,36 +38,71 @@ def _workers() -> int:
 
 
 # ---- per-process worker state (spawned processes: safe next to gRPC threads) -----------
+# One pool per round key, kept across a task's calls: spawning workers and building their
+# fixed-base tables costs seconds, which the chain would otherwise pay at every joint indicator.
 
 _WORKER: dict[str, object] = {}
+_POOL: tuple[bytes, ProcessPoolExecutor] | None = None
+_POOL_LOCK = threading.Lock()
 
 
-def _init_worker(public_key: bytes, layout: tuple[int, int, int]) -> None:
+def _init_worker(public_key: bytes) -> None:
     pk = PaillierPublicKey.from_bytes(public_key)
-    _WORKER.update(pk=pk, layout=PackingLayout(*layout), enc=_encryptor(pk))
+    _WORKER.update(pk=pk, enc=_encryptor(pk))
 
 
-def _seal_chunk(slots: Sequence[int | None]) -> list[bytes]:
-    return _seal_serial(_WORKER["pk"], _WORKER["layout"], slots)  # type: ignore[arg-type]
+def _ready() -> bool:
+    return "enc" in _WORKER
 
 
-def _transform_chunk(job: tuple[Sequence[bytes], Sequence[int | None]]) -> list[bytes]:
-    return _transform_serial(_WORKER["pk"], _WORKER["layout"], *job)  # type: ignore[arg-type]
+def _seal_chunk(job: tuple[tuple[int, int, int], Sequence[int | None]]) -> list[bytes]:
+    layout, slots = job
+    return _seal_serial(_WORKER["pk"], PackingLayout(*layout), slots)  # type: ignore[arg-type]
 
 
-def _in_parallel(public_key: PaillierPublicKey, layout: PackingLayout, fn: Callable[[T], list[bytes]],
-                 jobs: list[T], sizes: list[int], progress: Callable[[int], None] | None) -> list[bytes]:
+def _transform_chunk(job: tuple[tuple[int, int, int], Sequence[bytes], Sequence[int | None]]) -> list[bytes]:
+    layout, items, shifts = job
+    return _transform_serial(_WORKER["pk"], PackingLayout(*layout), items, shifts)  # type: ignore[arg-type]
+
+
+def warm_pool(public_key: PaillierPublicKey, n_items: int) -> None:
+    """Start the workers for this key now if ``n_items`` will be sealed or transformed in
+    parallel: they build their tables while the caller goes on."""
+    if n_items >= _parallel_min() and _workers() > 1:
+        _pool(public_key).submit(_ready)
+
+
+def close_pool() -> None:
+    """Stop the workers (a node calls this when its step of a round is done)."""
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is not None:
+            _POOL[1].shutdown(wait=True, cancel_futures=True)
+            _POOL = None
+
+
+def _pool(public_key: PaillierPublicKey) -> ProcessPoolExecutor:
+    global _POOL
+    key = public_key.to_bytes()
+    with _POOL_LOCK:
+        if _POOL is not None and _POOL[0] != key:
+            _POOL[1].shutdown(wait=True, cancel_futures=True)
+            _POOL = None
+        if _POOL is None:
+            _POOL = (key, ProcessPoolExecutor(max_workers=_workers(), mp_context=mp.get_context("spawn"),
+                                              initializer=_init_worker, initargs=(key,)))
+        return _POOL[1]
+
+
+def _in_parallel(public_key: PaillierPublicKey, fn: Callable[[T], list[bytes]], jobs: list[T], sizes: list[int],
+                 progress: Callable[[int], None] | None) -> list[bytes]:
     out: list[bytes] = []
     done = 0
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=_workers(), mp_context=ctx, initializer=_init_worker,
-                             initargs=(public_key.to_bytes(), (layout.n_cells, layout.slot_bits,
-                                                               layout.slots_per_ciphertext))) as pool:
-        for size, part in zip(sizes, pool.map(fn, jobs)):  # map keeps the order
-            out.extend(part)
-            done += size
-            if progress:
-                progress(done)
+    for size, part in zip(sizes, _pool(public_key).map(fn, jobs)):  # map keeps the order
+        out.extend(part)
+        done += size
+        if progress:
+            progress(done)
     return out
 
 
@@ -102,8 +138,8 @@ def seal_slots(public_key: PaillierPublicKey, layout: PackingLayout, slots: Sequ
         if s is not None and not 0 <= s < layout.n_cells:
             raise ValueError(f"child {i}: slot {s} outside 0..{layout.n_cells - 1}")
     if len(slots) >= _parallel_min() and _workers() > 1:
-        parts = _chunks(len(slots))
-        return _in_parallel(public_key, layout, _seal_chunk, [list(slots[p]) for p in parts],
+        parts, shape = _chunks(len(slots)), (layout.n_cells, layout.slot_bits, layout.slots_per_ciphertext)
+        return _in_parallel(public_key, _seal_chunk, [(shape, list(slots[p])) for p in parts],
                             [len(slots[p]) for p in parts], progress)
     out = _seal_serial(public_key, layout, slots, progress)
     if progress:
@@ -163,8 +199,8 @@ def transform_sealed(public_key: PaillierPublicKey, layout: PackingLayout, items
     if len(items) != len(shifts):
         raise ValueError("one shift per sealed item")
     if len(items) >= _parallel_min() and _workers() > 1:
-        parts = _chunks(len(items))
-        return _in_parallel(public_key, layout, _transform_chunk, [(items[p], shifts[p]) for p in parts],
+        parts, shape = _chunks(len(items)), (layout.n_cells, layout.slot_bits, layout.slots_per_ciphertext)
+        return _in_parallel(public_key, _transform_chunk, [(shape, items[p], shifts[p]) for p in parts],
                             [len(items[p]) for p in parts], progress)
     out = _transform_serial(public_key, layout, items, shifts, progress)
     if progress:
