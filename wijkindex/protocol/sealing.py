@@ -23,7 +23,7 @@ PROGRESS_EVERY = 500
 T = TypeVar("T")
 
 
-@lru_cache(maxsize=2)  # a table is 63 MB at 2048 bits: keep the current round's and one more
+@lru_cache(maxsize=2)  # a table is ~115 MB at 2048 bits: keep the current round's and one more
 def _encryptor(public_key: PaillierPublicKey) -> Encryptor:
     """One fixed-base table per round key (building it costs ~0.7 s at 2048 bits)."""
     return Encryptor(public_key)
