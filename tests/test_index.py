@@ -73,3 +73,20 @@ def test_report(tmp_path: Path) -> None:
     assert "onderdrukt" in text
     assert "<script>x</script>" not in text and "&lt;script&gt;" in text
     assert "epsilon 1.5" in text
+
+
+def test_report_tables_show_the_small_area_estimates_and_keep_the_direct_rate_in_the_csv() -> None:
+    from urllib.parse import unquote
+
+    from wijkindex.report.html import section_indicator
+
+    df = build()
+    wijk = (df["wijk_code"] == "WK019310") & (df["indicator"] == "jeugdhulp") & (df["age_band"] == "0-3")
+    df.loc[wijk, ["rate", "rate_eb", "moe90_eb"]] = [0.10, 0.1234, 0.0111]  # a distinct estimate
+    page = section_indicator(df, "jeugdhulp")
+    assert "12.3% <span class='moe'>± 1.1%</span>" in page and "10.0% <span" not in page
+    gm_rate = float(df[(df["wijk_code"] == "GM0193") & (df["indicator"] == "jeugdhulp")
+                       & (df["age_band"] == "0-3")]["rate"].iloc[0])
+    assert f"(index {100 * 0.1234 / gm_rate:.0f})" in page  # the index of the estimate, not of the direct rate
+    csv = unquote(page.split('href="data:text/csv;charset=utf-8,')[1].split('"')[0])
+    assert "rate_eb" in csv.splitlines()[0] and ",0.1," in csv  # the direct rate stays in the download

@@ -13,6 +13,7 @@ import urllib.parse
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from wijkindex.errors import InputFileError
@@ -181,6 +182,20 @@ def _shade(idx: float | None) -> str:
     return f' style="background:{colour}"'
 
 
+def _estimates(index: pd.DataFrame) -> pd.DataFrame:
+    """The index as the report shows it: each wijk's small-area estimate (``rate_eb``, its margin
+    and its index against the gemeente) in ``shown_rate``/``shown_moe``/``shown_index``; the
+    gemeente rows (and an index without estimates) keep the direct rate."""
+    out = index.copy()
+    has_eb = "rate_eb" in out.columns
+    out["shown_rate"] = out["rate_eb"].where(out["rate_eb"].notna(), out["rate"]) if has_eb else out["rate"]
+    out["shown_moe"] = out["moe90_eb"].where(out["moe90_eb"].notna(), out["moe90"]) if has_eb else out["moe90"]
+    gm = out[out["wijk_code"] == out["gemeente_code"]].set_index(["indicator", "age_band"])["rate"]
+    ref = pd.Series([gm.get((i, b), np.nan) for i, b in zip(out["indicator"], out["age_band"])], index=out.index)
+    out["shown_index"] = (100 * out["shown_rate"] / ref.where(ref > 0)).round(1)
+    return out
+
+
 def csv_link(df: pd.DataFrame, filename: str) -> str:
     """A link that downloads the table as CSV from the page itself (works offline)."""
     data = urllib.parse.quote(df.to_csv(index=False, na_rep=""))
@@ -196,15 +211,16 @@ def section_explorer(index: pd.DataFrame, data_dir: Path | str | None = None) ->
     except InputFileError as exc:
         return f"<h2>Kaart</h2><p class='sub'>Geen kaart: {html.escape(str(exc))}</p>"
     gm_code = str(index["gemeente_code"].iloc[0])
-    wijk = index[index["wijk_code"] != gm_code]
+    wijk = _estimates(index[index["gemeente_code"] == gm_code])
+    wijk = wijk[wijk["wijk_code"] != gm_code]
     indicators = list(dict.fromkeys(index["indicator"]))
     bands = list(dict.fromkeys(index["age_band"]))
     values: dict[str, dict[str, dict[str, object]]] = {i: {b: {} for b in bands} for i in indicators}
     for r in wijk.itertuples():
         values[r.indicator][r.age_band][r.wijk_code] = {
-            "sup": bool(r.suppressed), "rate": None if pd.isna(r.rate) else float(r.rate),
-            "moe": None if pd.isna(r.moe90) else float(r.moe90),
-            "idx": None if pd.isna(r.index_vs_gemeente) else float(r.index_vs_gemeente)}
+            "sup": bool(r.suppressed), "rate": None if pd.isna(r.shown_rate) else float(r.shown_rate),
+            "moe": None if pd.isna(r.shown_moe) else float(r.shown_moe),
+            "idx": None if pd.isna(r.shown_index) else float(r.shown_index)}
     gemeente: dict[str, dict[str, float | None]] = {i: {b: None for b in bands} for i in indicators}
     for r in index[index["wijk_code"] == gm_code].itertuples():
         gemeente[r.indicator][r.age_band] = None if pd.isna(r.rate) else float(r.rate)
@@ -266,14 +282,16 @@ def section_composite(composite: pd.DataFrame | None) -> str:
             + csv_link(composite, "samengestelde_scores.csv") + "</h2><p class='sub'>" + tr(
                 "Gewogen gemiddelde van de indexen (gemeente = 100) van de indicatoren in het domein, "
                 "0-17 jaar, met 90%-foutmarge. Rood: meer risico (of minder bescherming) dan gemiddeld. Totaal: het "
-                "gemiddelde van de domeinen, beschermende omgekeerd. Elke wijkwaarde is naar het gemeentegemiddelde "
-                "getrokken naar mate van haar ruis (empirical Bayes), zodat kleine wijken niet door toeval bovenaan "
-                "staan; '-': te weinig kinderen voor een score.",
+                "gemiddelde van de domeinen, beschermende omgekeerd. Elk wijkcijfer is een kleine-gebiedsschatting: "
+                "naar wat de stand van de wijk op de andere risico-indicatoren voorspelt getrokken naar mate van "
+                "zijn ruis (Fay-Herriot), zodat kleine wijken niet door toeval bovenaan staan; '-': te weinig "
+                "kinderen voor een score.",
                 "Weighted mean of the indicators' indices (municipality = 100) in the domain, ages 0-17, with 90% "
                 "margin of error. Red: more risk (or less protection) than average. Overall: the mean of the "
-                "domains, protective ones reversed. Each neighbourhood's value is pulled towards the municipality "
-                "average as far as its noise goes (empirical Bayes), so small neighbourhoods do not top the list by "
-                "chance; '-': too few children for a score.") + "</p>"
+                "domains, protective ones reversed. Each neighbourhood figure is a small-area estimate: pulled "
+                "towards what the neighbourhood's standing on the other risk indicators predicts as far as it is "
+                "noise (Fay-Herriot), so small neighbourhoods do not top the list by chance; '-': too few children "
+                "for a score.") + "</p>"
             f"<table><thead><tr><th>{tr('wijk', 'neighbourhood')}</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
 
@@ -486,11 +504,12 @@ def section_summary(index: pd.DataFrame) -> str:
 
 def section_indicator(index: pd.DataFrame, indicator: str) -> str:
     g = index[index["indicator"] == indicator]
+    shown = _estimates(g)
     bands = list(dict.fromkeys(g["age_band"]))
     gm_code = g["gemeente_code"].iloc[0]
     head = "".join(f"<th>{tr(b + ' jaar', b + ' years')}</th>" for b in bands)
     body = []
-    for code, w in g.groupby("wijk_code", sort=False):
+    for code, w in shown.groupby("wijk_code", sort=False):
         w = w.set_index("age_band")
         name = str(w["wijk_name"].iloc[0])
         tds = []
@@ -501,21 +520,25 @@ def section_indicator(index: pd.DataFrame, indicator: str) -> str:
             r = w.loc[b]
             if bool(r["suppressed"]):
                 tds.append(f"<td class='sup'>{tr('onderdrukt*', 'suppressed*')}</td>")
-            elif pd.isna(r["rate"]):
+            elif pd.isna(r["shown_rate"]):
                 tds.append("<td>-</td>")
             else:
-                idx = r["index_vs_gemeente"]
+                idx = r["shown_index"]
                 idx_text = f" <span class='moe'>(index {idx:.0f})</span>" if pd.notna(idx) else ""
-                tds.append(f"<td{_shade(idx)}>{r['rate']:.1%} <span class='moe'>± {r['moe90']:.1%}</span>"
+                tds.append(f"<td{_shade(idx)}>{r['shown_rate']:.1%} <span class='moe'>± {r['shown_moe']:.1%}</span>"
                            f"{idx_text}</td>")
         cls = " class='gm'" if code == gm_code else ""
         body.append(f"<tr><td{cls}>{html.escape(name)}</td>{''.join(tds)}</tr>")
     src = SOURCES.get(str(g["source"].iloc[0]), str(g["source"].iloc[0]))
     return (f"<h2>{tr_label(indicator)} {csv_link(g, indicator + '.csv')}</h2><p class='sub'>"
             + tr(f"bron: {src}; percentage van de kinderen in de wijk en leeftijdsgroep, ± 90%-foutmarge, index t.o.v. "
-                 "gemeente = 100",
+                 "gemeente = 100. Wijkcijfers zijn kleine-gebiedsschattingen: het verruiste cijfer, naar wat de "
+                 "stand van de wijk op de andere risico-indicatoren voorspelt getrokken naarmate het meer ruis is; "
+                 "de directe meting staat in de CSV (rate).",
                  f"source: {src}; percentage of the children in the neighbourhood and age group, ± 90% margin of "
-                 "error, index against the municipality = 100") + "</p>"
+                 "error, index against the municipality = 100. Neighbourhood figures are small-area estimates: the "
+                 "noised figure, pulled towards what the neighbourhood's standing on the other risk indicators "
+                 "predicts as far as it is noise; the direct measurement is in the CSV (rate).") + "</p>"
             f"<table><thead><tr><th>{tr('wijk', 'neighbourhood')}</th>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")
 
