@@ -148,3 +148,30 @@ def test_borrowing_strength_across_indicators_estimates_a_rare_one_better() -> N
             ots = per[(per["indicator"] == "ots") & (per["wijk_code"] != "GM0193")].sort_values("wijk_code")
             errors[how].append(float(np.abs(ots["rate"].to_numpy() - truth["ots"]).mean()))
     assert np.mean(errors["indicators"]) < 0.6 * np.mean(errors["gemeente"])
+
+
+def test_rate_eb_borrows_strength_across_indicators_per_age_band() -> None:
+    """assemble_index's rate_eb (per indicator and band) uses the standing on the other risk
+    indicators when given an orientation: closer to the truth for the rare indicator than shrinking
+    towards the gemeente, and the gemeente rows keep their direct rate."""
+    errors = {"gemeente": [], "standing": []}
+    for seed in range(6):
+        idx, truth = _factor_index(seed)
+        rebuilt = {}
+        for how, orientation in (("gemeente", None), ("standing", {"bijstand": 1, "eenoudergezin": 1, "ots": 1})):
+            cells = [Cell(c, n, b) for c, n, b in idx[idx["indicator"] == "ots"][["wijk_code", "wijk_name", "age_band"]]
+                     .itertuples(index=False) if c != "GM0193"]
+            rels = {i: NoisedRelease(i, "gemeente", tuple(int(v) for v in g[g["wijk_code"] != "GM0193"]["numerator"]),
+                                     13, float((g["numerator_moe90"].iloc[0] / 1.6448536269514722) ** 2),
+                                     float(g["numerator_moe90"].iloc[0]))
+                    for i, g in idx.groupby("indicator")}
+            den = idx[(idx["indicator"] == "ots") & (idx["wijk_code"] != "GM0193")]
+            population = NoisedRelease("population", "gemeente", tuple(int(v) for v in den["denominator"]), 13,
+                                       rels["ots"].variance, rels["ots"].moe90)
+            rebuilt[how] = assemble_index(IndexMeta("r", 2014, "GM0193", "Zwolle", min_cell_size=0), cells, population,
+                                          list(rels.values()), orientation=orientation)
+            ots = rebuilt[how][(rebuilt[how]["indicator"] == "ots") & (rebuilt[how]["wijk_code"] != "GM0193")]
+            errors[how].append(float(np.abs(ots.sort_values("wijk_code")["rate_eb"].to_numpy() - truth["ots"]).mean()))
+        gm = rebuilt["standing"][rebuilt["standing"]["wijk_code"] == "GM0193"]
+        assert (gm["rate_eb"] == gm["rate"]).all()
+    assert np.mean(errors["standing"]) < 0.7 * np.mean(errors["gemeente"]), {k: np.mean(v) for k, v in errors.items()}
