@@ -18,8 +18,8 @@ from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_en
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import Encryptor, PaillierPrivateKey, PaillierPublicKey, encrypt_plain, generate_keypair
 from wijkindex.protocol import sealing
-from wijkindex.protocol.sealing import (SpineSealer, add_noise_sealed, aggregate_sealed, open_noised, seal_noise,
-                                        seal_slots, transform_sealed)
+from wijkindex.protocol.sealing import (SpineSealer, add_noise_sealed, aggregate_sealed, open_noised, seal_batches,
+                                        seal_noise, seal_slots, transform_sealed)
 
 KAT = json.loads((Path(__file__).parent / "vectors" / "paillier_kat.json").read_text())
 
@@ -253,6 +253,16 @@ def test_parallel_sealing_matches_serial(key: PaillierPrivateKey, monkeypatch: p
     flat = seal_slots(key.public_key, base, [i % 4 for i in range(40)])
     assert sealing._POOL is pool
     assert open_noised(key, base, aggregate_sealed(key.public_key, base, flat), noise_terms=0) == [10] * 4
+    # several batches in one queue: each comes back whole, in order, as seal_slots would seal it
+    seen.clear()
+    levels, flat2 = seal_batches(key.public_key, [(layout, slots[:300]), (base, [i % 4 for i in range(40)])],
+                                 progress=seen.append)
+    assert len(levels) == 300 and len(flat2) == 40 and seen[-1] == 340
+    expected = [0] * layout.n_cells
+    for s in slots[:300]:
+        expected[s] += 1
+    assert open_noised(key, layout, aggregate_sealed(key.public_key, layout, levels), noise_terms=0) == expected
+    assert open_noised(key, base, aggregate_sealed(key.public_key, base, flat2), noise_terms=0) == [10] * 4
     sealing.close_pool()
     assert sealing._POOL is None
 

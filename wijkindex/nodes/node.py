@@ -46,8 +46,8 @@ from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_en
                                          verify_envelope_key)
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import PaillierPublicKey
-from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, close_pool, joint_layout, seal_noise,
-                                        seal_slots, transform_sealed, warm_pool)
+from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, close_pool, joint_layout, seal_batches,
+                                        seal_noise, transform_sealed, warm_pool)
 from wijkindex.protocol.spec import JointIndicator, RoundSpec
 from wijkindex.security.pki import Identity, PartyCredentials, load_private_key, verify_party_certificate
 from wijkindex.security.revocation import RevocationList
@@ -396,8 +396,11 @@ class Node:
             total = len(pseudonyms)
             columns: dict[str, dict[str, list[bytes]]] = {r.party: {} for r in task.recipients}
             meta: dict[str, dict[bytes, bytes]] = {r.party: {} for r in task.recipients}
-            base = seal_slots(ctx.public_key, ctx.layout, cells.tolist(),
-                              progress=lambda done: self.progress("sealing spine", done, total))
+            forward = [(j, nxt) for j in spec.joint_for(self.name) if (nxt := spec.next_hop(j, self.name))]
+            batches = [(ctx.layout, cells.tolist()), *((self._joint_layout(ctx, j), slots[j.name]) for j, _ in forward)]
+            base, *joint_columns = seal_batches(
+                ctx.public_key, batches,
+                progress=self._step(f"sealing the spine and {len(forward)} joint indicator(s)", total * len(batches)))
             for r in task.recipients:
                 columns[r.party]["sealed"] = base
             fuzzy = [r.party for r in task.recipients if spec.node(r.party).fuzzy]
@@ -407,14 +410,9 @@ class Node:
                 enc = encode_identifiers(rows, ds.identifiers, EncodingKey.derive(self._secret, task.round_id))
                 for party in fuzzy:
                     columns[party]["encoding"] = enc.to_bytes()
-            for j in spec.joint_for(self.name):
-                nxt = spec.next_hop(j, self.name)
-                if nxt is None:
-                    continue
+            for (j, nxt), column in zip(forward, joint_columns):
                 layout_j = self._joint_layout(ctx, j)
-                columns[nxt][f"joint:{j.name}"] = seal_slots(
-                    ctx.public_key, layout_j, slots[j.name],
-                    progress=self._step(f"sealing {j.name}", total))
+                columns[nxt][f"joint:{j.name}"] = column
                 share = seal_noise(ctx.public_key, layout_j, ctx.plan.joint.sample(layout_j.n_cells))
                 meta[nxt][f"noise:{j.name}".encode()] = self._ciphertexts_hex(ctx, share)
             order = sorted(range(len(pseudonyms)), key=pseudonyms.__getitem__)  # order leaks nothing

@@ -107,7 +107,7 @@ def _in_parallel(public_key: PaillierPublicKey, fn: Callable[[T], list[bytes]], 
 
 
 def _chunks(n: int) -> list[slice]:
-    step = max(250, min(2000, n // (4 * _workers()) or 1))
+    step = max(250, min(1000, n // (4 * _workers()) or 1))  # small chunks: short tails
     return [slice(i, i + step) for i in range(0, n, step)]
 
 
@@ -134,16 +134,40 @@ def seal_slots(public_key: PaillierPublicKey, layout: PackingLayout, slots: Sequ
     ``None`` seals an all-zero vector, indistinguishable from a one-hot without the key.
     Large batches are sealed on every core (``WIJKINDEX_WORKERS`` caps the processes).
     """
-    for i, s in enumerate(slots):
-        if s is not None and not 0 <= s < layout.n_cells:
-            raise ValueError(f"child {i}: slot {s} outside 0..{layout.n_cells - 1}")
-    if len(slots) >= _parallel_min() and _workers() > 1:
-        parts, shape = _chunks(len(slots)), (layout.n_cells, layout.slot_bits, layout.slots_per_ciphertext)
-        return _in_parallel(public_key, _seal_chunk, [(shape, list(slots[p])) for p in parts],
-                            [len(slots[p]) for p in parts], progress)
-    out = _seal_serial(public_key, layout, slots, progress)
+    return seal_batches(public_key, [(layout, slots)], progress)[0]
+
+
+def seal_batches(public_key: PaillierPublicKey, batches: Sequence[tuple[PackingLayout, Sequence[int | None]]],
+                 progress: Callable[[int], None] | None = None) -> list[list[bytes]]:
+    """``seal_slots`` of several (layout, slots) batches in one go: on every core, the batches'
+    chunks share one queue, so no core waits at the end of a batch. ``progress`` counts sealed
+    vectors over all batches."""
+    for layout, slots in batches:
+        for i, s in enumerate(slots):
+            if s is not None and not 0 <= s < layout.n_cells:
+                raise ValueError(f"child {i}: slot {s} outside 0..{layout.n_cells - 1}")
+    total = sum(len(slots) for _, slots in batches)
+    if total >= _parallel_min() and _workers() > 1:
+        jobs, owner = [], []
+        for b, (layout, slots) in enumerate(batches):
+            shape = (layout.n_cells, layout.slot_bits, layout.slots_per_ciphertext)
+            for part in _chunks(len(slots)):
+                jobs.append((shape, list(slots[part])))
+                owner.append(b)
+        flat = _in_parallel(public_key, _seal_chunk, jobs, [len(j[1]) for j in jobs], progress)
+        out: list[list[bytes]] = [[] for _ in batches]
+        at = 0
+        for b, (_, chunk) in zip(owner, jobs):
+            out[b].extend(flat[at:at + len(chunk)])
+            at += len(chunk)
+        return out
+    out, done = [], 0
+    for layout, slots in batches:
+        out.append(_seal_serial(public_key, layout, slots,
+                                (lambda k, base=done: progress(base + k)) if progress else None))
+        done += len(slots)
     if progress:
-        progress(len(slots))
+        progress(total)
     return out
 
 
