@@ -163,12 +163,16 @@ def seal_batches(public_key: PaillierPublicKey, batches: Sequence[tuple[PackingL
         return out
     out, done = [], 0
     for layout, slots in batches:
-        out.append(_seal_serial(public_key, layout, slots,
-                                (lambda k, base=done: progress(base + k)) if progress else None))
+        out.append(_seal_serial(public_key, layout, slots, _offset(progress, done)))
         done += len(slots)
     if progress:
         progress(total)
     return out
+
+
+def _offset(progress: Callable[[int], None] | None, base: int) -> Callable[[int], None] | None:
+    """``progress`` counting on from ``base``."""
+    return None if progress is None else (lambda k: progress(base + k))
 
 
 class SpineSealer:
