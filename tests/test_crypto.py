@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import random
+from functools import lru_cache
 from pathlib import Path
 
+import gmpy2
 import phe
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -59,6 +61,22 @@ def test_agrees_with_python_paillier(key: PaillierPrivateKey) -> None:
         assert sk.raw_decrypt(enc.encrypt(m)) == m
         assert key.decrypt(pk.raw_encrypt(m)) == m
         assert key.decrypt(encrypt_plain(key.public_key, m)) == m
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(0, 2**1024 - 1))
+def test_table_and_tableless_randomisers_are_the_same_power(key: PaillierPrivateKey, a: int) -> None:
+    """The fixed-base table computes exactly h_s^a; without a table it is one exponentiation."""
+    enc = _table_encryptor(key)
+    a %= 2 ** enc.exponent_bits  # the DJN exponent's range
+    assert enc._power(a) == gmpy2.powmod(enc._base, a, key.public_key.n_sq)
+    light = Encryptor(key.public_key, table=False)
+    assert not light._table and key.decrypt(light.encrypt(12345)) == 12345 and key.decrypt(light.encrypt_zero()) == 0
+
+
+@lru_cache(maxsize=1)
+def _table_encryptor(key: PaillierPrivateKey) -> Encryptor:
+    return Encryptor(key.public_key)
 
 
 @settings(max_examples=30, deadline=None)

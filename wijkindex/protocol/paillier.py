@@ -150,9 +150,14 @@ def encrypt_plain(public_key: PaillierPublicKey, m: int) -> int:
 
 
 class Encryptor:
-    """Fast encryption under one public key (DJN randomness, fixed-base windowed table)."""
+    """Fast encryption under one public key (DJN randomness, fixed-base windowed table).
 
-    def __init__(self, public_key: PaillierPublicKey) -> None:
+    With ``table=False`` the same h_s^a is one exponentiation instead of a table lookup per
+    window: about ten times slower per encryption but with nothing to build, which is what a
+    handful of encryptions (noise shares, a fresh zero) should cost.
+    """
+
+    def __init__(self, public_key: PaillierPublicKey, table: bool = True) -> None:
         self.public_key = public_key
         n, n_sq = mpz(public_key.n), mpz(public_key.n_sq)
         self._n, self._n_sq = n, n_sq
@@ -163,7 +168,8 @@ class Encryptor:
         h = (-x * x) % n
         base = gmpy2.powmod(h, n, n_sq)
         self.exponent_bits = (public_key.bits + 1) // 2  # DJN: a uniform in [0, 2^ceil(|n|/2))
-        self._windows = (self.exponent_bits + WINDOW_BITS - 1) // WINDOW_BITS
+        self._base = base
+        self._windows = (self.exponent_bits + WINDOW_BITS - 1) // WINDOW_BITS if table else 0
         self._table: list[list[mpz]] = []
         for _ in range(self._windows):
             row = [mpz(1), base]
@@ -173,8 +179,13 @@ class Encryptor:
             base = row[-1] * base % n_sq  # base^(2^WINDOW_BITS) for the next window
 
     def _randomiser(self) -> mpz:
-        """h_s^a for a uniform a of exponent_bits bits: one table entry per non-zero window."""
-        a = secrets.randbits(self.exponent_bits)
+        """h_s^a for a uniform a of exponent_bits bits."""
+        return self._power(secrets.randbits(self.exponent_bits))
+
+    def _power(self, a: int) -> mpz:
+        """h_s^a: one table entry per non-zero window, or one exponentiation without a table."""
+        if not self._table:
+            return gmpy2.powmod(self._base, a, self._n_sq)
         n_sq, table, mask = self._n_sq, self._table, (1 << WINDOW_BITS) - 1
         acc = mpz(1)
         for row in table:

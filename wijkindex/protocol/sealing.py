@@ -29,6 +29,12 @@ def _encryptor(public_key: PaillierPublicKey) -> Encryptor:
     return Encryptor(public_key)
 
 
+@lru_cache(maxsize=2)
+def _few_encryptor(public_key: PaillierPublicKey) -> Encryptor:
+    """For a handful of encryptions (noise shares, a fresh zero): no table to build."""
+    return Encryptor(public_key, table=False)
+
+
 def _parallel_min() -> int:
     return int(os.environ.get("WIJKINDEX_PARALLEL_MIN", "4000"))
 
@@ -242,7 +248,7 @@ def aggregate_sealed(public_key: PaillierPublicKey, layout: PackingLayout, seale
     so an empty set is a fresh encryption of 0. Shifts are applied once per group, not per child."""
     k = layout.n_ciphertexts
     n_sq = mpz(public_key.n_sq)
-    enc = _encryptor(public_key)
+    enc = _few_encryptor(public_key)
     groups: dict[int, list[mpz]] = {}
     shift_iter = iter(shifts) if shifts is not None else None
     for idx, item in enumerate(sealed):
@@ -271,7 +277,7 @@ def seal_noise(public_key: PaillierPublicKey, layout: PackingLayout, noise: Sequ
         raise ValueError("noise does not match the layout")
     if any(abs(z) >= layout.offset for z in noise):
         raise ValueError("noise beyond the slot offset")
-    return _encryptor(public_key).encrypt_many(layout.pack([int(z) + layout.offset for z in noise]))
+    return _few_encryptor(public_key).encrypt_many(layout.pack([int(z) + layout.offset for z in noise]))
 
 
 def add_noise_sealed(public_key: PaillierPublicKey, layout: PackingLayout, ciphertexts: Sequence[int],
