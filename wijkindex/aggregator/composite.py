@@ -94,14 +94,14 @@ def wijk_indices(index: pd.DataFrame, shrink: bool = True,
     agg = wijk_totals(index)
     agg["rate"] = agg["rate_raw"]
     if shrink:
-        overall, without = standing(agg[agg["wijk_code"] != agg["gemeente_code"]], orientation or {})
+        by_standing = standing(agg, orientation or {})
         wijk = (agg["wijk_code"] != agg["gemeente_code"]) & agg["rate_raw"].notna() & (agg["var"] > 0)
         for ind, g in agg[wijk].groupby("indicator"):
             mu = float(g["gemeente_rate"].iloc[0])
             if not np.isfinite(mu) or mu <= 0:
                 continue
-            x = without.get(ind, overall).reindex(g["wijk_code"]).to_numpy() if len(overall) else None
-            est, var = estimate(g["rate_raw"].to_numpy(), g["var"].to_numpy(), mu, x)
+            est, var = estimate(g["rate_raw"].to_numpy(), g["var"].to_numpy(), mu,
+                                by_standing.covariate(ind, g["wijk_code"]))
             agg.loc[g.index, "rate"] = est
             agg.loc[g.index, "var"] = var
     agg["index"] = 100 * agg["rate"] / agg["gemeente_rate"].where(agg["gemeente_rate"] > 0)

@@ -117,15 +117,15 @@ def _smooth(df: pd.DataFrame, gemeente_code: str, orientation: Mapping[str, int]
     where ``orientation`` gives some, else shrinkage towards the gemeente rate. The gemeente row
     keeps its direct rate."""
     df["rate_eb"], df["moe90_eb"] = df["rate"], df["moe90"]
-    overall, without = standing(wijk_totals(df), orientation)
+    by_standing = standing(wijk_totals(df), orientation)
     wijk = (df["wijk_code"] != gemeente_code) & df["rate"].notna() & (df["moe90"] > 0)
     gm = df[df["wijk_code"] == gemeente_code].set_index(["indicator", "age_band"])["rate"]
     for (ind, band), g in df[wijk].groupby(["indicator", "age_band"], sort=False):
         centre = gm.get((ind, band), np.nan)
         if not np.isfinite(centre):
             continue
-        x = without.get(ind, overall).reindex(g["wijk_code"]).to_numpy() if len(overall) else None
-        est, var = estimate(g["rate"].to_numpy(), (g["moe90"].to_numpy() / Z90) ** 2, float(centre), x)
+        est, var = estimate(g["rate"].to_numpy(), (g["moe90"].to_numpy() / Z90) ** 2, float(centre),
+                            by_standing.covariate(ind, g["wijk_code"]))
         df.loc[g.index, "rate_eb"] = est
         df.loc[g.index, "moe90_eb"] = Z90 * np.sqrt(var)
 

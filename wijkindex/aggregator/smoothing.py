@@ -12,6 +12,7 @@ the index next to it.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
@@ -98,19 +99,38 @@ def estimate(rates: np.ndarray, variances: np.ndarray, centre: float,
     return np.clip(est, 0.0, 1.0), var
 
 
-def standing(wijk_rates: pd.DataFrame, orientation: Mapping[str, int]) -> tuple[pd.Series, dict[str, pd.Series]]:
-    """How each wijk stands on the risk indicators, the covariate of the small-area estimates.
+@dataclass(frozen=True)
+class Standing:
+    """How each wijk stands on the risk indicators: the covariate of the small-area estimates.
 
-    ``wijk_rates`` has per wijk and indicator the direct 0-17 ``rate_raw``, its noise ``var`` and the
-    ``gemeente_rate``; ``orientation`` maps indicators to +1 (risk) or -1 (protective: 120 counts as
-    80). Returns the precision-weighted mean oriented index over all those indicators per wijk, and
-    per oriented indicator the same mean without it (so no rate predicts itself from its own noise).
-    Risk factors cluster in the same wijken, which is what makes this a good predictor.
+    ``overall`` is per wijk the precision-weighted mean oriented index over the indicators;
+    ``without`` per oriented indicator the same mean without it, so no rate predicts itself
+    from its own noise.
     """
-    ok = wijk_rates[wijk_rates["rate_raw"].notna() & (wijk_rates["var"] > 0) & (wijk_rates["gemeente_rate"] > 0)]
+
+    overall: pd.Series
+    without: Mapping[str, pd.Series]
+
+    def covariate(self, indicator: str, wijk_codes: pd.Series) -> np.ndarray | None:
+        """The covariate for ``indicator`` at these wijken, or None when there is no standing."""
+        if not len(self.overall):
+            return None
+        return self.without.get(indicator, self.overall).reindex(wijk_codes).to_numpy()
+
+
+def standing(wijk_rates: pd.DataFrame, orientation: Mapping[str, int]) -> Standing:
+    """How each wijk (not the gemeente) stands on the risk indicators.
+
+    ``wijk_rates`` has per wijk and indicator the direct 0-17 ``rate_raw``, its noise ``var``, the
+    ``gemeente_rate`` and ``gemeente_code`` (index.wijk_totals); ``orientation`` maps indicators to
+    +1 (risk) or -1 (protective: 120 counts as 80). Risk factors cluster in the same wijken, which
+    is what makes the standing a good predictor.
+    """
+    ok = wijk_rates[(wijk_rates["wijk_code"] != wijk_rates["gemeente_code"]) & wijk_rates["rate_raw"].notna()
+                    & (wijk_rates["var"] > 0) & (wijk_rates["gemeente_rate"] > 0)]
     inds = [i for i in orientation if i in set(ok["indicator"])]
     if len(inds) < 2:
-        return pd.Series(dtype=float), {}
+        return Standing(pd.Series(dtype=float), {})
     direct = ok.assign(index=100 * ok["rate_raw"] / ok["gemeente_rate"],
                        iv=ok["var"] * (100 / ok["gemeente_rate"]) ** 2)
     y = direct.pivot(index="wijk_code", columns="indicator", values="index")[inds]
@@ -118,5 +138,5 @@ def standing(wijk_rates: pd.DataFrame, orientation: Mapping[str, int]) -> tuple[
     y[protective] = 200 - y[protective]
     w = (1.0 / direct.pivot(index="wijk_code", columns="indicator", values="iv")[inds]).where(y.notna(), 0.0)
     wy, ws = (y.fillna(0) * w).sum(axis=1), w.sum(axis=1)
-    overall = wy / ws.where(ws > 0)
-    return overall, {i: (wy - y[i].fillna(0) * w[i]) / (ws - w[i]).where(ws - w[i] > 0) for i in inds}
+    return Standing(wy / ws.where(ws > 0),
+                    {i: (wy - y[i].fillna(0) * w[i]) / (ws - w[i]).where(ws - w[i] > 0) for i in inds})

@@ -176,16 +176,14 @@ class Node:
         try:
             if isinstance(task, m.JoinTask):
                 stub.JoinRound(wire.join_to_proto(self.join(task)))
-            elif isinstance(task, m.SealTask):
-                try:
-                    self.seal(stub, task)
-                finally:
-                    close_pool()
             else:
                 try:
-                    self.aggregate(stub, task)
+                    if isinstance(task, m.SealTask):
+                        self.seal(stub, task)
+                    else:
+                        self.aggregate(stub, task)
                 finally:
-                    close_pool()
+                    close_pool()  # the round key's sealing workers end with the node's step
         except WijkindexError as exc:
             log.error("round %s: %s", round_id, exc)
             self._report_failure(stub, round_id, str(exc))
