@@ -8,6 +8,7 @@ library, and the readers write nothing.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 
 import pytest
@@ -83,6 +84,7 @@ def test_a_spine_with_a_child_twice_is_refused(tmp_path: Path, rows: tuple[str, 
         load_records(path, COLUMNS, on_invalid="fail", unique="bsn")
     for part in expected:
         assert part in str(err.value), str(err.value)
+    _assert_public_text_is_value_free(err.value, _csv(*rows), ("'bsn'", *expected[:2]))
     kept = load_records(path, COLUMNS, on_invalid="exclude", unique="bsn")
     assert kept.n_excluded == 2 and len(kept.frame) == 1  # both rows of the ambiguous child left out
 
@@ -101,6 +103,33 @@ def test_malformed_holder_file_gets_a_clear_error(tmp_path: Path, content: str |
         assert part in msg, (part, msg)
     assert "Traceback" not in msg and "123456789" not in msg.replace("*******89", "")  # BSNs are masked
     assert sorted(p.name for p in tmp_path.rglob("*")) == before  # nothing written
+    _assert_public_text_is_value_free(err.value, content, expected)
+
+
+def _cells(content: str | bytes) -> list[str]:
+    text = content.decode("latin-1") if isinstance(content, bytes) else content
+    return [c for line in text.splitlines() for c in line.split(",")]
+
+
+def _assert_public_text_is_value_free(exc: InputFileError, content: str | bytes, expected: tuple[str, ...]) -> None:
+    """What a node may send: the file (no folder), the columns and rows the local text names, no cell."""
+    public = exc.public_message()
+    assert public.startswith("[WI100] leerlingen.csv") or public.startswith("[WI100] brp.csv"), public
+    assert "school/" not in public and "Traceback" not in public
+    for part in expected:
+        if part.startswith("'"):  # a column the error names
+            assert part in public, (part, public)
+        for n in re.findall(r"^row(?:\(s\))? (\d+)$", part):  # a row it names
+            assert re.search(rf"\brows?(?:\(s\))? (?:\d+, )*{n}\b", public), (part, public)
+    # pieces of the names and fixed phrases a public text holds anyway ("000000012"[:4] is in "10000")
+    names = {"leerlingen.csv", "leerlingen", "brp.csv", *HEADER.split(","), InputFileError.fix,
+             "longer than 10000 characters", "fails the 11-proef", "export the file as UTF-8",
+             "have a different number of fields than the header"}
+    for cell in _cells(content):
+        for k in range(4, len(cell) + 1):
+            piece = cell[:k]
+            if not any(piece in name for name in names):
+                assert piece not in public, (piece, public)
 
 
 # ---- round specs ----------------------------------------------------------------------
@@ -193,7 +222,7 @@ def _node_dir(tmp_path: Path, node: dict, datasets: dict) -> Path:
     (tmp_path / "data").mkdir(exist_ok=True)
     (tmp_path / "data" / "datasets.toml").write_text(tomli_w.dumps(datasets))
     (tmp_path / "data" / "jgz.csv").write_text("bsn\n")
-    (tmp_path / "secret.key").write_text("00" * 32)
+    (tmp_path / "secret.key").write_text("wijkindex-linkage-secret v1\n" + "00" * 32 + "\n")
     cfg = tmp_path / "node.toml"
     cfg.write_text(tomli_w.dumps(node))
     return cfg

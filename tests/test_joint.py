@@ -8,7 +8,7 @@ import pytest
 
 import pyarrow as pa
 
-import wijkindex.nodes.node as node_module
+import wijkindex.protocol.relay as relay_module
 from conftest import Running, truth_frame
 from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.protocol.envelope import open_envelope as real_open_envelope
@@ -24,20 +24,22 @@ OPENED: dict[tuple[str, str], list[pa.Table]] = {}
 def _recording_open(*args, **kw):  # type: ignore[no-untyped-def]
     """What a node reads from each relay envelope it opens, keyed by (sender, recipient)."""
     plain = real_open_envelope(*args, **kw)
-    sender, recipient = kw["context"].decode().split("|")[2].split("->")
-    OPENED.setdefault((sender, recipient), []).append(pa.ipc.open_stream(plain).read_all())
+    sender, recipient = kw["context"].decode().split("|")[3].split("->")
+    table = pa.ipc.open_stream(relay_module._unpad(plain)).read_all()
+    real = table.filter(table.column(relay_module.REAL)).drop_columns([relay_module.REAL])  # not the padding
+    OPENED.setdefault((sender, recipient), []).append(real)
     return plain
 
 
 @pytest.fixture(scope="module")
 def joint_round(running: Running):  # type: ignore[no-untyped-def]
     start = len(running.recorder.messages)
-    node_module.open_envelope = _recording_open
+    relay_module.open_envelope = _recording_open
     try:
         round_id, _ = running.run_round(running.spec(epsilon=1.0, round_id=ROUND, joint=running.info.joint,
                                                           cumulative=running.info.cumulative))
     finally:
-        node_module.open_envelope = real_open_envelope
+        relay_module.open_envelope = real_open_envelope
     with running.client("researcher") as r:
         index, status = r.get_index(round_id)
     return index, status, running.recorder.messages[start:]
@@ -77,8 +79,11 @@ def test_joint_costs_are_in_the_ledgers(joint_round, running: Running) -> None:
         # the default joint_weight 0.5: a joint unit gets half a marginal vector's epsilon
         assert c.joint_scale == pytest.approx(2 * c.scale)
         assert c.d_in / c.scale + c.joint_d_in / c.joint_scale == pytest.approx(c.epsilon) and c.epsilon <= 1 + 1e-9
-        entries = [e for e in running.nodes[c.party].ledger.entries() if e.round_id == ROUND]
-        assert entries and all(e.epsilon == pytest.approx(c.epsilon) for e in entries)
+        node = running.nodes[c.party]
+        spine = node.config.spine_dataset.name if node.config.spine_dataset else None
+        entries = [e for e in node.ledger.entries() if e.round_id == ROUND]
+        assert entries and all(e.epsilon == pytest.approx(status.per_child_epsilon if e.dataset == spine
+                                                          else c.epsilon) for e in entries)
         assert all(f"scale {c.joint_scale:g}" in e.purpose for e in entries)
 
 

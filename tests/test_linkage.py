@@ -75,7 +75,7 @@ def test_postcodes_and_flags() -> None:
 def test_pseudonym_known_answers(tmp_path: Path) -> None:
     kat = json.loads((VECTORS / "pseudonym_kat.json").read_text())
     path = tmp_path / "secret.key"
-    path.write_text(kat["secret"])
+    path.write_text(f"wijkindex-linkage-secret v1\n{kat['secret']}\n")  # the v1 secret file format
     secret = LinkageSecret.from_file(path)
     for case in kat["cases"]:
         p = Pseudonymiser(RoundKey.derive(secret, case["round_id"]))

@@ -162,7 +162,7 @@ def _run_federation(network: dict[str, str], tmp_path: Path, small_federation, f
             except subprocess.TimeoutExpired:
                 p.kill()
     # no secret reaches any log: not the linkage secret, not a private key
-    secret = (fed.root / "secrets" / "linkage.key").read_text().strip()
+    secret = (fed.root / "secrets" / "linkage.key").read_text().split()[-1]  # the hex line, not the header
     keys = [line for k in fed.pki_dir.rglob("key.pem") for line in k.read_text().splitlines()
             if line and not line.startswith("-----")]
     text = "".join(p.read_text(errors="replace") for p in logs.glob("*.log"))

@@ -96,10 +96,19 @@ def test_suppression_below_min_cell_size(completed) -> None:
 
 
 def test_ledgers_hold_what_the_round_cost(completed, running: Running) -> None:
+    """A source's datasets pay its own release; the spine's population dataset pays every
+    release of the round (each is a sum over the cells the spine gives its children)."""
     round_id, _, status = completed
+    assert status.per_child_epsilon == pytest.approx(sum(c.epsilon for c in status.costs))
     for c in status.costs:
-        entries = [e for e in running.nodes[c.party].ledger.entries() if e.round_id == round_id]
-        assert entries and all(e.epsilon == pytest.approx(c.epsilon) for e in entries)
+        node = running.nodes[c.party]
+        entries = [e for e in node.ledger.entries() if e.round_id == round_id]
+        spine = node.config.spine_dataset.name if node.config.spine_dataset else None
+        assert entries and {e.dataset for e in entries} == set(c.datasets)
+        for e in entries:
+            expected = status.per_child_epsilon if e.dataset == spine else c.epsilon
+            assert e.epsilon == pytest.approx(expected), (c.party, e.dataset)
+            assert len(e.content_sha256) == 64
 
 
 def test_audit_log_records_the_round(completed, running: Running) -> None:

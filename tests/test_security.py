@@ -15,7 +15,7 @@ from wijkindex.errors import CertificateError
 from wijkindex.security.auth import RoleAuthInterceptor, current_identity
 from wijkindex.security.pki import (Identity, PartyCredentials, identity_from_certificate, init_pki,
                                     issue_certificate, load_certificate, verify_party_certificate)
-from wijkindex.security.tls import GRPC_OPTIONS, secure_channel, server_credentials
+from wijkindex.security.tls import GRPC_OPTIONS, channel_credentials, secure_channel, server_credentials
 
 ECHO = "/test.Echo/Say"
 
@@ -97,9 +97,12 @@ def test_no_certificate_cannot_connect(server, pki: Path) -> None:
 def test_foreign_ca_is_refused(server, pki: Path, tmp_path: Path) -> None:
     address, _ = server
     other = init_pki(tmp_path / "other", nodes=())
-    with pytest.raises(grpc.RpcError) as err:
-        call(address, other["coordinator"])
+    with grpc.secure_channel(address, channel_credentials(other["coordinator"]), options=GRPC_OPTIONS) as ch, \
+            pytest.raises(grpc.RpcError) as err:  # the server refuses the foreign client...
+        ch.unary_unary(ECHO)(b"hi", timeout=5)
     assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(CertificateError, match="the server at .* is refused: .*federation CA"):
+        call(address, other["coordinator"])  # ...and the foreign client refuses the server before gRPC connects
     with pytest.raises(CertificateError, match="federation CA"):
         verify_party_certificate(other["coordinator"].cert_path.read_bytes(), (pki / "ca.pem").read_bytes())
 

@@ -76,14 +76,18 @@ def test_nodes_refuse_a_spec_the_aggregator_altered(running: Running, monkeypatc
     import wijkindex.aggregator.rounds as rounds_mod
     from wijkindex.security.pki import identity_from_certificate
 
-    signed = RoundSpec.from_toml(running.spec(epsilon=1.0, round_id="altered-1")).to_toml()
+    from wijkindex.protocol.parameters import cells_digest
+
+    spec = RoundSpec.from_toml(running.spec(epsilon=1.0, round_id="altered-1"))
+    with running.client("coordinator") as c:
+        signed = spec.with_cells(cells_digest(c.propose_cells(spec.to_toml()))).to_toml()
     signature = sign_spec(signed, _key(running.fed.pki_dir, "coordinator"))
     altered = signed.replace("privacy_loss = 1.0", "privacy_loss = 5.0")
     assert altered != signed
     cert = (running.fed.pki_dir / "coordinator" / "cert.pem").read_bytes()
     monkeypatch.setattr(rounds_mod, "verify_spec", lambda *a, **k: identity_from_certificate(cert))
     running.aggregator.rounds.submit(altered, "coordinator", signature, cert)
-    with running.client("coordinator") as c, pytest.raises(RoundFailed, match="refuses the spec.*altered"):
+    with running.client("coordinator") as c, pytest.raises(RoundFailed, match="refused.*altered"):
         c.wait_round("altered-1", timeout=120)
     for node in running.nodes.values():
         assert not [e for e in node.ledger.entries() if e.round_id == "altered-1"]
@@ -115,7 +119,10 @@ def test_a_node_refuses_a_spec_signed_with_a_revoked_certificate(running: Runnin
     pki = running.fed.pki_dir
     crl = revoke(pki, pki / "coordinator" / "cert.pem", tmp_path / "crl.pem")
     ggd = running.nodes["ggd"]
-    monkeypatch.setattr(ggd, "_revoked", RevocationList(crl, (pki / "ca.pem").read_bytes()))
+    import dataclasses
+
+    monkeypatch.setattr(ggd, "party", dataclasses.replace(ggd.party, revoked=RevocationList(
+        crl, (pki / "ca.pem").read_bytes())))
     with running.client("coordinator") as c:
         rid = c.submit_round(running.spec(epsilon=1.0, round_id="revoked-coordinator-1"))
         with pytest.raises(RoundFailed, match="coordinator is revoked"):

@@ -119,11 +119,14 @@ def pki_init(directory: Path, nodes: tuple[str, ...], hosts: tuple[str, ...], da
 @pki.command("revoke")
 @click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.argument("party")
-def pki_revoke(directory: Path, party: str) -> None:
+@click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True,
+              help="The list's validity: parties refuse it after this (its nextUpdate).")
+def pki_revoke(directory: Path, party: str, days: int) -> None:
     """Revoke PARTY's certificate: add it to the CA's revocation list DIRECTORY/crl.pem.
 
     The aggregator and nodes whose config names the list (`crl = ...`) refuse the certificate
     from their next call on, without a restart. Issue the party a new certificate afterwards.
+    The list is valid for --days; re-sign it before then with `wijkindex pki crl`.
 
     \b
     Example:
@@ -134,8 +137,27 @@ def pki_revoke(directory: Path, party: str) -> None:
     cert = directory / party / "cert.pem"
     if not cert.exists():
         raise click.BadParameter(f"{cert} does not exist", param_hint="PARTY")
-    path = revoke(directory, cert)
-    console.print(f"revoked the certificate of {party}; revocation list: {path}")
+    path = revoke(directory, cert, valid_days=days)
+    console.print(f"revoked the certificate of {party}; revocation list: {path} (valid {days} days)")
+
+
+@pki.command("crl")
+@click.argument("directory", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--days", type=click.IntRange(1, 366), default=30, show_default=True,
+              help="The list's validity: parties refuse it after this (its nextUpdate).")
+def pki_crl(directory: Path, days: int) -> None:
+    """Re-sign the CA's revocation list DIRECTORY/crl.pem with a fresh validity (same entries;
+    an empty list if there is none yet). Every party that names the list refuses it once it
+    has expired, so run this well before then (e.g. weekly) and copy the list to the parties.
+
+    \b
+    Example:
+      wijkindex pki crl pki --days 30
+    """
+    from wijkindex.security.revocation import publish_crl
+
+    path = publish_crl(directory, valid_days=days)
+    console.print(f"signed {path}, valid for {days} days")
 
 
 @main.group()
@@ -278,7 +300,8 @@ def health(config_path: Path, timeout: float) -> None:
 
     With an aggregator config it asks its own port on localhost; with any other config, the
     aggregator that config points to (a node checks that it can reach it with its own
-    certificate). Exit status 0 when serving: the containers' healthcheck.
+    certificate, and that the server there presents the aggregator's certificate, not revoked
+    on the config's `crl`). Exit status 0 when serving: the containers' healthcheck.
 
     \b
     Example:
@@ -294,14 +317,14 @@ def health(config_path: Path, timeout: float) -> None:
     raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
     if "listen" in raw:
         cfg = load_aggregator_config(config_path)
-        address, tls = f"localhost:{cfg.listen.rsplit(':', 1)[1]}", cfg.tls
+        address, tls, crl = f"localhost:{cfg.listen.rsplit(':', 1)[1]}", cfg.tls, cfg.crl
     elif "data_dir" in raw:
         node_cfg = load_node_config(config_path)
-        address, tls = node_cfg.aggregator, node_cfg.tls
+        address, tls, crl = node_cfg.aggregator, node_cfg.tls, node_cfg.crl
     else:
         client_cfg = load_client_config(config_path)
-        address, tls = client_cfg.aggregator, client_cfg.tls
-    wait_healthy(address, PartyCredentials.from_paths(tls.cert, tls.key, tls.ca), timeout=timeout)
+        address, tls, crl = client_cfg.aggregator, client_cfg.tls, client_cfg.crl
+    wait_healthy(address, PartyCredentials.from_paths(tls.cert, tls.key, tls.ca), timeout=timeout, crl=crl)
     console.print(f"aggregator at {address}: SERVING")
 
 

@@ -20,7 +20,7 @@ from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.proto import wijkindex_pb2_grpc as rpc
 from wijkindex.protocol import messages as m
 from wijkindex.security.pki import PartyCredentials
-from wijkindex.security.tls import secure_channel
+from wijkindex.security.tls import PeerUnavailable, secure_channel
 
 
 class AggregatorError(WijkindexError):
@@ -37,16 +37,24 @@ def _rpc_error(exc: grpc.RpcError, what: str) -> AggregatorError:
 class AggregatorClient:
     """One mTLS channel to the aggregator; the certificate decides what may be called."""
 
-    def __init__(self, address: str, creds: PartyCredentials, *, timeout: float = 60.0) -> None:
+    def __init__(self, address: str, creds: PartyCredentials, *, timeout: float = 60.0,
+                 crl: Path | None = None) -> None:
+        """Connect to the aggregator at ``address``, refusing a server whose certificate is not the
+        aggregator's, is expired or is on the revocation list ``crl`` (CertificateError)."""
         self.creds = creds
-        self.channel = secure_channel(address, creds)
+        try:
+            self.channel = secure_channel(address, creds, crl=crl)
+        except PeerUnavailable as exc:
+            raise AggregatorError(f"connecting to the aggregator: UNAVAILABLE: {exc.details()}",
+                                  fix="check that the aggregator runs and that the config's address is right") from None
         self.timeout = timeout
         self.coordinator = rpc.CoordinatorStub(self.channel)
         self.results = rpc.ResultsStub(self.channel)
 
     @classmethod
     def from_config(cls, config: ClientConfig) -> "AggregatorClient":
-        return cls(config.aggregator, PartyCredentials.from_paths(config.tls.cert, config.tls.key, config.tls.ca))
+        return cls(config.aggregator, PartyCredentials.from_paths(config.tls.cert, config.tls.key, config.tls.ca),
+                   crl=config.crl)
 
     def close(self) -> None:
         self.channel.close()
@@ -60,8 +68,10 @@ class AggregatorClient:
     # ---- coordinator ---------------------------------------------------------------
 
     def submit_round(self, spec_toml: str) -> str:
-        """Validate the spec, give it a round id and nonce if it has none, sign it with this
-        coordinator's certificate key, and submit it. Nodes check the signature before joining."""
+        """Validate the spec, give it a round id and nonce if it has none, sign into it the digest
+        of its cells (asked of the aggregator), sign it with this coordinator's certificate key,
+        and submit it. Nodes check the signature, and their tasks' cells against the digest."""
+        from wijkindex.protocol.parameters import cells_digest
         from wijkindex.protocol.spec import RoundSpec
         from wijkindex.security.pki import load_private_key
         from wijkindex.security.signing import sign_spec
@@ -69,6 +79,8 @@ class AggregatorClient:
         spec = RoundSpec.from_toml(spec_toml)
         if not spec.round_id:
             spec = spec.with_round_id(f"{spec.gemeente.lower()}-{spec.period}-{secrets.token_hex(4)}")
+        if not spec.cells_sha256:
+            spec = spec.with_cells(cells_digest(self.propose_cells(spec.to_toml())))
         signed = spec.to_toml()
         signature = sign_spec(signed, load_private_key(self.creds.key_path))
         try:
@@ -76,6 +88,14 @@ class AggregatorClient:
                                                 timeout=self.timeout).round_id
         except grpc.RpcError as exc:
             raise _rpc_error(exc, "submitting the round") from None
+
+    def propose_cells(self, spec_toml: str) -> tuple[m.Cell, ...]:
+        """The cells the aggregator's geography gives this spec (area x age band, in round order)."""
+        try:
+            reply = self.coordinator.ProposeCells(pb.ProposeCellsRequest(spec_toml=spec_toml), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            raise _rpc_error(exc, "asking the aggregator for the round's cells") from None
+        return wire.cells_from_proto(reply.cells)
 
     def round_status(self, round_id: str) -> m.RoundStatus:
         try:

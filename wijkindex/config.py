@@ -97,15 +97,17 @@ class ClientConfig:
     aggregator: str
     tls: TlsPaths
     source: Path
+    crl: Path | None = None  # the federation CA's revocation list: refuse an aggregator certificate on it
 
 
 def load_client_config(path: Path) -> ClientConfig:
     raw = _read(path)
     c = _Checker(Path(path), raw)
     aggregator = c.get("aggregator", str)
+    crl = c.path("crl") if "crl" in raw else None
     tls = _tls(c)
     c.finish()
-    return ClientConfig(aggregator=aggregator, tls=tls, source=Path(path))  # type: ignore[arg-type]
+    return ClientConfig(aggregator=aggregator, tls=tls, source=Path(path), crl=crl)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,6 @@ class AggregatorConfig:
     nodes: tuple[str, ...]
     geography_dir: Path | None  # one gemeente's geography (default: Zwolle's, in ../shared/data)
     paillier_bits: int
-    slot_bits: int
     audit_log: Path | None
     source: Path
     min_cell_floor: int = 10  # no spec may set a suppression threshold below this
@@ -140,9 +141,9 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
     bits = c.get("paillier_bits", int, 2048)
     if bits is not None and bits not in (1024, 2048, 3072):
         c.bad("paillier_bits", "1024 (tests only), 2048 or 3072")
-    slot_bits = c.get("slot_bits", int, 40)
-    if slot_bits is not None and not 24 <= slot_bits <= 64:
-        c.bad("slot_bits", "between 24 and 64")
+    if "slot_bits" in raw:
+        c.bad("slot_bits", "the packing slot width is now the round spec's slot_bits (signed by the coordinator, "
+                           "checked by every node); remove it here")
     audit = c.get("audit_log", str, None)
     floor = c.get("min_cell_floor", int, 10)
     if floor is not None and not 1 <= floor <= 1000:
@@ -157,7 +158,7 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
     return AggregatorConfig(
         listen=listen, database=(base / db).resolve(), tls=tls,  # type: ignore[arg-type]
         nodes=tuple(nodes), geography_dir=(base / geo).resolve() if geo else None,  # type: ignore[arg-type]
-        paillier_bits=bits, slot_bits=slot_bits,  # type: ignore[arg-type]
+        paillier_bits=bits,  # type: ignore[arg-type]
         audit_log=(base / audit).resolve() if audit else None, source=Path(path),
         min_cell_floor=floor, min_expected_children=expected, crl=crl,  # type: ignore[arg-type]
         geography_dirs=tuple((base / g).resolve() for g in geos or ()))
@@ -204,6 +205,8 @@ class NodeConfig:
     poll_seconds: float
     source: Path
     crl: Path | None = None  # the federation CA's revocation list, re-read when it changes
+    max_excluded_share: float = 0.05  # refuse a round when more of a dataset's rows are excluded
+    test_only_small_keys: bool = False  # accept 1024-bit Paillier keys: tests only, never in production
 
     def dataset(self, name: str) -> DatasetConfig:
         for d in self.datasets:
@@ -238,6 +241,10 @@ def load_node_config(path: Path) -> NodeConfig:
         c.bad("on_invalid", "\"fail\" (the round fails on a bad record) or \"exclude\" (the record is left out and counted)")
     poll = c.get("poll_seconds", (int, float), 20)
     crl = c.path("crl") if "crl" in raw else None
+    max_excluded = c.get("max_excluded_share", (int, float), 0.05)
+    if max_excluded is not None and not 0 <= max_excluded < 1:
+        c.bad("max_excluded_share", "a share in [0, 1): a round is refused when more of a dataset's rows are excluded")
+    small_keys = c.get("test_only_small_keys", bool, False)
     data_dir = c.path("data_dir")
     tls = _tls(c)
     datasets: list[DatasetConfig] = []
@@ -250,7 +257,8 @@ def load_node_config(path: Path) -> NodeConfig:
                       ledger=(base / ledger).resolve(), privacy_total=float(total),  # type: ignore[arg-type]
                       on_invalid=on_invalid, datasets=tuple(datasets),  # type: ignore[arg-type]
                       indicators=tuple(indicators), poll_seconds=float(poll), source=Path(path),  # type: ignore[arg-type]
-                      crl=crl)
+                      crl=crl, max_excluded_share=float(max_excluded),  # type: ignore[arg-type]
+                      test_only_small_keys=bool(small_keys))
 
 
 def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], list[IndicatorConfig]]:

@@ -93,6 +93,7 @@ def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_
             "data_dir": os.path.relpath(Path((data_of or {}).get(name, federation_dir / name)).resolve(), d),
             "linkage_secret": os.path.relpath(secret_path, d), "ledger": "ledger.sqlite",
             "privacy_total": privacy_total, "on_invalid": on_invalid, "poll_seconds": poll_seconds,
+            **({"test_only_small_keys": True} if paillier_bits < 2048 else {}),
             "tls": _tls(pki_dir, name, d)})
     clients = {}
     for party in ("coordinator", "researcher"):
@@ -126,13 +127,16 @@ def round_spec(period: int, gemeente: str, indicators: Mapping[str, Sequence[str
     return tomli_w.dumps(spec)
 
 
-def wait_healthy(address: str, creds: PartyCredentials, timeout: float = 60.0) -> None:
-    """Block until the aggregator's standard gRPC health service answers SERVING."""
+def wait_healthy(address: str, creds: PartyCredentials, timeout: float = 60.0, *, crl: Path | None = None) -> None:
+    """Block until the aggregator's standard gRPC health service answers SERVING.
+
+    A server that answers with a certificate that is not the aggregator's (or is revoked on
+    ``crl``) raises CertificateError at once: waiting would not make it the right server."""
     end = time.monotonic() + timeout
     last = ""
     while time.monotonic() < end:
         try:
-            with secure_channel(address, creds) as channel:
+            with secure_channel(address, creds, crl=crl, timeout=max(0.5, min(5.0, end - time.monotonic()))) as channel:
                 reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=""), timeout=2)
                 if reply.status == health_pb2.HealthCheckResponse.SERVING:
                     return

@@ -19,6 +19,14 @@ def layout_from_proto(x: pb.Layout) -> m.Layout:
     return m.Layout(x.n_cells, x.slot_bits, x.slots_per_ciphertext)
 
 
+def cells_to_proto(cells: Iterable[m.Cell]) -> list[pb.Cell]:
+    return [pb.Cell(area_code=c.area_code, area_name=c.area_name, age_band=c.age_band) for c in cells]
+
+
+def cells_from_proto(cells: Iterable[pb.Cell]) -> tuple[m.Cell, ...]:
+    return tuple(m.Cell(c.area_code, c.area_name, c.age_band) for c in cells)
+
+
 def cost_to_proto(x: m.PrivacyCost) -> pb.PrivacyCost:
     return pb.PrivacyCost(party=x.party, epsilon=x.epsilon, mechanism=x.mechanism, d_in=x.d_in,
                           scale=x.scale, datasets=list(x.datasets), joint_d_in=x.joint_d_in,
@@ -37,7 +45,7 @@ def task_to_proto(task: m.Task | None, task_id: str = "") -> pb.Task:
         return pb.Task(task_id=task_id, join=pb.JoinTask(
             round_id=task.round_id, spec_toml=task.spec_toml, paillier_public_key=task.paillier_public_key,
             layout=layout_to_proto(task.layout),
-            cells=[pb.Cell(area_code=c.area_code, area_name=c.area_name, age_band=c.age_band) for c in task.cells],
+            cells=cells_to_proto(task.cells),
             spec_signature=task.spec_signature, coordinator_certificate_pem=task.coordinator_certificate_pem))
     if isinstance(task, m.SealTask):
         return pb.Task(task_id=task_id, seal=pb.SealTask(round_id=task.round_id,
@@ -61,7 +69,7 @@ def task_from_proto(x: pb.Task) -> m.Task | None:
     if kind == "join":
         j = x.join
         return m.JoinTask(j.round_id, j.spec_toml, j.paillier_public_key, layout_from_proto(j.layout),
-                          tuple(m.Cell(c.area_code, c.area_name, c.age_band) for c in j.cells),
+                          cells_from_proto(j.cells),
                           j.spec_signature, j.coordinator_certificate_pem)
     if kind == "seal":
         return m.SealTask(x.seal.round_id, _recipients(x.seal.recipients))

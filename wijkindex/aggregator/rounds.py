@@ -34,6 +34,8 @@ from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.protocol import messages as m
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import PaillierPrivateKey, generate_keypair
+from wijkindex.protocol.parameters import cells_digest, layout_for
+from wijkindex.protocol.relay import chunk_problem
 from wijkindex.protocol.sealing import joint_layout, open_noised
 from wijkindex.protocol.spec import RoundSpec
 from wijkindex.security.signing import verify_spec
@@ -63,7 +65,7 @@ class RoundManager:
     """Runs every round the aggregator holds; thread-safe, called by the gRPC servicers."""
 
     def __init__(self, store: Store, geography: Geography | Sequence[Geography], known_nodes: tuple[str, ...], *,
-                 ca_pem: bytes, paillier_bits: int = 2048, slot_bits: int = 40, min_cell_floor: int = 10,
+                 ca_pem: bytes, paillier_bits: int = 2048, min_cell_floor: int = 10,
                  min_expected_children: int = 5, clock: Callable[[], float] = time.time) -> None:
         self.store = store
         self.ca_pem = ca_pem
@@ -75,7 +77,6 @@ class RoundManager:
             raise WijkindexError("two geographies for one gemeente code")
         self.known_nodes = known_nodes
         self.paillier_bits = paillier_bits
-        self.slot_bits = slot_bits
         self.clock = clock
         self._changed = threading.Condition()
         self._stop = threading.Event()
@@ -104,6 +105,16 @@ class RoundManager:
         else:
             areas = geo.buurten[["buurt_code", "buurt_name"]].sort_values("buurt_code").values.tolist()
         return tuple(m.Cell(code, name, band.label) for code, name in areas for band in spec.age_bands)
+
+    def propose_cells(self, spec_toml: str, coordinator: str) -> tuple[m.Cell, ...]:
+        """The cells a spec gets here, for the coordinator to sign their digest (checked as at submit)."""
+        spec = RoundSpec.from_toml(spec_toml, known_nodes=self.known_nodes)
+        try:
+            self.check_disclosure(spec)
+        except SpecError as exc:
+            self.store.audit(coordinator, "ProposeCells", "refused", str(exc), spec.round_id or "")
+            raise
+        return self.cells_for(spec)
 
     def geography_of(self, spec: RoundSpec) -> Geography:
         geo = self.geographies.get(spec.gemeente)
@@ -157,8 +168,14 @@ class RoundManager:
             self.store.audit(coordinator, "SubmitRound", "refused", "replayed round id or nonce", round_id)
             raise SpecError(f"round_id/nonce: round {round_id!r} or its nonce was submitted before (replay refused)")
         cells = self.cells_for(spec)
+        if spec.cells_sha256 != cells_digest(cells):
+            self.store.audit(coordinator, "SubmitRound", "refused", "cells_sha256 differs", round_id)
+            raise SpecError("cells_sha256: " + ("missing: `wijkindex round start` asks the aggregator for the cells "
+                                                "and signs their digest into the spec" if not spec.cells_sha256 else
+                                                "the signed digest is not that of this aggregator's cells for the spec "
+                                                "(the geography changed since the spec was signed?); sign it again"))
         key = generate_keypair(self.paillier_bits)
-        layout = PackingLayout.for_key(len(cells), key.public_key.bits, self.slot_bits)
+        layout = layout_for(len(cells), key.public_key.bits, spec.slot_bits)
         t = now()
         row = RoundRow(
             round_id=round_id, nonce=spec.nonce, spec_toml=spec_toml, state="joining", reason="",
@@ -267,7 +284,7 @@ class RoundManager:
             return
         if party != spec.spine and len(reply.envelope_public_key) != 32:
             raise RoundError(f"node {party} sent no envelope key")
-        self.store.set_node(r.round_id, party, "joined", f"charged epsilon {reply.cost.epsilon:g}",
+        self.store.set_node(r.round_id, party, "joined", f"will be charged epsilon {reply.cost.epsilon:g} at release",
                             envelope_key=reply.envelope_public_key, key_signature=reply.key_signature,
                             certificate_pem=certificate_pem)
         self.store.audit(party, "JoinRound", "joined", f"epsilon {reply.cost.epsilon:g}", r.round_id)
@@ -311,20 +328,13 @@ class RoundManager:
     @staticmethod
     def _relay_problem(party: str, round_id: str, recipients: set[str], chunks: list[m.RelayChunk]) -> str:
         """Why a relay upload cannot be stored, or "" when every recipient got chunks 0..total-1 once."""
-        seen: dict[str, list[int]] = {}
         for c in chunks:
             if c.round_id != round_id or c.recipient not in recipients:
                 return f"relay chunk from {party} for {c.recipient!r} in round {c.round_id!r} does not belong here"
-            if not 0 <= c.seq < c.total:
-                return f"relay chunk {c.seq}/{c.total} from {party} for {c.recipient} is out of range"
-            seen.setdefault(c.recipient, []).append(c.seq)
         for rcpt in sorted(recipients):
-            totals = {c.total for c in chunks if c.recipient == rcpt}
-            got = seen.get(rcpt, [])
-            if len(got) != len(set(got)):
-                return f"relay from {party} for {rcpt} repeats a chunk"
-            if len(totals) != 1 or set(got) != set(range(next(iter(totals)))):
-                return f"relay from {party} for {rcpt} is incomplete (lost chunks) or inconsistent"
+            problem = chunk_problem(party, rcpt, [(c.seq, c.total) for c in chunks if c.recipient == rcpt])
+            if problem:
+                return problem
         return ""
 
     def fetch_relay(self, party: str, round_id: str) -> Iterator[m.RelayChunk]:

@@ -34,6 +34,7 @@ _PKG = "/wijkindex.v1."
 POLICY: dict[str, frozenset[str]] = {
     _PKG + "Coordinator/SubmitRound": frozenset({"coordinator"}),
     _PKG + "Coordinator/GetRound": frozenset({"coordinator", "researcher"}),
+    _PKG + "Coordinator/ProposeCells": frozenset({"coordinator"}),
     _PKG + "NodeExchange/PollTask": frozenset({"node"}),
     _PKG + "NodeExchange/JoinRound": frozenset({"node"}),
     _PKG + "NodeExchange/UploadRelay": frozenset({"node"}),
@@ -78,6 +79,11 @@ class CoordinatorService(rpc.CoordinatorServicer):
     def GetRound(self, request: pb.GetRoundRequest, context: grpc.ServicerContext) -> pb.RoundStatus:
         status = _guard(context, lambda: self.rounds.status(request.round_id))
         return wire.status_to_proto(status)
+
+    def ProposeCells(self, request: pb.ProposeCellsRequest, context: grpc.ServicerContext) -> pb.ProposeCellsReply:
+        who = current_identity(context)
+        cells = _guard(context, lambda: self.rounds.propose_cells(request.spec_toml, who.party))
+        return pb.ProposeCellsReply(cells=wire.cells_to_proto(cells))
 
 
 class NodeExchangeService(rpc.NodeExchangeServicer):
@@ -162,7 +168,7 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | Sequenc
                         else load_zwolle(config.geography_dir))
     ca_pem = Path(config.tls.ca).read_bytes()
     rounds = RoundManager(store, geo, config.nodes, ca_pem=ca_pem,
-                          paillier_bits=config.paillier_bits, slot_bits=config.slot_bits,
+                          paillier_bits=config.paillier_bits,
                           min_cell_floor=config.min_cell_floor,
                           min_expected_children=config.min_expected_children)
 

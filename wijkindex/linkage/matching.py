@@ -1,17 +1,25 @@
-"""Matching encodings: Dice scores with blocking, an automatic threshold, a one-to-one assignment.
+"""Matching encodings: Dice scores with blocking, a fixed-threshold best-candidate rule, and (for
+evaluation) an automatic threshold with a one-to-one assignment.
 
 1. **Candidates.** Small problems are compared all-pairs (chunked popcounts of the AND of two
    packed encodings: ``np.bitwise_count``). Large ones are blocked first with Hamming LSH on
    the encodings: each of ``tables`` blocking keys samples ``bits_per_key`` encoding bits, and
    only pairs that agree on some key are scored. The blocking uses the encodings only, so it
    reveals nothing the encodings do not.
-2. **Threshold.** The candidates (each record's few best-scoring partners) hold its true
-   match, if it has one, and its closest non-matches: two modes. A two-component Gaussian
-   mixture of their evidence (-log of the share of disagreeing bits), fitted by EM, gives
-   each score a match probability; the threshold is where that probability crosses one
-   half (Fellegi-Sunter with one comparison feature).
-3. **Assignment.** Pairs at or above the threshold are taken greedily from the highest score
-   down, each record at most once on each side.
+2. **The round's rule** (``best_candidates``, ``link_best``): each record links to its single
+   best-scoring row of the other side (the lowest position among equal scores) when that score
+   is at least a fixed constant (``FIXED_THRESHOLD``, chosen once from the measured score
+   distributions; docs/linkage.md, "Sensitivity"). A record's link depends on that record and
+   the other side only: no threshold fitted on the data, no assignment, so no record can move
+   another's link.
+3. **Evaluation** (``match``; ``wijkindex linkage evaluate`` and the benchmarks). The candidates
+   (each record's few best-scoring partners) hold its true match, if it has one, and its
+   closest non-matches: two modes. A two-component Gaussian mixture of their evidence (-log of
+   the share of disagreeing bits), fitted by EM, gives each score a match probability; the
+   threshold is where that probability crosses one half (Fellegi-Sunter with one comparison
+   feature). Pairs at or above it are taken greedily from the highest score down, each record
+   at most once on each side. This depends on all the records at once, so a round does not
+   use it.
 """
 
 from __future__ import annotations
@@ -26,6 +34,10 @@ from wijkindex.linkage.encoding import Encodings
 
 DENSE_MAX_PAIRS = 400_000_000  # above this, block with LSH
 _FLOOR = 0.5  # scores below this are never kept as candidates (random pairs score ~0.5-0.7)
+# The round's fixed thresholds, one per schema (a score's meaning depends on the schema's fields and
+# weights). Chosen from the measured scores (docs/linkage.md, "Sensitivity"), never from a round's data.
+FIXED_THRESHOLD = 0.78  # DUTCH_CHILD_SCHEMA: the federation's encodings
+FEBRL_THRESHOLD = 0.63  # FEBRL_SCHEMA: the benchmark's
 
 
 @dataclass(frozen=True)
@@ -216,3 +228,78 @@ def match(a: Encodings, b: Encodings, *, threshold: float | None = None, block: 
     sel = greedy_one_to_one(ia, ib, sc, threshold)
     pairs = np.stack([ia[sel], ib[sel]], axis=1) if len(sel) else np.zeros((0, 2), np.int64)
     return MatchResult(pairs, sc[sel], float(threshold), model, n_comp, len(ia))
+
+
+@dataclass(frozen=True)
+class Best:
+    """Each record's best candidate on the other side: its row (-1: none) and Dice score (0: none)."""
+
+    rows: np.ndarray  # (n,) int64
+    scores: np.ndarray  # (n,) float
+    n_comparisons: int
+
+
+def _best_of_block(blk: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of ``blk``: the position of their best row of ``b`` (the first among equals) and its
+    count of common bits."""
+    common = np.zeros((len(blk), len(b)), dtype=np.uint16)
+    scratch = np.empty((len(blk), len(b)), dtype=np.uint64)
+    for w in range(blk.shape[1]):
+        np.bitwise_and(blk[:, w:w + 1], b[:, w][None, :], out=scratch)
+        common += np.bitwise_count(scratch)
+    best = np.argmax(common, axis=1)  # argmax returns the first maximum: the lowest position
+    return best, common[np.arange(len(blk)), best]
+
+
+def best_candidates(a: Encodings, b: Encodings, *, block: bool = False, chunk: int = 32,
+                    workers: int | None = None) -> Best:
+    """For every row of ``a``: the row of ``b`` with the highest Dice score, the lowest position of
+    ``b`` among equal scores. Rows with no usable identifier (``empty``) on either side take part
+    in no pair.
+
+    Row ``i``'s answer is a function of ``a.bits[i]`` and ``b`` alone, whatever the other rows of
+    ``a`` are. ``block`` (Hamming LSH, for very large problems) must therefore be decided by the
+    caller from something that does not depend on the records: a configuration, not their number.
+    """
+    if a.schema_fingerprint != b.schema_fingerprint:
+        raise ValueError("the two sides were encoded with different schemas: "
+                         f"{a.schema_fingerprint} vs {b.schema_fingerprint}")
+    rows = np.full(len(a), -1, dtype=np.int64)
+    scores = np.zeros(len(a))
+    ia_all = np.nonzero(~a.empty)[0]
+    ib_all = np.nonzero(~b.empty)[0]  # positions of b kept in order: the lowest-position rule holds
+    if len(ia_all) == 0 or len(ib_all) == 0:
+        return Best(rows, scores, 0)
+    A, B = a.bits[ia_all], b.bits[ib_all]
+    half_bits = A.shape[1] * 32
+    if block:
+        ia, ib = lsh_candidates(A, B)
+        sc = dice_pairs(A, B, ia, ib)
+        n_comp = len(ia)
+        order = np.lexsort((ib, -sc, ia))  # by record, then highest score, then lowest position
+        ia, ib, sc = ia[order], ib[order], sc[order]
+        first = np.ones(len(ia), dtype=bool)
+        first[1:] = ia[1:] != ia[:-1]
+        rows[ia_all[ia[first]]] = ib_all[ib[first]]
+        scores[ia_all[ia[first]]] = sc[first]
+        return Best(rows, scores, n_comp)
+    b_words = np.ascontiguousarray(B.T).T  # word-major: one word of every b is contiguous
+    starts = range(0, len(A), chunk)
+    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
+        parts = list(pool.map(lambda s0: _best_of_block(A[s0:s0 + chunk], b_words), starts))
+    best = np.concatenate([p[0] for p in parts]).astype(np.int64)
+    common = np.concatenate([p[1] for p in parts])
+    rows[ia_all] = ib_all[best]
+    scores[ia_all] = common / half_bits
+    return Best(rows, scores, len(A) * len(B))
+
+
+def link_best(a: Encodings, b: Encodings, *, threshold: float = FIXED_THRESHOLD, block: bool = False) -> MatchResult:
+    """The round's rule: each row of ``a`` links to its best row of ``b`` (``best_candidates``) when
+    that score is at least ``threshold``, a constant. Many rows of ``a`` may link to one row of
+    ``b``; no row's link depends on another row of ``a``."""
+    best = best_candidates(a, b, block=block)
+    ok = (best.rows >= 0) & (best.scores >= threshold)
+    rec = np.nonzero(ok)[0].astype(np.int64)
+    pairs = np.stack([rec, best.rows[rec]], axis=1) if len(rec) else np.zeros((0, 2), np.int64)
+    return MatchResult(pairs, best.scores[rec], float(threshold), None, best.n_comparisons, int((best.rows >= 0).sum()))

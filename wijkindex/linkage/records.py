@@ -4,6 +4,12 @@ Row numbers are 1-based data rows (the header is row 0), so row 17 is the 17th r
 and line 18 of the file, as a spreadsheet shows it less its header. Values are
 normalised by kind; bad ones either fail the load (listing the first issues) or are
 excluded and counted, as the node's ``on_invalid`` says.
+
+Every :class:`InputFileError` raised here carries two texts (see :mod:`wijkindex.errors`):
+``str(exc)`` for the node's own log, which may show a masked BSN or up to 20 characters of a
+value, and ``exc.public_message()``, the only one a node may send, which names the file
+(basename), the declared columns, rows and counts, and a fixed reason per issue, but never a
+value or a header cell the file wrote.
 """
 
 from __future__ import annotations
@@ -42,6 +48,11 @@ class RecordIssue:
     def __str__(self) -> str:
         return f"{self.location}: {self.reason} (value {self.value})"
 
+    @property
+    def public_reason(self) -> str:
+        """The reason without any value: one of the parsers' fixed phrases, or 'invalid value'."""
+        return _public_reason(self.reason)
+
 
 @dataclass
 class LoadedRecords:
@@ -73,6 +84,44 @@ def _text(v: str) -> str:
     return v.strip()
 
 
+# the parsers' reasons that quote no value (parse_date's quote the value after the phrase);
+# a reason is shown publicly only as the phrase it starts with, anything else as "invalid value"
+_PUBLIC_REASONS = (
+    "not 9 digits", "fails the 11-proef", "impossible date", "unknown date format", "not a 0/1 flag",
+    "not a Dutch postcode", "not an integer", f"longer than {MAX_FIELD} characters",
+    "appears in more than one row",
+)
+
+
+def _public_reason(reason: str) -> str:
+    for phrase in _PUBLIC_REASONS:
+        if reason == phrase or reason.startswith((phrase + " ", phrase + ";", phrase + "(")):
+            return phrase
+    return "invalid value"
+
+
+def _rows(rows: Sequence[int], limit: int = _SHOWN_ISSUES) -> str:
+    shown = ", ".join(map(str, rows[:limit]))
+    more = f" and {len(rows) - limit} more" if len(rows) > limit else ""
+    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+
+
+def _public_issues(file: str, issues: Sequence[RecordIssue], n_rows: int, dataset: str) -> str:
+    """'export.csv: 3 invalid value(s) in 2 row(s)' and per column its count, rows and reasons."""
+    by_column: dict[str, tuple[list[int], list[str]]] = {}
+    for issue in issues:
+        rows, reasons = by_column.setdefault(str(issue.location.column), ([], []))
+        if issue.location.row is not None and issue.location.row not in rows:
+            rows.append(issue.location.row)
+        if issue.public_reason not in reasons:
+            reasons.append(issue.public_reason)
+    lines = [f"{file}: {len(issues)} invalid value(s) in {n_rows} row(s)"
+             f"{' of dataset ' + dataset if dataset else ''}"]
+    for column, (rows, reasons) in by_column.items():
+        lines.append(f"column {column!r}: {len(rows)} invalid value(s) ({_rows(sorted(rows))}): {'; '.join(reasons)}")
+    return "\n  - ".join(lines)
+
+
 _PARSERS: dict[str, Callable[[str], object]] = {
     "bsn": normalise_bsn, "date": parse_date, "flag": parse_flag, "postcode": normalise_postcode,
     "int": _int, "str": _text, "code": _text,
@@ -80,20 +129,22 @@ _PARSERS: dict[str, Callable[[str], object]] = {
 
 
 def _read_text(path: Path) -> str:
+    base = path.name  # the public texts name the file, not the folders it sits in
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise InputFileError(f"{path}: file not found") from None
+        raise InputFileError(f"{path}: file not found", public=f"{base}: file not found") from None
     except OSError as exc:
-        raise InputFileError(f"{path}: cannot be read: {exc.strerror}") from None
+        raise InputFileError(f"{path}: cannot be read: {exc.strerror}",
+                             public=f"{base}: cannot be read ({exc.strerror})") from None
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise InputFileError(f"{path}: not UTF-8 at byte {exc.start} (line {line}); "
-                             "export the file as UTF-8") from None
+        where = f"not UTF-8 at byte {exc.start} (line {line}); export the file as UTF-8"
+        raise InputFileError(f"{path}: {where}", public=f"{base}: {where}") from None
     if not text.strip():
-        raise InputFileError(f"{path}: the file is empty")
+        raise InputFileError(f"{path}: the file is empty", public=f"{base}: the file is empty")
     return text
 
 
@@ -106,26 +157,41 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
     every row of a repeated value is an issue, since which of them is right cannot be told."""
     path = Path(path)
     name = f"{path.parent.name}/{path.name}"
+    base = path.name
     text = _read_text(path)
     first = text.split("\n", 1)[0]
     delimiter = ";" if first.count(";") > first.count(",") else ","
     csv.field_size_limit(MAX_FIELD * 10)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    except csv.Error as exc:
-        raise InputFileError(f"{name}: not a valid CSV table: {exc}") from None
+        rows = list(reader)
+    except csv.Error as exc:  # csv's reasons quote no field, but the public text keeps to the line
+        raise InputFileError(f"{name}: not a valid CSV table: {exc}",
+                             public=f"{base}: not a valid CSV table (near line {reader.line_num})") from None
     header = [h.strip() for h in rows[0]]
     body = [r for r in rows[1:] if r]  # blank lines carry no record
     ragged = [i + 1 for i, r in enumerate(rows[1:]) if r and len(r) != len(header)]
     if ragged:
-        raise InputFileError(f"{name}: not a valid CSV table: row(s) {', '.join(map(str, ragged[:10]))} "
-                             f"have a different number of fields than the header ({len(header)})")
+        where = (f"not a valid CSV table: row(s) {', '.join(map(str, ragged[:10]))} "
+                 f"have a different number of fields than the header ({len(header)})")
+        raise InputFileError(f"{name}: {where}", public=f"{base}: {where}")
+    # a header cell may be a child's value (an export without a header row): the public texts
+    # name only the columns the node's config declares, and count the rest
+    declared = [c.name for c in columns]
     dupes = sorted({h for h in header if header.count(h) > 1})
     if dupes:
-        raise InputFileError(f"{name}: column(s) {', '.join(dupes)} appear twice in the header")
+        named = [d for d in dupes if d in declared]
+        others = len(dupes) - len(named)
+        public = ", ".join(named) + (f"{' and ' if named else ''}{others} other column name(s)" if others else "")
+        raise InputFileError(f"{name}: column(s) {', '.join(dupes)} appear twice in the header",
+                             public=f"{base}: column(s) {public} appear twice in the header")
     missing = [c.name for c in columns if c.required and c.name not in header]
     if missing:
-        raise InputFileError(f"{name}: missing column(s) {', '.join(missing)}; found {', '.join(header[:30])}")
+        found = [c for c in declared if c in header]
+        raise InputFileError(f"{name}: missing column(s) {', '.join(missing)}; found {', '.join(header[:30])}",
+                             public=f"{base}: missing column(s) {', '.join(missing)}; the header has "
+                                    f"{len(header)} column(s)"
+                                    + (f", of the declared ones {', '.join(found)}" if found else ""))
     frame = pd.DataFrame(body, columns=header, dtype=object)
 
     n = len(frame)
@@ -165,6 +231,7 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
         shown = "\n  - ".join(str(i) for i in issues[:_SHOWN_ISSUES])
         more = f"\n  ... and {len(issues) - _SHOWN_ISSUES} more" if len(issues) > _SHOWN_ISSUES else ""
         raise InputFileError(f"{name}: {len(issues)} invalid value(s) in {int(bad.sum())} row(s)"
-                             f"{' of dataset ' + dataset if dataset else ''}:\n  - {shown}{more}")
+                             f"{' of dataset ' + dataset if dataset else ''}:\n  - {shown}{more}",
+                             public=_public_issues(base, issues, int(bad.sum()), dataset))
     kept = out.loc[~bad].reset_index(drop=True)
     return LoadedRecords(kept, issues, n_read=n, n_excluded=int(bad.sum()), path=str(path))

@@ -1,8 +1,17 @@
-"""A node's persistent privacy ledger: per dataset and period, what each round spent.
+"""A node's persistent privacy ledger and round journal, in one SQLite file.
 
-Every charge is one ``BEGIN IMMEDIATE`` SQLite transaction that checks the total and
-records the entry; it is committed (WAL, synchronous=FULL) before ``charge`` returns, and
-callers release only after that, so a crash can waste budget but never overspend it.
+The ledger bounds what a child can lose through one holder's data. An entry is keyed by
+dataset, period *and* the SHA-256 of the export's content: what a round may still spend
+on a dataset is its configured total less every charge to the same dataset and period
+and every charge to the same content (so one file served for several periods shares one
+budget, and a corrected export of a period shares the period's).
+
+The journal records, per round id, that the node joined it, which step it began, and
+that it released (with the release's bytes). A charge is written in the same
+``BEGIN IMMEDIATE`` transaction that records the release, immediately before the node
+sends anything derived from its data; a second task for a round id is refused, across
+restarts, so a hostile aggregator cannot make a node release the same data twice with
+fresh noise. WAL with synchronous=FULL: a crash can waste budget but never overspend.
 """
 
 from __future__ import annotations
@@ -11,8 +20,9 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Sequence
 
-from wijkindex.errors import BudgetExceeded
+from wijkindex.errors import BudgetExceeded, WijkindexError
 
 _TOLERANCE = 1e-9
 _SCHEMA = """
@@ -25,7 +35,30 @@ CREATE TABLE IF NOT EXISTS ledger (
     purpose TEXT NOT NULL DEFAULT '',
     UNIQUE (dataset, period, round_id)
 );
+CREATE TABLE IF NOT EXISTS journal (
+    round_id TEXT PRIMARY KEY,
+    period INTEGER NOT NULL,
+    state TEXT NOT NULL,            -- joined, sealing, aggregating, released
+    joined_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    release BLOB                    -- the release's bytes, exactly as sent
+);
+CREATE TABLE IF NOT EXISTS audit (
+    at TEXT NOT NULL,
+    round_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    detail TEXT NOT NULL
+);
 """
+
+
+class ReplayRefused(WijkindexError):
+    """A task for a round this node already joined, began or released."""
+
+    code = "WI620"
+    fix = ("nothing to do at the node: a second task for one round is refused so that no data is released twice; "
+           "start a new round (a new round id) if the first one failed")
 
 
 @dataclass(frozen=True)
@@ -36,6 +69,30 @@ class LedgerEntry:
     epsilon: float
     recorded_at: str
     purpose: str
+    content_sha256: str = ""
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What one release costs one dataset (an export, by the SHA-256 of its content)."""
+
+    dataset: str
+    content_sha256: str
+    epsilon: float
+    purpose: str = ""
+
+
+@dataclass(frozen=True)
+class AuditLine:
+    at: str
+    round_id: str
+    step: str
+    outcome: str
+    detail: str
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 class PrivacyLedger:
@@ -49,6 +106,9 @@ class PrivacyLedger:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.executescript(_SCHEMA)
+        columns = {r[1] for r in self._db.execute("PRAGMA table_info(ledger)")}
+        if "content_sha256" not in columns:  # a ledger written before entries carried the content hash
+            self._db.execute("ALTER TABLE ledger ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self._db.close()
@@ -59,19 +119,28 @@ class PrivacyLedger:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def spent(self, dataset: str, period: int) -> float:
-        row = self._db.execute("SELECT COALESCE(SUM(epsilon), 0) FROM ledger WHERE dataset=? AND period=?",
-                               (dataset, period)).fetchone()
+    # ---- the budget ------------------------------------------------------------------
+
+    @staticmethod
+    def _spent(db: sqlite3.Connection, dataset: str, period: int, content_sha256: str) -> float:
+        row = db.execute("SELECT COALESCE(SUM(epsilon), 0) FROM ledger WHERE (dataset=? AND period=?) "
+                         "OR (content_sha256 != '' AND content_sha256=?)",
+                         (dataset, period, content_sha256)).fetchone()
         return float(row[0])
 
-    def remaining(self, dataset: str, period: int) -> float:
-        return max(0.0, self.total - self.spent(dataset, period))
+    def spent(self, dataset: str, period: int, content_sha256: str = "") -> float:
+        """Spent on this dataset and period, or on the same content in any period."""
+        return self._spent(self._db, dataset, period, content_sha256)
 
-    def would_fit(self, dataset: str, period: int, epsilon: float) -> bool:
-        return self.spent(dataset, period) + epsilon <= self.total + _TOLERANCE
+    def remaining(self, dataset: str, period: int, content_sha256: str = "") -> float:
+        return max(0.0, self.total - self.spent(dataset, period, content_sha256))
+
+    def would_fit(self, dataset: str, period: int, epsilon: float, content_sha256: str = "") -> bool:
+        return self.spent(dataset, period, content_sha256) + epsilon <= self.total + _TOLERANCE
 
     def entries(self, dataset: str | None = None, period: int | None = None) -> list[LedgerEntry]:
-        sql = "SELECT dataset, period, round_id, epsilon, recorded_at, purpose FROM ledger WHERE 1=1"
+        sql = ("SELECT dataset, period, round_id, epsilon, recorded_at, purpose, content_sha256 "
+               "FROM ledger WHERE 1=1")
         args: list[object] = []
         if dataset is not None:
             sql += " AND dataset=?"
@@ -81,26 +150,108 @@ class PrivacyLedger:
             args.append(period)
         return [LedgerEntry(*r) for r in self._db.execute(sql + " ORDER BY rowid", args).fetchall()]
 
-    def charge(self, dataset: str, period: int, round_id: str, epsilon: float, purpose: str = "") -> LedgerEntry:
-        """Record ``epsilon`` for a round, or raise BudgetExceeded and record nothing."""
-        if not epsilon > 0:
+    def _insert_charge(self, db: sqlite3.Connection, period: int, round_id: str, c: Charge, at: str) -> None:
+        if not c.epsilon > 0:
             raise ValueError("a charge must be positive")
-        db = self._db
-        db.execute("BEGIN IMMEDIATE")
+        spent = self._spent(db, c.dataset, period, c.content_sha256)
+        if spent + c.epsilon > self.total + _TOLERANCE:
+            raise BudgetExceeded(f"dataset {c.dataset!r}, period {period}: spent {spent:g} + requested "
+                                 f"{c.epsilon:g} > total {self.total:g} (round {round_id})")
         try:
-            spent = float(db.execute("SELECT COALESCE(SUM(epsilon), 0) FROM ledger WHERE dataset=? AND period=?",
-                                     (dataset, period)).fetchone()[0])
-            if spent + epsilon > self.total + _TOLERANCE:
-                raise BudgetExceeded(
-                    f"dataset {dataset!r}, period {period}: spent {spent:g} + requested {epsilon:g} "
-                    f"> total {self.total:g} (round {round_id})")
-            at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-            try:
-                db.execute("INSERT INTO ledger VALUES (?,?,?,?,?,?)", (dataset, period, round_id, epsilon, at, purpose))
-            except sqlite3.IntegrityError:
-                raise ValueError(f"round {round_id} was already charged to {dataset!r}/{period}") from None
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return LedgerEntry(dataset, period, round_id, epsilon, at, purpose)
+            db.execute("INSERT INTO ledger (dataset, period, round_id, epsilon, recorded_at, purpose, content_sha256) "
+                       "VALUES (?,?,?,?,?,?,?)", (c.dataset, period, round_id, c.epsilon, at, c.purpose,
+                                                  c.content_sha256))
+        except sqlite3.IntegrityError:
+            raise ValueError(f"round {round_id} was already charged to {c.dataset!r}/{period}") from None
+
+    def charge(self, dataset: str, period: int, round_id: str, epsilon: float, purpose: str = "",
+               content_sha256: str = "") -> LedgerEntry:
+        """Record ``epsilon`` for a round, or raise BudgetExceeded and record nothing."""
+        at = _now()
+        with self._transaction() as db:
+            self._insert_charge(db, period, round_id, Charge(dataset, content_sha256, epsilon, purpose), at)
+        return LedgerEntry(dataset, period, round_id, epsilon, at, purpose, content_sha256)
+
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self._db)
+
+    # ---- the round journal -----------------------------------------------------------
+
+    def round_state(self, round_id: str) -> str | None:
+        row = self._db.execute("SELECT state FROM journal WHERE round_id=?", (round_id,)).fetchone()
+        return row[0] if row else None
+
+    def begin_round(self, round_id: str, period: int) -> None:
+        """Record that this node joins ``round_id``; a second join of one round id is refused."""
+        at = _now()
+        try:
+            with self._transaction() as db:
+                db.execute("INSERT INTO journal VALUES (?,?,?,?,?,NULL)", (round_id, period, "joined", at, at))
+        except sqlite3.IntegrityError:
+            raise ReplayRefused(f"round {round_id}: this node joined it before "
+                                f"(it is {self.round_state(round_id)}); a second join is refused") from None
+
+    def forget_join(self, round_id: str) -> None:
+        """Undo ``begin_round`` when the node refuses the round after all (nothing was sent)."""
+        with self._transaction() as db:
+            db.execute("DELETE FROM journal WHERE round_id=? AND state='joined'", (round_id,))
+
+    def begin_step(self, round_id: str, step: str) -> None:
+        """Move a joined round to its one working step; any other state is a replay."""
+        with self._transaction() as db:
+            row = db.execute("SELECT state FROM journal WHERE round_id=?", (round_id,)).fetchone()
+            if row is None:
+                raise ReplayRefused(f"round {round_id}: a {step} task for a round this node never joined")
+            if row[0] != "joined":
+                raise ReplayRefused(f"round {round_id}: a {step} task, but this node's round is already "
+                                    f"{row[0]}; a second step is refused")
+            db.execute("UPDATE journal SET state=?, updated_at=? WHERE round_id=?", (step, _now(), round_id))
+
+    def record_release(self, round_id: str, period: int, charges: Sequence[Charge], release: bytes) -> None:
+        """Charge every dataset and record the release in one transaction, or change nothing.
+
+        Checks the round is in a working step of this node and not released; BudgetExceeded
+        if any charge does not fit (then nothing is charged and nothing may be sent).
+        """
+        at = _now()
+        with self._transaction() as db:
+            row = db.execute("SELECT state FROM journal WHERE round_id=?", (round_id,)).fetchone()
+            if row is None or row[0] not in ("sealing", "aggregating"):
+                raise ReplayRefused(f"round {round_id}: a release while this node's round is "
+                                    f"{row[0] if row else 'unknown'}; refused")
+            for c in charges:
+                self._insert_charge(db, period, round_id, c, at)
+            db.execute("UPDATE journal SET state='released', updated_at=?, release=? WHERE round_id=?",
+                       (at, release, round_id))
+
+    def stored_release(self, round_id: str) -> bytes | None:
+        """The bytes of a recorded release (to resend unchanged after a crash, never re-noised)."""
+        row = self._db.execute("SELECT release FROM journal WHERE round_id=? AND state='released'",
+                               (round_id,)).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    # ---- the node's audit log --------------------------------------------------------
+
+    def audit(self, round_id: str, step: str, outcome: str, detail: str) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO audit VALUES (?,?,?,?,?)", (_now(), round_id, step, outcome, detail[:2000]))
+
+    def audit_lines(self, round_id: str | None = None) -> list[AuditLine]:
+        sql, args = "SELECT at, round_id, step, outcome, detail FROM audit", ()
+        if round_id is not None:
+            sql, args = sql + " WHERE round_id=?", (round_id,)
+        return [AuditLine(*r) for r in self._db.execute(sql + " ORDER BY rowid", args).fetchall()]
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` ... ``COMMIT``, or ``ROLLBACK`` on any exception."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

@@ -34,6 +34,18 @@ class GetRoundRequest(_message.Message):
     round_id: str
     def __init__(self, round_id: _Optional[str] = ...) -> None: ...
 
+class ProposeCellsRequest(_message.Message):
+    __slots__ = ("spec_toml",)
+    SPEC_TOML_FIELD_NUMBER: _ClassVar[int]
+    spec_toml: str
+    def __init__(self, spec_toml: _Optional[str] = ...) -> None: ...
+
+class ProposeCellsReply(_message.Message):
+    __slots__ = ("cells",)
+    CELLS_FIELD_NUMBER: _ClassVar[int]
+    cells: _containers.RepeatedCompositeFieldContainer[Cell]
+    def __init__(self, cells: _Optional[_Iterable[_Union[Cell, _Mapping]]] = ...) -> None: ...
+
 class NodeState(_message.Message):
     __slots__ = ("party", "state", "detail")
     PARTY_FIELD_NUMBER: _ClassVar[int]

@@ -45,6 +45,11 @@ class CoordinatorStub:
                 request_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.GetRoundRequest.SerializeToString,
                 response_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.RoundStatus.FromString,
                 _registered_method=True)
+        self.ProposeCells = channel.unary_unary(
+                '/wijkindex.v1.Coordinator/ProposeCells',
+                request_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsRequest.SerializeToString,
+                response_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsReply.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -63,6 +68,14 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ProposeCells(self, request, context):
+        """The cells the aggregator's geography gives a spec: the coordinator signs their digest
+        (cells_sha256) into the spec, and every node checks its task's cells against it.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -75,6 +88,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.GetRound,
                     request_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.GetRoundRequest.FromString,
                     response_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.RoundStatus.SerializeToString,
+            ),
+            'ProposeCells': grpc.unary_unary_rpc_method_handler(
+                    servicer.ProposeCells,
+                    request_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsRequest.FromString,
+                    response_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -132,6 +150,33 @@ class Coordinator:
             '/wijkindex.v1.Coordinator/GetRound',
             wijkindex_dot_proto_dot_wijkindex__pb2.GetRoundRequest.SerializeToString,
             wijkindex_dot_proto_dot_wijkindex__pb2.RoundStatus.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ProposeCells(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wijkindex.v1.Coordinator/ProposeCells',
+            wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsRequest.SerializeToString,
+            wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,9 +1,10 @@
 """End-to-end envelopes for payloads relayed through the (untrusted) aggregator.
 
-HPKE-style: a fresh X25519 key per envelope, ECDH with the recipient's per-round key,
+A fresh X25519 key per envelope, ECDH with the recipient's per-round X25519 key,
 HKDF-SHA256 to an AES-256-GCM key, the context as associated data; then the sender signs
 the whole envelope with its certificate key (ECDSA P-256), so the aggregator can neither
-read, alter, re-route nor forge a payload.
+read, alter, re-route nor forge a payload. (This is our own construction in the manner of
+HPKE's base mode plus a sender signature, not RFC 9180 HPKE.)
 
 Wire format: version (1) | ephemeral public key (32) | nonce (12) |
              ciphertext length (4, big-endian) | ciphertext+tag | DER signature.
@@ -91,20 +92,25 @@ def open_envelope(envelope: bytes, *, recipient: EnvelopeKeyPair, sender_public_
         raise CryptoError("envelope does not open with this key and context") from None
 
 
-def _key_statement(public: bytes, round_id: str, party: str) -> bytes:
-    return b"wijkindex/v1/envelope-key|" + round_id.encode() + b"|" + party.encode() + b"|" + public
+def _key_statement(public: bytes, round_id: str, party: str, binding: bytes) -> bytes:
+    return (b"wijkindex/v1/envelope-key|" + round_id.encode() + b"|" + party.encode() + b"|" + binding.hex().encode()
+            + b"|" + public)
 
 
-def sign_envelope_key(public: bytes, *, round_id: str, party: str, signer: ec.EllipticCurvePrivateKey) -> bytes:
-    """Bind a per-round envelope key to the party's certificate key."""
-    return signer.sign(_key_statement(public, round_id, party), ec.ECDSA(hashes.SHA256()))
+def sign_envelope_key(public: bytes, *, round_id: str, party: str, signer: ec.EllipticCurvePrivateKey,
+                      binding: bytes = b"") -> bytes:
+    """Bind a per-round envelope key to the party's certificate key and the round's parameters
+    (``protocol.parameters.round_binding``): a key signed under other parameters does not verify."""
+    return signer.sign(_key_statement(public, round_id, party, binding), ec.ECDSA(hashes.SHA256()))
 
 
 def verify_envelope_key(public: bytes, signature: bytes, *, round_id: str, party: str,
-                        signer_public_key: ec.EllipticCurvePublicKey) -> None:
+                        signer_public_key: ec.EllipticCurvePublicKey, binding: bytes = b"") -> None:
     if len(public) != 32:
         raise CryptoError(f"envelope key of {party} is not 32 bytes")
     try:
-        signer_public_key.verify(signature, _key_statement(public, round_id, party), ec.ECDSA(hashes.SHA256()))
+        signer_public_key.verify(signature, _key_statement(public, round_id, party, binding),
+                                 ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):
-        raise CryptoError(f"envelope key of {party} for round {round_id} is not signed by its certificate") from None
+        raise CryptoError(f"envelope key of {party} for round {round_id} is not signed by its certificate "
+                          "under this round's parameters") from None

@@ -47,6 +47,7 @@ LEVELS = ("wijk", "buurt")
 DEFAULT_AGE_BANDS = ("0-3", "4-11", "12-17")
 DEFAULT_JOINT_WEIGHT = 0.5  # a joint vector's share of the epsilon a marginal vector gets (privacy/noise.py)
 MAX_PRIVACY_LOSS = 10.0
+DEFAULT_SLOT_BITS = 40  # per-cell counter width in a packed Paillier plaintext (protocol/packing.py)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ROUND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,80}$")
 _GEMEENTE = re.compile(r"^GM\d{4}$")
@@ -131,6 +132,10 @@ class RoundSpec:
     nonce: str = field(default_factory=lambda: secrets.token_hex(8))
     joint: tuple[JointIndicator, ...] = ()
     joint_weight: float = DEFAULT_JOINT_WEIGHT
+    # the digest of the round's cells (protocol.parameters.cells_digest), filled in before signing,
+    # and the packing slot width: nodes take both from the signed spec, never from a task
+    cells_sha256: str = ""
+    slot_bits: int = DEFAULT_SLOT_BITS
 
     @property
     def reference_date(self) -> date:
@@ -227,7 +232,8 @@ class RoundSpec:
             problems.append(f"{path}: {why}")
 
         allowed = {"version", "round_id", "period", "gemeente", "level", "age_bands", "spine",
-                   "nodes", "min_cell_size", "deadline_seconds", "nonce", "joint", "joint_weight"}
+                   "nodes", "min_cell_size", "deadline_seconds", "nonce", "joint", "joint_weight",
+                   "cells_sha256", "slot_bits"}
         for key in sorted(set(raw) - allowed):
             bad(key, "unknown field")
         if raw.get("version") != SPEC_VERSION:
@@ -255,6 +261,12 @@ class RoundSpec:
         if not isinstance(joint_weight, (int, float)) or isinstance(joint_weight, bool) or not 0 < joint_weight <= 1:
             bad("joint_weight", f"a number in (0, 1]: a joint vector's share of a marginal vector's epsilon, "
                                 f"got {joint_weight!r}")
+        cells_sha256 = raw.get("cells_sha256", "")
+        if not isinstance(cells_sha256, str) or cells_sha256 and not re.fullmatch(r"[0-9a-f]{64}", cells_sha256):
+            bad("cells_sha256", "64 lowercase hex characters (`wijkindex round start` fills it in)")
+        slot_bits = raw.get("slot_bits", DEFAULT_SLOT_BITS)
+        if not isinstance(slot_bits, int) or isinstance(slot_bits, bool) or not 24 <= slot_bits <= 64:
+            bad("slot_bits", f"an integer from 24 to 64 (bits per packed cell counter), got {slot_bits!r}")
         nonce = raw.get("nonce") or secrets.token_hex(8)
         if not isinstance(nonce, str) or not re.fullmatch(r"[0-9a-f]{16,64}", nonce):
             bad("nonce", "16-64 lowercase hex characters")
@@ -276,10 +288,20 @@ class RoundSpec:
         return cls(period=period, gemeente=gemeente, level=level, age_bands=bands,  # type: ignore[arg-type]
                    spine=spine, nodes=tuple(nodes), round_id=round_id or "",  # type: ignore[arg-type]
                    min_cell_size=min_cell, deadline_seconds=deadline, nonce=nonce, joint=joint,
-                   joint_weight=float(joint_weight))  # type: ignore[arg-type]
+                   joint_weight=float(joint_weight), cells_sha256=cells_sha256,  # type: ignore[arg-type]
+                   slot_bits=slot_bits)  # type: ignore[arg-type]
 
     def with_round_id(self, round_id: str) -> "RoundSpec":
         return dataclasses.replace(self, round_id=round_id)
+
+    def with_cells(self, cells_sha256: str) -> "RoundSpec":
+        return dataclasses.replace(self, cells_sha256=cells_sha256)
+
+    def epsilon_of_round(self) -> float:
+        """What one child held by every node of the round can lose in it: the sum of the nodes'
+        OpenDP costs (basic composition). The spine's dataset is charged this much, since every
+        node's release depends on the cells the spine gives its children (docs/privacy.md)."""
+        return sum(self.noise_plan(n.party).epsilon_spent for n in self.nodes)
 
     def to_mapping(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -299,6 +321,10 @@ class RoundSpec:
         }
         if self.round_id:
             out["round_id"] = self.round_id
+        if self.cells_sha256:
+            out["cells_sha256"] = self.cells_sha256
+        if self.slot_bits != DEFAULT_SLOT_BITS:
+            out["slot_bits"] = self.slot_bits
         if self.joint:
             out["joint"] = [{"name": j.name, "kind": j.kind, "attributes": [f"{n}:{i}" for n, i in j.attributes],
                              **({"cap": j.cap} if j.kind == "count" else {})} for j in self.joint]

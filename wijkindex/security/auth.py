@@ -49,7 +49,13 @@ class RoleAuthInterceptor(grpc.ServerInterceptor):
         if identity is None:
             self._log(method, None, "denied", "no verified identity")
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "a wijkindex client certificate is required")
-        if self.revoked is not None and self.revoked.is_revoked(context.auth_context()["x509_pem_cert"][0]):
+        try:
+            revoked = self.revoked is not None and self.revoked.is_revoked(context.auth_context()["x509_pem_cert"][0])
+        except CertificateError as exc:  # the list expired or is unreadable: refuse every call until it is fixed
+            self._log(method, identity, "denied", f"revocation list unusable: {exc.message}")
+            context.abort(grpc.StatusCode.UNAVAILABLE,
+                          f"the aggregator cannot check revocations ({exc.message}); try again later")
+        if revoked:
             self._log(method, identity, "denied", "certificate revoked")
             context.abort(grpc.StatusCode.UNAUTHENTICATED,
                           f"the certificate of {identity.uri} is revoked by the federation CA")  # type: ignore[union-attr]

@@ -1,0 +1,67 @@
+"""A source node's linkage: every record gets its spine child's pseudonym, or none.
+
+By BSN (keyed pseudonym) or, for a record without a valid BSN at a fuzzy node, by its
+identifiers' keyed encoding matched against the spine's. The counts it returns are the
+node's linkage report (released noised); the details stay at the node.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from wijkindex.errors import CryptoError
+from wijkindex.linkage.fuzzy import link_without_bsn, spine_encodings
+from wijkindex.linkage.pseudonym import EncodingKey, Pseudonymiser, RoundKey
+from wijkindex.nodes.context import LINK_COLUMN, Party, RoundContext
+from wijkindex.protocol import relay
+from wijkindex.protocol.relay import Relay
+
+
+def link(party: Party, ctx: RoundContext, relays: dict[str, Relay]) -> tuple[int, int, int]:
+    """Write each record's link key into the LINK_COLUMN of its frame. Returns the children
+    linked exactly, the children linked only fuzzily, and the records that did not link."""
+    pseudo = Pseudonymiser(RoundKey.derive(party.secret, ctx.round_id))
+    encoding_key = EncodingKey.derive(party.secret, ctx.round_id)
+    spine_relay = relays.get(ctx.spec.spine)
+    sealed = spine_relay.columns.get(relay.SEALED, {}) if spine_relay else {}
+    fuzzy = ctx.spec.node(party.name).fuzzy
+    spine_enc = None
+    exact: set[bytes] = set()
+    fuzzy_linked: set[bytes] = set()
+    unlinked_pseudonyms: set[bytes] = set()
+    unlinked_records = 0
+    report: dict[str, dict[str, int | float]] = {}
+    for name, loaded in ctx.data.items():
+        ds = party.config.dataset(name)
+        frame = loaded.frame
+        ids = frame[ds.id_column].astype(str).to_numpy()
+        has = ids != ""
+        ps = pseudo.pseudonymise_many(ids[has].tolist())
+        links = np.full(len(frame), "", dtype=object)
+        links[has] = [p.hex() for p in ps]
+        for p in ps:
+            (exact if p in sealed else unlinked_pseudonyms).add(p)
+        no_bsn = np.nonzero(~has)[0]
+        linked_fuzzily = 0
+        if len(no_bsn) and fuzzy and ds.identifiers:
+            if spine_relay is None or relay.ENCODING not in spine_relay.columns:
+                raise CryptoError("the spine's relay carries no encodings, but this node links fuzzily")
+            if spine_enc is None:
+                spine_enc = spine_encodings([spine_relay.columns[relay.ENCODING][p] for p in spine_relay.order])
+            party.progress(f"linking {name} records without a BSN", 0, len(no_bsn))
+            found = link_without_bsn(frame.iloc[no_bsn], ds.identifiers, spine_enc, encoding_key)
+            for i, j in zip(found.record_rows.tolist(), found.spine_rows.tolist()):
+                key = spine_relay.order[j]
+                links[no_bsn[i]] = key.hex()
+                fuzzy_linked.add(key)
+            linked_fuzzily = len(found.record_rows)
+            party.progress(f"linking {name} records without a BSN", len(no_bsn), len(no_bsn))
+            if found.result is not None:
+                report[name] = {"without_bsn": len(no_bsn), "linked_fuzzily": linked_fuzzily,
+                                "threshold": round(found.result.threshold, 4)}
+        unlinked_records += len(no_bsn) - linked_fuzzily
+        frame[LINK_COLUMN] = links
+    counts = (len(exact), len(fuzzy_linked - exact), len(unlinked_pseudonyms) + unlinked_records)
+    ctx.report["fuzzy_linkage"] = report  # these stay at the node, un-noised
+    ctx.report["linkage_counts"] = list(counts)
+    return counts

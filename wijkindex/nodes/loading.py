@@ -1,0 +1,170 @@
+"""A node's data: reading its exports for a round, and the indicator predicates over them.
+
+Loading refuses, before anything is charged or sent, a dataset whose rows are mostly
+unusable (more than ``max_excluded_share`` excluded) or too few to publish anything, so a
+round never spends budget on pure noise.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+import numpy as np
+import pandas as pd
+
+from wijkindex.config import DatasetConfig, NodeConfig
+from wijkindex.errors import InputFileError, Location, WijkindexError
+from wijkindex.linkage.bsn import normalise_bsn
+from wijkindex.linkage.records import ColumnSpec, LoadedRecords, RecordIssue, load_records, shown_value
+from wijkindex.nodes.context import LINK_COLUMN, RoundContext, SpinePlacement
+from wijkindex.protocol import messages as m
+from wijkindex.protocol.spec import JointIndicator, RoundSpec
+
+log = logging.getLogger("wijkindex.node")
+
+
+class UnusableData(WijkindexError):
+    """A dataset is too damaged or too small for a round: refused before anything is charged."""
+
+    code = "WI130"
+    fix = ("run `wijkindex node check --config node.toml` and correct the export, or raise max_excluded_share "
+           "in the node config if the exclusions are expected")
+
+
+def content_sha256(path: str | object) -> str:
+    h = hashlib.sha256()
+    with open(str(path), "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_dataset(config: NodeConfig, ds: DatasetConfig, spec: RoundSpec) -> tuple[LoadedRecords, str]:
+    """The dataset's export for the round's period, validated, and the SHA-256 of its content."""
+    path = ds.file_for(spec.period)
+    if not path.exists():
+        raise InputFileError(f"dataset {ds.name}: no export for period {spec.period} at {path}",
+                             public=f"dataset {ds.name}: no export for period {spec.period} ({path.name})")
+    digest = content_sha256(path)
+    fuzzy = bool(ds.identifiers) and not ds.spine
+    # with identifiers, a missing or invalid BSN is not an error: the record links fuzzily
+    cols = [ColumnSpec(name, "str" if fuzzy and (name == ds.id_column or name in ds.identifiers) else kind)  # type: ignore[arg-type]
+            for name, kind in ds.columns.items()]
+    loaded = load_records(path, cols, on_invalid=config.on_invalid, dataset=ds.name,
+                          unique=ds.id_column if ds.spine else None)
+    if fuzzy:
+        split_bsns(loaded, ds, f"{path.parent.name}/{path.name}")
+    if loaded.n_excluded:
+        log.warning("%s: %d of %d records excluded (first: %s)", path, loaded.n_excluded, loaded.n_read,
+                    loaded.issues[0] if loaded.issues else "")
+    check_usable(loaded, ds.name, path.name, config.max_excluded_share, spec.min_cell_size)
+    return loaded, digest
+
+
+def check_usable(loaded: LoadedRecords, dataset: str, file: str, max_excluded_share: float, min_rows: int) -> None:
+    if loaded.n_read and loaded.n_excluded / loaded.n_read > max_excluded_share:
+        raise UnusableData(f"dataset {dataset} ({file}): {loaded.n_excluded:,} of {loaded.n_read:,} rows excluded "
+                           f"({loaded.n_excluded / loaded.n_read:.1%}), more than max_excluded_share "
+                           f"{max_excluded_share:.0%}; first: {loaded.issues[0] if loaded.issues else '?'}",
+                           public=f"dataset {dataset} ({file}): {loaded.n_excluded:,} of {loaded.n_read:,} rows "
+                                  f"excluded, more than the node's max_excluded_share {max_excluded_share:.0%}")
+    usable = loaded.n_read - loaded.n_excluded
+    if usable < min_rows:
+        text = (f"dataset {dataset} ({file}): {usable:,} usable rows, fewer than the round's min_cell_size "
+                f"{min_rows}: nothing could be published")
+        raise UnusableData(text, public=text)
+
+
+def split_bsns(loaded: LoadedRecords, ds: DatasetConfig, name: str) -> None:
+    """Normalise the BSNs of a dataset with identifiers; an invalid one is set to "" (the record
+    then links on its identifiers) and noted with its file, row and column."""
+    out = []
+    for row, raw in enumerate(loaded.frame[ds.id_column].astype(str).tolist(), start=1):
+        v = raw.strip()
+        if not v:
+            out.append("")
+            continue
+        try:
+            out.append(normalise_bsn(v))
+        except ValueError as exc:
+            out.append("")
+            loaded.issues.append(RecordIssue(Location(name, row, ds.id_column), shown_value(v, "bsn"),
+                                             f"{exc}; linked on its identifiers instead"))
+    loaded.frame[ds.id_column] = out
+
+
+def place_spine(config: NodeConfig, spec: RoundSpec, cells: tuple[m.Cell, ...], loaded: LoadedRecords,
+                ) -> tuple[SpinePlacement, dict[str, int]]:
+    """Each spine child's cell (area x age band on the reference date); children of the
+    round's ages whose area is not among the signed cells count as excluded."""
+    ds = config.spine_dataset
+    assert ds is not None
+    frame = loaded.frame.drop_duplicates(subset=[ds.id_column])
+    area_col = "wijk_code" if spec.level == "wijk" else "buurt_code"
+    areas = list(dict.fromkeys(c.area_code for c in cells))
+    n_bands = len(spec.age_bands)
+    area_idx = frame[area_col].map({a: i for i, a in enumerate(areas)})
+    ref = spec.reference_date
+    born = pd.to_datetime(frame["geboortedatum"])
+    age = ref.year - born.dt.year - ((born.dt.month > ref.month) |
+                                     ((born.dt.month == ref.month) & (born.dt.day > ref.day))).astype(int)
+    band_idx = age.map(lambda a: spec.band_of(int(a)))
+    in_ages = band_idx.notna()
+    ok = area_idx.notna() & in_ages
+    outside_areas = int((in_ages & area_idx.isna()).sum())
+    counts = {"spine_children": int(ok.sum()), "spine_outside_ages": int((~in_ages).sum()),
+              "spine_outside_areas": outside_areas}
+    if outside_areas:
+        log.warning("spine: %d children of the round's ages live outside the round's areas", outside_areas)
+    if int(in_ages.sum()) and outside_areas / int(in_ages.sum()) > config.max_excluded_share:
+        raise UnusableData(
+            f"spine {ds.name}: {outside_areas:,} of {int(in_ages.sum()):,} children of the round's ages have an "
+            f"area code ({area_col}) that is not among the round's signed cells",
+            public=f"spine {ds.name}: {outside_areas:,} of {int(in_ages.sum()):,} children of the round's ages have "
+                   f"an {area_col} not among the round's signed cells, more than max_excluded_share")
+    if counts["spine_children"] < spec.min_cell_size:
+        text = (f"spine {ds.name}: {counts['spine_children']} children in the round's cells, fewer than the "
+                f"round's min_cell_size {spec.min_cell_size}: nothing could be published")
+        raise UnusableData(text, public=text)
+    cell = area_idx[ok].astype(int).to_numpy() * n_bands + band_idx[ok].astype(int).to_numpy()
+    rows = frame.loc[ok.to_numpy()]
+    return SpinePlacement(rows[ds.id_column].astype(str).to_numpy(), cell, rows), counts
+
+
+def flagged_ids(config: NodeConfig, ctx: RoundContext, indicator: str) -> np.ndarray:
+    """Identifiers of the children for whom any record satisfies the indicator (counted once):
+    BSNs at the spine node, spine pseudonyms (hex) at a source node once it has linked."""
+    ind = config.indicator(indicator)
+    ds = config.dataset(ind.dataset)
+    frame = ctx.data[ind.dataset].frame
+    col = frame[ind.column]
+    if ind.equals is not None:
+        hit = col.astype(str).str.strip().str.lower() == ind.equals.lower()
+    elif ind.below is not None:
+        hit = pd.to_numeric(col, errors="coerce") < ind.below
+    else:
+        hit = col.astype(bool)
+    if LINK_COLUMN in frame.columns:
+        linked = frame[LINK_COLUMN] != ""
+        return frame.loc[(hit & linked).to_numpy(), LINK_COLUMN].unique()
+    return frame.loc[hit.to_numpy(), ds.id_column].astype(str).unique()
+
+
+def joint_levels(config: NodeConfig, ctx: RoundContext, joint: JointIndicator) -> tuple[dict[str, int], bool]:
+    """This node's part of a joint indicator: ({child id: levels to shift}, whether others drop out).
+
+    ``all``: the children with every one of this node's attributes (shift 0); the others drop out.
+    ``count``: how many of this node's attributes a child has, capped (children absent count 0).
+    """
+    mine = joint.at(config.name)
+    if not mine:
+        return {}, False
+    hits = [set(flagged_ids(config, ctx, ind)) for ind in mine]
+    if joint.kind == "all":
+        return {i: 0 for i in set.intersection(*hits)}, True
+    counts: dict[str, int] = {}
+    for ids in hits:
+        for i in ids:
+            counts[i] = min(counts.get(i, 0) + 1, joint.cap)
+    return counts, False
