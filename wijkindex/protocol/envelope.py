@@ -6,9 +6,10 @@ the whole envelope with its certificate key (ECDSA P-256), so the aggregator can
 read, alter, re-route nor forge a payload. (This is our own construction in the manner of
 HPKE's base mode plus a sender signature, not RFC 9180 HPKE.)
 
-Wire format: version (1) | ephemeral public key (32) | nonce (12) |
-             ciphertext length (4, big-endian) | ciphertext+tag | DER signature.
-The signature covers everything before it plus the context.
+Wire format: version (2) | ephemeral public key (32) | nonce (12) |
+             ciphertext length (4, big-endian) | ciphertext+tag | signature r || s (64).
+The signature covers everything before it plus the context. It has a fixed length (not
+DER), so an envelope's size is a function of its plaintext's size alone.
 """
 
 from __future__ import annotations
@@ -19,13 +20,15 @@ import struct
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from wijkindex.errors import CryptoError
 
-VERSION = 1
+VERSION = 2
+_SIG = 64  # ECDSA P-256 r || s, 32 bytes each
 _SALT = b"wijkindex/v1/envelope"
 _HEADER = 1 + 32 + 12 + 4
 
@@ -67,7 +70,8 @@ def seal_envelope(plaintext: bytes, *, recipient_public: bytes, sender_key: ec.E
     nonce = os.urandom(12)
     ct = _aead_key(eph.exchange(rcpt), context, eph_pub, recipient_public).encrypt(nonce, plaintext, context)
     body = bytes([VERSION]) + eph_pub + nonce + struct.pack(">I", len(ct)) + ct
-    return body + sender_key.sign(body + context, ec.ECDSA(hashes.SHA256()))
+    r, s = decode_dss_signature(sender_key.sign(body + context, ec.ECDSA(hashes.SHA256())))
+    return body + r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 def open_envelope(envelope: bytes, *, recipient: EnvelopeKeyPair, sender_public_key: ec.EllipticCurvePublicKey,
@@ -77,9 +81,10 @@ def open_envelope(envelope: bytes, *, recipient: EnvelopeKeyPair, sender_public_
         raise CryptoError("envelope truncated or of an unknown version")
     (length,) = struct.unpack(">I", envelope[45:49])
     end = _HEADER + length
-    if end > len(envelope):
-        raise CryptoError("envelope truncated")
-    body, signature = envelope[:end], envelope[end:]
+    if end + _SIG != len(envelope):
+        raise CryptoError("envelope truncated or padded")
+    body, raw = envelope[:end], envelope[end:]
+    signature = encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
     try:
         sender_public_key.verify(signature, body + context, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError):
