@@ -66,7 +66,7 @@ def test_rounds_survive_random_kills(tmp_path: Path, small_federation) -> None:
         for i in range(ROUNDS):
             rid = f"chaos-{i:03d}"
             spec = round_spec(small_federation.period, small_federation.gemeente_code, small_federation.holders,
-                              epsilon=1.0, round_id=rid, deadline_seconds=DEADLINE, fuzzy=small_federation.fuzzy)
+                              epsilon=0.5, round_id=rid, deadline_seconds=DEADLINE, fuzzy=small_federation.fuzzy)
             victim = rng.choice([None, "aggregator", *(f"node-{n}" for n in fed.node_configs)])
             t0 = time.monotonic()
             with AggregatorClient(fed.address, fed.credentials("coordinator"), timeout=30) as c:

@@ -1,5 +1,6 @@
 """A whole round on loopback with real mTLS, real Paillier and real OpenDP noise,
-checked against the synthetic federation's truth within the noise the ledgers record."""
+checked against the synthetic federation's truth within the noise the signed spec implies
+(computed here from the spec, not taken from what the nodes declare)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pandas as pd
 import pytest
 
 from conftest import Running, truth_frame
+from test_privacy_messages import Captured, assert_noise_at_scale, observed_noise, run_and_capture, signed_spec
 from wijkindex.aggregator.index import compare_with_truth
 from wijkindex.clients import AggregatorError
 from wijkindex.proto import wijkindex_pb2 as pb
@@ -23,11 +25,16 @@ dp.enable_features("contrib")
 
 
 @pytest.fixture(scope="module")
-def completed(running: Running) -> tuple[str, pd.DataFrame, object]:
-    round_id, status = running.run_round(running.spec(epsilon=1.0, round_id="e2e-main"))
+def released(running: Running) -> Captured:
+    """The main round, with every request the aggregator received and its Paillier key."""
+    return run_and_capture(running, running.spec(epsilon=1.0, round_id="e2e-main"), "e2e-main")
+
+
+@pytest.fixture(scope="module")
+def completed(released: Captured, running: Running) -> tuple[str, pd.DataFrame, object]:
     with running.client("researcher") as r:
-        index, status = r.get_index(round_id)
-    return round_id, index, status
+        index, status = r.get_index(released.round_id)
+    return released.round_id, index, status
 
 
 def test_round_completes_with_every_indicator(completed, running: Running, geography) -> None:
@@ -46,10 +53,29 @@ def test_round_completes_with_every_indicator(completed, running: Running, geogr
     assert status.per_child_epsilon == pytest.approx(sum(c.epsilon for c in status.costs))
 
 
-def test_index_agrees_with_truth_within_the_recorded_noise(completed, running: Running) -> None:
-    _, index, status = completed
+def test_release_noise_has_the_scale_the_signed_spec_implies(released: Captured, completed,
+                                                            running: Running) -> None:
+    """Each node's declared cost matches the noise plan of the spec the coordinator signed, and
+    the noise it really added (released minus true counts, opened as the aggregator opens them)
+    has that scale: a node that declares the right scale but adds less noise fails here."""
+    _, _, status = completed
+    spec = signed_spec(running, released.round_id)
+    declared = {c.party: c for c in status.costs}
+    noise = observed_noise(running, released)
+    assert set(declared) == set(noise) == set(spec.parties)
+    for party in spec.parties:
+        plan = spec.noise_plan(party)
+        c = declared[party]
+        assert c.mechanism == "discrete_laplace" and c.d_in == plan.marginal.d_in, party
+        assert c.scale == pytest.approx(plan.marginal.scale) and c.epsilon <= spec.node(party).privacy_loss + 1e-9
+        assert_noise_at_scale(noise[party], plan.marginal.scale, party, exact=not spec.node(party).fuzzy)
+
+
+def test_index_agrees_with_truth_within_the_recorded_noise(released: Captured, completed, running: Running) -> None:
+    _, index, _ = completed
     truth = truth_frame(running.info)
-    scale = {c.party: c.scale for c in status.costs}
+    spec = signed_spec(running, released.round_id)
+    scale = {p: spec.noise_plan(p).marginal.scale for p in spec.parties}  # what the signed spec implies
     gm = running.info.gemeente_code
     cells = index[(index["wijk_code"] != gm) & ~index["suppressed"].astype(bool)]
     merged = cells.merge(truth, on=["wijk_code", "age_band", "indicator"], suffixes=("", "_true"))

@@ -68,6 +68,9 @@ def test_bad_bsn_fails_the_round_with_file_row_column(tmp_path: Path, small_fede
             run.run_round(run.spec(epsilon=1.0, round_id="bad-bsn"))
         msg = str(err.value)
         assert "leerlingen.csv" in msg and "row" in msg and "'bsn'" in msg and "11-proef" in msg
+        assert "123456789" not in msg and "*89" not in msg  # the reason leaves the node: no value, not even masked
+        local = [a.detail for a in run.nodes["school"].ledger.audit_lines("bad-bsn")]
+        assert any("*******89" in d for d in local)  # the node's own audit keeps the masked value
         assert run.nodes["school"].ledger.entries() == []  # validation happens before any budget is charged
         assert run.aggregator.rounds.store.releases("bad-bsn").get("school") is None
     finally:

@@ -377,7 +377,7 @@ def follow_round(client, round_id: str, timeout: float = 1800.0):  # type: ignor
 def _print_status(s) -> None:  # type: ignore[no-untyped-def]
     colour = {"completed": "green", "failed": "red"}.get(s.state, "yellow")
     console.print(f"round [bold]{s.round_id}[/]: [{colour}]{s.state}[/] {s.reason}")
-    table = Table("node", "state", "detail", "epsilon", "noise scale", "joint scale")
+    table = Table("node", "state", "detail", "epsilon released", "noise scale", "joint scale")
     costs = {c.party: c for c in s.costs}
     for n in s.nodes:
         c = costs.get(n.party)
@@ -385,7 +385,11 @@ def _print_status(s) -> None:  # type: ignore[no-untyped-def]
                       f"{c.joint_scale:g}" if c and c.joint_d_in else "")
     console.print(table)
     if s.costs:
-        console.print(f"privacy loss of a child held by every node this round: epsilon {s.per_child_epsilon:g}")
+        console.print(f"privacy loss of a child held by every node this round: epsilon {s.per_child_epsilon:g}; "
+                      "the spine's population dataset is charged that sum (its cells shape every release), "
+                      "each other dataset its own node's epsilon (docs/privacy.md)")
+    elif s.state == "failed":
+        console.print("no node released anything in this round, so no node was charged")
 
 
 @round_.command("status")

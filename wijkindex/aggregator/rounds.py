@@ -1,7 +1,7 @@
 """The aggregator's side of a linkage round, top to bottom.
 
 1. ``submit``   validate the coordinator's spec, fix the cells, make the round's Paillier key.
-2. ``join``     each node accepts (its ledger charged) with a signed per-round envelope key.
+2. ``join``     each node accepts (it checks its budget; it charges only at release) with a signed envelope key.
 3. ``upload_relay`` the spine node's sealed spine arrives, enveloped per receiving node.
 4. ``fetch_relay``  each source node downloads its envelopes (opaque to the aggregator).
 5. ``release``  each node sends its noised aggregates; the cost is checked against the spec.

@@ -132,6 +132,12 @@ class Node:
                 log.warning("aggregator unavailable (%s); retrying in %.1f s", exc.details(), backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
+            except CertificateError as exc:  # not the aggregator, or its certificate expired or was revoked
+                log.error("refusing to talk to %s: %s; retrying in %.1f s", self.config.aggregator, exc, backoff)
+                if once:
+                    raise
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 30.0)
 
     def handle(self, stub: rpc.NodeExchangeStub, task: m.Task) -> None:
         """Run one task's step; a refusal is audited here and reported without record values."""

@@ -6,7 +6,8 @@ indicators. One child changes each vector's L1 norm by at most its sensitivity (
 a cumulative-risk histogram), so a group has L1 sensitivity ``d_in``, the sum over its
 vectors. Each group is one discrete-Laplace measurement over its concatenation, costing
 OpenDP's ``map(d_in)`` (= d_in / scale); the round costs their sum (basic sequential
-composition), and that sum is what the ledger records.
+composition): the node's cost, which its ledger records for each of its datasets (the spine's
+population dataset records the whole round's sum, docs/privacy.md).
 
 The split of a node's budget between the groups is the spec's ``joint_weight``: a joint
 vector gets that fraction of the epsilon a marginal vector gets. Marginals feed every rate
