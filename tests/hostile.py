@@ -208,9 +208,9 @@ def with_recipients(task: pb.Task, recipients: Sequence[pb.Recipient]) -> pb.Tas
     return out
 
 
-def recipient(task: pb.Task, party: str, **changes: object) -> pb.Recipient:
-    """A copy of the SealTask's recipient entry of ``party``, with fields changed."""
-    r = copy(next(r for r in task.seal.recipients if r.party == party))
+def recipient(task: pb.Task, of: str, **changes: object) -> pb.Recipient:
+    """A copy of the SealTask's recipient entry of party ``of``, with fields changed."""
+    r = copy(next(r for r in task.seal.recipients if r.party == of))
     for name, value in changes.items():
         setattr(r, name, value)
     return r

@@ -31,7 +31,7 @@ import grpc
 
 from wijkindex import wire
 from wijkindex.config import NodeConfig
-from wijkindex.errors import (BudgetExceeded, CertificateError, CryptoError, SpecError, WijkindexError)
+from wijkindex.errors import BudgetExceeded, CertificateError, CryptoError, SpecError, WijkindexError, public_reason
 from wijkindex.linkage.pseudonym import LinkageSecret
 from wijkindex.nodes.aggregate import aggregate
 from wijkindex.nodes.context import Party, RoundContext, StepOutput, charges
@@ -53,8 +53,9 @@ log = logging.getLogger("wijkindex.node")
 _VALUE_FREE = (CryptoError, CertificateError, SpecError, BudgetExceeded, ReplayRefused, JoinRefused, UnusableData)
 
 
-def public_reason(exc: WijkindexError) -> str:
-    """What a node may tell the aggregator about a failure: never a record value."""
+def reason_to_send(exc: WijkindexError) -> str:
+    """What a node may tell the aggregator about a failure: never a record value (errors.py's
+    contract). The node's own checks compose their messages of names, codes and counts only."""
     if isinstance(exc, _VALUE_FREE) and not exc.public:
         return f"[{exc.code}] {exc.message}"
     return exc.public_message()
@@ -150,9 +151,9 @@ class Node:
             self.ledger.audit(round_id, step, "refused", str(exc))
             self.rounds.pop(round_id, None)
             if isinstance(task, m.JoinTask):
-                self._send(stub.JoinRound, wire.join_to_proto(m.JoinReply(round_id, False, public_reason(exc))))
+                self._send(stub.JoinRound, wire.join_to_proto(m.JoinReply(round_id, False, reason_to_send(exc))))
             else:
-                self._send(stub.ReportFailure, pb.NodeFailure(round_id=round_id, reason=public_reason(exc)[:2000]))
+                self._send(stub.ReportFailure, pb.NodeFailure(round_id=round_id, reason=reason_to_send(exc)[:2000]))
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise
@@ -164,6 +165,11 @@ class Node:
             log.error("round %s: aggregator refused: %s", round_id, exc.details())
             self._send(stub.ReportFailure, pb.NodeFailure(round_id=round_id, reason="[WI610] the aggregator "
                                                           "refused a step of this node"))
+        except Exception as exc:  # a task no check foresaw must end its round, not the node
+            log.exception("round %s: %s failed", round_id, step)
+            self.ledger.audit(round_id, step, "failed", f"{type(exc).__name__}: {exc}")
+            self.rounds.pop(round_id, None)
+            self._send(stub.ReportFailure, pb.NodeFailure(round_id=round_id, reason=public_reason(exc)))
 
     @staticmethod
     def _send(method: Callable[..., object], message: object) -> None:

@@ -237,9 +237,9 @@ class PrivacyLedger:
             db.execute("INSERT INTO audit VALUES (?,?,?,?,?)", (_now(), round_id, step, outcome, detail[:2000]))
 
     def audit_lines(self, round_id: str | None = None) -> list[AuditLine]:
-        sql, args = "SELECT at, round_id, step, outcome, detail FROM audit", ()
+        sql, args = "SELECT at, round_id, step, outcome, detail FROM audit", []
         if round_id is not None:
-            sql, args = sql + " WHERE round_id=?", (round_id,)
+            sql, args = sql + " WHERE round_id=?", [round_id]
         return [AuditLine(*r) for r in self._db.execute(sql + " ORDER BY rowid", args).fetchall()]
 
 
