@@ -10,7 +10,9 @@ from hypothesis import strategies as st
 
 from wijkindex.linkage.encoding import (DUTCH_CHILD_SCHEMA, FAST_SPLITTERS, FIELD_KINDS, Encoder, Encodings,
                                         EncodingSchema, FieldSpec, _ascii_matrix, tokens, value_tokens)
-from wijkindex.linkage.matching import dice_all_pairs, dice_pairs, fit_threshold, greedy_one_to_one, match
+from wijkindex.linkage.fuzzy import identity_keys, link_without_bsn
+from wijkindex.linkage.matching import (FIXED_THRESHOLD, best_candidates, dice_all_pairs, dice_pairs, fit_threshold,
+                                        greedy_one_to_one, link_best, match)
 from wijkindex.linkage.normalise import fold, normalise_given_name, split_surname
 from wijkindex.linkage.pseudonym import EncodingKey, LinkageSecret
 
@@ -212,8 +214,8 @@ def test_dense_scores_equal_pairwise_scores(na: int, nb: int, seed: int) -> None
     assert np.allclose(sc, dice_pairs(a, b, ia, ib))
 
 
-def test_match_links_a_small_known_case_with_automatic_threshold() -> None:
-    """200 children; the other side has 150 of them with typos and 50 strangers."""
+def _known_case() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """200 children; the other side has 150 of them (every third with a dropped letter) and 50 strangers."""
     from wijkindex.synth.names import FIRST_NAMES_F, FIRST_NAMES_M, SURNAMES
 
     rng = np.random.default_rng(7)
@@ -234,12 +236,98 @@ def test_match_links_a_small_known_case_with_automatic_threshold() -> None:
     strangers = people.iloc[150:].copy().reset_index(drop=True)
     strangers["geboortedatum"] = "1999-01-01"
     strangers["voornaam"] = strangers["voornaam"].str[::-1]
-    other = pd.concat([other, strangers], ignore_index=True)
+    return pd.concat([other, strangers], ignore_index=True), people.iloc[:150].reset_index(drop=True)
+
+
+def test_match_links_a_small_known_case_with_automatic_threshold() -> None:
+    """The evaluation path (``wijkindex linkage evaluate``): EM threshold, one-to-one."""
+    other, spine = _known_case()
     enc = Encoder(_key(), DUTCH_CHILD_SCHEMA)
-    res = match(enc.encode(other), enc.encode(people.iloc[:150].reset_index(drop=True)))
+    res = match(enc.encode(other), enc.encode(spine))
     got = {tuple(p) for p in res.pairs.tolist()}
     assert got == {(i, i) for i in range(150)}
     assert res.model is not None and 0.6 < res.threshold < 0.95
+
+
+def test_the_round_rule_links_the_small_known_case_at_the_fixed_threshold() -> None:
+    other, spine = _known_case()
+    enc = Encoder(_key(), DUTCH_CHILD_SCHEMA)
+    res = link_best(enc.encode(other), enc.encode(spine))
+    assert {tuple(p) for p in res.pairs.tolist()} == {(i, i) for i in range(150)}
+    assert res.model is None and res.threshold == FIXED_THRESHOLD
+    ids = {c: k for c, k in zip(DUTCH_CHILD_SCHEMA.columns, ["given_name", "surname", "date", "sex", "postcode"])}
+    links = link_without_bsn(other, ids, enc.encode(spine), _key())
+    assert sorted(zip(links.record_rows.tolist(), links.spine_rows.tolist())) == [(i, i) for i in range(150)]
+    assert len(links.unlinked_keys) == 50  # the strangers: one identity group each
+
+
+def test_best_candidates_take_the_lowest_position_among_equal_scores() -> None:
+    frame = _records()
+    enc = Encoder(_key(), DUTCH_CHILD_SCHEMA)
+    spine = enc.encode(pd.concat([frame.iloc[[1, 0, 2, 0, 1]]], ignore_index=True))  # rows 0 and 1 twice
+    for block in (False, True):
+        best = best_candidates(enc.encode(frame), spine, block=block)
+        assert best.rows.tolist()[:3] == [1, 0, 2], block  # Emma: spine rows 1 and 3 tie; Noah: 0 and 4
+        assert np.allclose(best.scores[:3], 1.0)
+
+
+def test_best_candidates_skip_empty_rows_on_either_side() -> None:
+    frame = _records()
+    frame.loc[4] = ["", "", "", "", ""]
+    enc = Encoder(_key(), DUTCH_CHILD_SCHEMA)
+    a = enc.encode(frame)
+    best = best_candidates(a, a)
+    assert best.rows.tolist() == [0, 1, 2, 3, -1] and best.scores[4] == 0.0
+    assert best_candidates(a, enc.encode(frame.iloc[[4]])).rows.tolist() == [-1] * 5
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 30), st.integers(0, 2**32 - 1))
+def test_best_candidates_equal_the_brute_force_argmax(na: int, nb: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    bits = rng.integers(0, 2**63, size=(na + nb, DUTCH_CHILD_SCHEMA.words), dtype=np.uint64)
+    bits[na:][rng.random(nb) < 0.3] = bits[rng.integers(0, na + nb)]  # some equal rows: ties
+    fp = DUTCH_CHILD_SCHEMA.fingerprint()
+    a = Encodings(bits[:na], fp, np.zeros(na, bool))
+    b = Encodings(bits[na:], fp, np.zeros(nb, bool))
+    ia, ib = np.meshgrid(np.arange(na), np.arange(nb), indexing="ij")
+    full = dice_pairs(a.bits, b.bits, ia.ravel(), ib.ravel()).reshape(na, nb)
+    best = best_candidates(a, b, chunk=7)
+    assert best.rows.tolist() == np.argmax(full, axis=1).tolist()  # argmax: the first of equals
+    assert np.allclose(best.scores, full.max(axis=1))
+
+
+def test_many_records_may_link_to_one_child_and_none_moves_another() -> None:
+    """No assignment: two survey records of one child both link to it, and a third record that
+    resembles it as well does not push either away."""
+    frame = _records()
+    enc = Encoder(_key(), DUTCH_CHILD_SCHEMA)
+    spine = enc.encode(frame)
+    recs = frame.iloc[[0, 0, 1]].reset_index(drop=True)
+    recs.loc[1, "postcode"] = "8099 ZZ"  # the same child, moved
+    res = link_best(enc.encode(recs), spine)
+    assert res.pairs.tolist() == [[0, 0], [1, 0], [2, 1]]
+    alone = link_best(enc.encode(recs.iloc[[2]]), spine)
+    assert alone.pairs.tolist() == [[0, 1]]
+
+
+def test_a_group_links_as_one_to_its_best_records_candidate() -> None:
+    """Records with one identity key (name, core surname, date of birth) link together: a copy
+    whose postcode and sex are wrong follows the copy that matches; other keys link on their own."""
+    frame = _records()
+    ids = dict(zip(DUTCH_CHILD_SCHEMA.columns, ["given_name", "surname", "date", "sex", "postcode"]))
+    spine = Encoder(_key(), DUTCH_CHILD_SCHEMA).encode(frame)
+    recs = frame.iloc[[0, 0, 3]].reset_index(drop=True)
+    recs.loc[1, ["geslacht", "postcode"]] = ["", "1011 AB"]
+    recs.loc[1, "achternaam"] = "Jong, de"  # the same key: the core surname
+    keys = identity_keys(recs, ids, _key())
+    assert keys[0] == keys[1] != keys[2]
+    strict = 0.99  # only exact copies reach it
+    links = link_without_bsn(recs, ids, spine, _key(), threshold=strict)
+    assert list(zip(links.record_rows.tolist(), links.spine_rows.tolist())) == [(0, 0), (1, 0), (2, 3)]
+    assert links.unlinked_keys == frozenset()
+    alone = link_without_bsn(recs.iloc[[1]], ids, spine, _key(), threshold=strict)  # without its copy: too far
+    assert len(alone.record_rows) == 0 and alone.unlinked_keys == {keys[1]}
 
 
 def test_token_positions_known_answer() -> None:

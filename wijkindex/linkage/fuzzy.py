@@ -136,11 +136,6 @@ def link_without_bsn(records: pd.DataFrame, identifiers: Mapping[str, str], spin
     if n == 0 or len(spine) == 0:
         return FuzzyLinks(empty, empty, None, keys, frozenset(keys.tolist()))
     mine = encode_identifiers(records, identifiers, key)
-    from wijkindex.linkage.matching import match
-    try:
-        threshold = match(mine, spine).threshold  # OLD: fitted on the round's data
-    except ValueError:
-        pass
     best = best_candidates(mine, spine, block=block)
     group, uniques = pd.factorize(pd.Series(keys, dtype=object))
     ok = np.nonzero((best.rows >= 0) & (best.scores >= threshold))[0]

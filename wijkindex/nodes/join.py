@@ -59,7 +59,7 @@ def verify_task(party: Party, task: m.JoinTask) -> tuple[RoundSpec, PaillierPubl
     key = PaillierPublicKey.from_bytes(task.paillier_public_key)
     check_public_key(key, min_bits=TEST_KEY_BITS if party.config.test_only_small_keys else MIN_KEY_BITS)
     layout = layout_for(len(task.cells), key.bits, spec.slot_bits)
-    # check_layout(task.layout, layout)
+    check_layout(task.layout, layout)
     binding = round_binding(task.spec_toml, task.paillier_public_key, layout, task.cells)
     ctx = RoundContext(spec_toml=task.spec_toml, spec=spec, plan=spec.noise_plan(party.name), public_key=key,
                        layout=layout, cells=task.cells, binding=binding, data={}, digests={}, envelope=None)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from wijkindex.errors import CryptoError
-from wijkindex.linkage.fuzzy import link_without_bsn, spine_encodings
+from wijkindex.linkage.fuzzy import link_without_bsn, linkage_report, spine_encodings
 from wijkindex.linkage.pseudonym import EncodingKey, Pseudonymiser, RoundKey
 from wijkindex.nodes.context import LINK_COLUMN, Party, RoundContext
 from wijkindex.protocol import relay
@@ -18,8 +18,10 @@ from wijkindex.protocol.relay import Relay
 
 
 def link(party: Party, ctx: RoundContext, relays: dict[str, Relay]) -> tuple[int, int, int]:
-    """Write each record's link key into the LINK_COLUMN of its frame. Returns the children
-    linked exactly, the children linked only fuzzily, and the records that did not link."""
+    """Write each record's link key into the LINK_COLUMN of its frame. Returns the linkage
+    report (``linkage_report``): spine children linked exactly, spine children linked only
+    fuzzily, children not linked (BSNs not in the spine, identity groups without a BSN that did
+    not link): each child in at most one bin, so the report has the node's link sensitivity."""
     pseudo = Pseudonymiser(RoundKey.derive(party.secret, ctx.round_id))
     encoding_key = EncodingKey.derive(party.secret, ctx.round_id)
     spine_relay = relays.get(ctx.spec.spine)
@@ -29,7 +31,7 @@ def link(party: Party, ctx: RoundContext, relays: dict[str, Relay]) -> tuple[int
     exact: set[bytes] = set()
     fuzzy_linked: set[bytes] = set()
     unlinked_pseudonyms: set[bytes] = set()
-    unlinked_records = 0
+    unlinked_groups: set[object] = set()
     report: dict[str, dict[str, int | float]] = {}
     for name, loaded in ctx.data.items():
         ds = party.config.dataset(name)
@@ -42,7 +44,6 @@ def link(party: Party, ctx: RoundContext, relays: dict[str, Relay]) -> tuple[int
         for p in ps:
             (exact if p in sealed else unlinked_pseudonyms).add(p)
         no_bsn = np.nonzero(~has)[0]
-        linked_fuzzily = 0
         if len(no_bsn) and fuzzy and ds.identifiers:
             if spine_relay is None or relay.ENCODING not in spine_relay.columns:
                 raise CryptoError("the spine's relay carries no encodings, but this node links fuzzily")
@@ -54,14 +55,13 @@ def link(party: Party, ctx: RoundContext, relays: dict[str, Relay]) -> tuple[int
                 key = spine_relay.order[j]
                 links[no_bsn[i]] = key.hex()
                 fuzzy_linked.add(key)
-            linked_fuzzily = len(found.record_rows)
+            unlinked_groups |= found.unlinked_keys
             party.progress(f"linking {name} records without a BSN", len(no_bsn), len(no_bsn))
-            if found.result is not None:
-                report[name] = {"without_bsn": len(no_bsn), "linked_fuzzily": linked_fuzzily,
-                                "threshold": round(found.result.threshold, 4)}
-        unlinked_records += len(no_bsn) - linked_fuzzily
+            report[name] = {"without_bsn": len(no_bsn), "linked_fuzzily": len(found.record_rows),
+                            "groups_not_linked": len(found.unlinked_keys),
+                            "threshold": round(found.threshold, 4) if found.threshold is not None else None}
         frame[LINK_COLUMN] = links
-    counts = (len(exact), len(fuzzy_linked - exact), len(unlinked_pseudonyms) + unlinked_records)
+    counts = linkage_report(exact, fuzzy_linked, unlinked_pseudonyms, unlinked_groups)
     ctx.report["fuzzy_linkage"] = report  # these stay at the node, un-noised
     ctx.report["linkage_counts"] = list(counts)
     return counts

@@ -40,6 +40,7 @@ from datetime import date
 from typing import Any, Iterable, Mapping
 
 from wijkindex.errors import SpecError
+from wijkindex.linkage.fuzzy import link_sensitivity
 from wijkindex.privacy.noise import NoisePlan
 
 SPEC_VERSION = 1
@@ -193,15 +194,22 @@ class RoundSpec:
             return 1
         return 1 + sum(min(len(joint.at(p)), joint.cap) for p in self.chain(joint))
 
+    def link_factor(self, party: str) -> int:
+        """How many spine children one child can reach through this node's records: 1, or for a
+        fuzzy node ``link_sensitivity()`` (its own row plus one per identity group of its records
+        without a BSN; docs/linkage.md, "Sensitivity")."""
+        return link_sensitivity() if self.node(party).fuzzy else 1
+
     def d_marginal(self, party: str) -> int:
         """L1 sensitivity per child of this node's marginal vectors (OpenDP's d_in): one per
-        indicator, the population at the spine, the linkage report of a fuzzy node."""
-        return (len(self.node(party).indicators) + (1 if party == self.spine else 0)
-                + (1 if self.node(party).fuzzy else 0))  # the linkage report: each child in one bin
+        indicator, the population at the spine, the linkage report of a fuzzy node (each child in
+        one bin), each times the node's link factor."""
+        n = self.node(party)
+        return (len(n.indicators) + (1 if party == self.spine else 0) + (1 if n.fuzzy else 0)) * self.link_factor(party)
 
     def d_joint(self, party: str) -> int:
         """L1 sensitivity per child of the joint-indicator noise shares this node adds."""
-        return sum(j.sensitivity for j in self.joint_for(party))
+        return sum(j.sensitivity for j in self.joint_for(party)) * self.link_factor(party)
 
     def noise_plan(self, party: str) -> NoisePlan:
         """The noise this node must add for its privacy_loss: what the node draws, the aggregator checks."""
