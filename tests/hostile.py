@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import grpc
 
@@ -40,7 +40,7 @@ class Served:
 class Call:
     party: str
     method: str  # short name: JoinRound, UploadRelay, SubmitRelease, ...
-    request: object  # the request message (each chunk of a stream is one Call)
+    request: Any  # the request message (each chunk of a stream is one Call)
 
     @property
     def round_id(self) -> str:

@@ -33,6 +33,7 @@ pytestmark = pytest.mark.slow
 
 SOURCES = ("ggd", "school")
 SENDS = ("JoinRound", "UploadRelay", "FetchRelay", "SubmitRelease", "ReportFailure")
+WORDS = ("JoinRound", "UploadRelay", "SubmitRelease", "ReportFailure")  # what a node says (FetchRelay only asks)
 
 
 # ---- the federation -----------------------------------------------------------------------
@@ -65,7 +66,7 @@ def done_round(hostile_run: tuple[Running, HostileAggregator]) -> str:
     """An honest round that completed: the one replayed, and recorded from, below."""
     run, hostile = hostile_run
     rid, status = run.run_round(run.spec(epsilon=1.0, round_id="hx-done"))
-    assert status.state == "completed"
+    assert getattr(status, "state") == "completed"
     assert [len(hostile.chunks(s, rid)) for s in SOURCES] == [2, 2]
     for party in run.nodes:
         wait_for(lambda: run.nodes[party].ledger.stored_release(rid) is not None, what=f"{party} to release")
@@ -78,9 +79,10 @@ def charged(run: Running, party: str, rid: str) -> list[LedgerEntry]:
     return [e for e in run.nodes[party].ledger.entries() if e.round_id == rid]
 
 
-def sent(hostile: HostileAggregator, party: str, rid: str) -> list[str]:
-    """The round's messages ``party`` sent, in order (PollTask names no round)."""
-    return [c.method for c in list(hostile.calls) if c.party == party and c.round_id == rid and c.method in SENDS]
+def sent(hostile: HostileAggregator, party: str, rid: str, methods: tuple[str, ...] = SENDS) -> list[str]:
+    """The round's messages ``party`` sent, in order (PollTask names no round). The node opens its
+    FetchRelay stream before it checks the AggregateTask, so that call may be recorded after the refusal."""
+    return [c.method for c in list(hostile.calls) if c.party == party and c.round_id == rid and c.method in methods]
 
 
 def refusal(run: Running, party: str, rid: str, step: str) -> AuditLine:
@@ -91,11 +93,12 @@ def refusal(run: Running, party: str, rid: str, step: str) -> AuditLine:
     return wait_for(find, what=f"{party} to audit its refusal of {step} in {rid}")  # type: ignore[return-value]
 
 
-def settle(hostile: HostileAggregator, party: str, rid: str) -> None:
-    """Wait until ``party`` told its refusal of ``rid`` and asked for its next task: done with the round."""
+def settle(hostile: HostileAggregator, party: str, rid: str, since: int = 0) -> None:
+    """Wait until ``party`` told its refusal of ``rid`` (after call number ``since``) and asked for its
+    next task: it is done with the round."""
     def done() -> bool:
         calls = list(hostile.calls)
-        told = [i for i, c in enumerate(calls) if c.party == party and c.round_id == rid
+        told = [i for i, c in enumerate(calls) if i >= since and c.party == party and c.round_id == rid
                 and (c.method == "ReportFailure" or (c.method == "JoinRound" and not c.request.accept))]
         return bool(told) and any(c.party == party and c.method == "PollTask" for c in calls[told[-1] + 1:])
     wait_for(done, what=f"{party} to report its refusal of {rid} and poll again")
@@ -114,13 +117,14 @@ def released_nothing(run: Running, hostile: HostileAggregator, party: str, rid: 
     assert run.nodes[party].ledger.stored_release(rid) is None
     assert run.aggregator.rounds.store.releases(rid).get(party) is None
     assert not {"UploadRelay", "SubmitRelease"} & set(sent(hostile, party, rid))
-    assert sent(hostile, party, rid)[-1] in ("JoinRound", "ReportFailure")  # the refusal is the last word
+    assert sent(hostile, party, rid, WORDS)[-1] in ("JoinRound", "ReportFailure")  # the refusal is the last word
 
 
 def one_release_each(run: Running, rid: str) -> None:
     """A completed round, released once by every node, each dataset charged once."""
     store = run.aggregator.rounds.store
-    assert store.get_round(rid).state == "completed" and store.index(rid) is not None
+    row = store.get_round(rid)
+    assert row is not None and row.state == "completed" and store.index(rid) is not None
     assert sorted(store.releases(rid)) == sorted(run.nodes)
     for party in run.nodes:
         per_dataset = Counter(e.dataset for e in charged(run, party, rid))
@@ -148,11 +152,11 @@ def test_a_replayed_join_task_of_a_completed_round_is_refused(fed, done_round: s
     run, hostile = fed
     rid = done_round
     (task,) = hostile.tasks("ggd", "join", rid)
-    before, entries = sent(hostile, "ggd", rid), charged(run, "ggd", rid)
+    before, entries, mark = sent(hostile, "ggd", rid), charged(run, "ggd", rid), len(hostile.calls)
     hostile.replay("ggd", task)
     line = refusal(run, "ggd", rid, "JoinTask")
     assert "[WI620]" in line.detail and "joined it before" in line.detail
-    settle(hostile, "ggd", rid)
+    settle(hostile, "ggd", rid, mark)
     assert sent(hostile, "ggd", rid) == before + ["JoinRound"]
     replies = hostile.calls_from("ggd", "JoinRound", rid)
     assert [r.request.accept for r in replies] == [True, False]  # no second accept
@@ -167,12 +171,12 @@ def test_a_replayed_seal_or_aggregate_task_of_a_completed_round_is_refused(fed, 
     run, hostile = fed
     rid = done_round
     (task,) = hostile.tasks(party, kind, rid)
-    before, entries = sent(hostile, party, rid), charged(run, party, rid)
+    before, entries, mark = sent(hostile, party, rid), charged(run, party, rid), len(hostile.calls)
     release = run.aggregator.rounds.store.releases(rid)[party]
     hostile.replay(party, task)
     line = refusal(run, party, rid, step)
     assert "[WI620]" in line.detail and "already released" in line.detail
-    settle(hostile, party, rid)
+    settle(hostile, party, rid, mark)
     assert sent(hostile, party, rid) == before + ["ReportFailure"]  # no relay fetched or uploaded, no release
     assert charged(run, party, rid) == entries
     assert run.aggregator.rounds.store.releases(rid)[party] == release
@@ -183,7 +187,7 @@ def test_a_join_task_replayed_after_a_restart_is_refused(fed, done_round: str) -
     run, hostile = fed
     rid = done_round
     (task,) = hostile.tasks("school", "join", rid)
-    entries = charged(run, "school", rid)
+    entries, mark = charged(run, "school", rid), len(hostile.calls)
     names = list(run.nodes)
     old, thread = run.nodes["school"], run.threads[names.index("school")]
     old.stop()
@@ -199,7 +203,7 @@ def test_a_join_task_replayed_after_a_restart_is_refused(fed, done_round: str) -
     t.start()
     line = refusal(run, "school", rid, "JoinTask")
     assert "[WI620]" in line.detail and "joined it before" in line.detail
-    settle(hostile, "school", rid)
+    settle(hostile, "school", rid, mark)
     assert [r.request.accept for r in hostile.calls_from("school", "JoinRound", rid)] == [True, False]
     assert charged(run, "school", rid) == entries
     one_release_each(run, rid)
@@ -322,7 +326,7 @@ def _school_relay_to_ggd(run: Running):  # type: ignore[no-untyped-def]
 
 
 SWAPS = {
-    "round_a_as_recorded": ("misrouted", lambda run, a: _relay_of_round(a, relabel=False)),
+    "round_a_as_recorded": (" is misrouted", lambda run, a: _relay_of_round(a, relabel=False)),
     "round_a_relabelled": ("envelope signature does not verify", lambda run, a: _relay_of_round(a, relabel=True)),
     "one_chunk_of_round_a": ("envelope signature does not verify",
                              lambda run, a: _relay_of_round(a, relabel=True, only_second=True)),
@@ -348,7 +352,7 @@ def test_relay_chunks_of_another_round_or_recipient_are_refused(fed, done_round:
 RELAY_FAULTS: dict[str, tuple[str | None, Callable[[list[pb.RelayChunk]], list[pb.RelayChunk]]]] = {
     "reordered": (None, lambda cs: cs[::-1]),
     "one_dropped": ("incomplete (lost chunks)", lambda cs: cs[1:]),
-    "one_repeated": ("repeated", lambda cs: cs[:1] + cs),
+    "one_repeated": ("repeat", lambda cs: cs[:1] + cs),  # "is repeated" when it comes, else "repeats a chunk"
 }
 
 
@@ -360,7 +364,7 @@ def test_reordered_chunks_are_fine_but_a_dropped_or_repeated_chunk_is_refused(fe
     hostile.on_relay = lambda party, r, chunks: alter(chunks) if (party, r) == ("ggd", rid) else chunks
     if check is None:  # the order of chunks is no attack: completeness is what is checked
         _, status = run.run_round(run.spec(epsilon=1.0, round_id=rid), timeout=120)
-        assert status.state == "completed"
+        assert getattr(status, "state") == "completed"
         assert [c.seq for c in alter(hostile.chunks("ggd", rid))] == [1, 0]
         one_release_each(run, rid)
         return
@@ -466,10 +470,6 @@ def test_an_envelope_key_signed_for_another_round_is_refused(fed, done_round: st
 
 # ---- a task that does not fit the node's role --------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="product bug: a node does not check that a SealTask is for the spine and an "
-                   "AggregateTask for a source; the mismatch trips an assert (nodes/seal.py, nodes/aggregate.py), "
-                   "an internal error, not a refusal naming the check (and, without a catch-all in Node.handle, "
-                   "it ends the node's poll loop)")
 @pytest.mark.parametrize("party", ["ggd", "gemeente"])
 def test_a_task_that_does_not_fit_the_nodes_role_is_refused(tmp_path: Path, small_federation, geography,
                                                             party: str) -> None:

@@ -8,7 +8,7 @@ arrives once, and every relay is complete.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Callable, Iterable
 
 from wijkindex.errors import CryptoError
 from wijkindex.nodes.context import LINKAGE, Party, RoundContext, StepOutput, cost_of
@@ -26,13 +26,13 @@ from wijkindex.security.pki import Identity
 
 
 def open_relays(party: Party, ctx: RoundContext, task: m.AggregateTask,
-                chunks: Iterable[m.RelayChunk]) -> dict[str, Relay]:
+                fetch: Callable[[], Iterable[m.RelayChunk]]) -> dict[str, Relay]:
     """Every relay addressed to this node, by sender, each checked complete and authentic."""
     assert ctx.envelope is not None
     relays = {s.party: Relay(s.party, verify_peer(s.certificate_pem, party.ca_pem, party.revoked,
                                                   Identity("node", s.party), f"sender {s.party}"))
               for s in task.senders}
-    for c in chunks:
+    for c in fetch():
         r = relays.get(c.sender)
         if r is None:
             raise CryptoError(f"relay chunk {c.seq}/{c.total} from {c.sender!r}, who is not a sender to this node")
@@ -45,7 +45,7 @@ def open_relays(party: Party, ctx: RoundContext, task: m.AggregateTask,
 
 
 def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
-              chunks: Iterable[m.RelayChunk]) -> StepOutput:
+              fetch: Callable[[], Iterable[m.RelayChunk]]) -> StepOutput:
     spec = ctx.spec
     if task.spine_party != spec.spine:
         raise CryptoError(f"the task names {task.spine_party!r} as the spine; the signed spec names {spec.spine!r}")
@@ -53,7 +53,7 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
     check_peers(task.senders, senders, "senders")
     check_peers(task.forward_to, recipients, "next hops")
     forward_keys = {r.party: verified_peer_key(party, r, ctx, f"next hop {r.party}") for r in task.forward_to}
-    relays = open_relays(party, ctx, task, chunks)
+    relays = open_relays(party, ctx, task, fetch)
     if any(spec.next_hop(j, party.name) for j in spec.joint_for(party.name)):  # it will re-randomise
         warm_pool(ctx.public_key, max((len(r.order) for r in relays.values()), default=0))
     link_counts = link(party, ctx, relays)

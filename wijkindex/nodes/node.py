@@ -25,7 +25,7 @@ import logging
 import time
 from datetime import date
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import grpc
 
@@ -127,10 +127,11 @@ class Node:
                             self.handle(stub, task)
                         if once and task is None:
                             return
-            except grpc.RpcError as exc:
-                if exc.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-                    raise
-                log.warning("aggregator unavailable (%s); retrying in %.1f s", exc.details(), backoff)
+            except grpc.RpcError as exc:  # away, or refusing us: the node waits and asks again
+                log.warning("aggregator %s (%s); retrying in %.1f s",
+                            "unavailable" if exc.code() in (grpc.StatusCode.UNAVAILABLE,
+                                                            grpc.StatusCode.DEADLINE_EXCEEDED) else "error",
+                            exc.details(), backoff)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, 30.0)
             except CertificateError as exc:  # not the aggregator, or its certificate expired or was revoked
@@ -149,7 +150,8 @@ class Node:
         except WijkindexError as exc:
             log.error("round %s: %s refused: %s", round_id, step, exc)
             self.ledger.audit(round_id, step, "refused", str(exc))
-            self.rounds.pop(round_id, None)
+            if not isinstance(exc, ReplayRefused):  # a replayed task does not end the round the node is in
+                self.rounds.pop(round_id, None)
             if isinstance(task, m.JoinTask):
                 self._send(stub.JoinRound, wire.join_to_proto(m.JoinReply(round_id, False, reason_to_send(exc))))
             else:
@@ -186,7 +188,18 @@ class Node:
         self.ledger.audit(task.round_id, "JoinTask", "joined", f"epsilon {ctx.plan.epsilon_spent:g} at release")
         stub.JoinRound(wire.join_to_proto(reply))
 
+    def _check_role(self, task: m.SealTask | m.AggregateTask) -> RoundContext:
+        """A SealTask is for the round's spine, an AggregateTask for its other nodes (the signed spec's)."""
+        ctx = self.rounds.get(task.round_id)
+        if ctx is not None:
+            spine = ctx.spec.spine == self.name
+            if spine != isinstance(task, m.SealTask):
+                raise CryptoError(f"round {task.round_id}: a {type(task).__name__} for node {self.name}, which "
+                                  f"{'is' if spine else 'is not'} the signed spec's spine")
+        return ctx  # type: ignore[return-value]
+
     def _on_seal(self, stub: rpc.NodeExchangeStub, task: m.SealTask) -> None:
+        self._check_role(task)
         self.ledger.begin_step(task.round_id, "sealing")
         ctx = self._context(task.round_id)
         try:
@@ -196,11 +209,15 @@ class Node:
         self._commit_and_send(stub, ctx, out)
 
     def _on_aggregate(self, stub: rpc.NodeExchangeStub, task: m.AggregateTask) -> None:
+        self._check_role(task)
         self.ledger.begin_step(task.round_id, "aggregating")
         ctx = self._context(task.round_id)
-        chunks = (wire.chunk_from_proto(c) for c in stub.FetchRelay(pb.FetchRelayRequest(round_id=task.round_id)))
+
+        def fetch() -> Iterator[m.RelayChunk]:  # called once the task's peers are checked
+            for c in stub.FetchRelay(pb.FetchRelayRequest(round_id=task.round_id)):
+                yield wire.chunk_from_proto(c)
         try:
-            out = aggregate(self.party, ctx, task, chunks)
+            out = aggregate(self.party, ctx, task, fetch)
         finally:
             close_pool()
         self._commit_and_send(stub, ctx, out)
