@@ -32,7 +32,7 @@ def link(party: Party, ctx: RoundContext, relays: dict[str, Relay]) -> tuple[int
     fuzzy_linked: set[bytes] = set()
     unlinked_pseudonyms: set[bytes] = set()
     unlinked_groups: set[object] = set()
-    report: dict[str, dict[str, int | float]] = {}
+    report: dict[str, dict[str, int | float | None]] = {}
     for name, loaded in ctx.data.items():
         ds = party.config.dataset(name)
         frame = loaded.frame
