@@ -7,6 +7,7 @@ node runs its real poll loop in a thread; every call crosses a real TLS socket.
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -143,6 +144,25 @@ def running(tmp_path_factory: pytest.TempPathFactory, small_federation: Federati
     r = start_federation(tmp_path_factory.mktemp("fed"), small_federation, geography)
     yield r
     r.stop()
+
+
+@contextmanager
+def aggregator_round_keys(running: "Running") -> Iterator[dict[str, bytes]]:
+    """The Paillier private keys of the rounds submitted meanwhile, as the aggregator's store
+    receives them (it deletes a round's key when the round ends, so they are kept on the way in)."""
+    store = running.aggregator.rounds.store
+    keys: dict[str, bytes] = {}
+    original = store.create_round
+
+    def create_round(row, private_key, *args, **kwargs):  # type: ignore[no-untyped-def]
+        keys[row.round_id] = bytes(private_key)
+        return original(row, private_key, *args, **kwargs)
+
+    store.create_round = create_round  # type: ignore[method-assign]
+    try:
+        yield keys
+    finally:
+        del store.create_round  # the class's method again
 
 
 def truth_frame(info: FederationInfo) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from conftest import Running, truth_frame
+from conftest import Running, aggregator_round_keys, truth_frame
 from wijkindex.aggregator.rounds import POPULATION
 from wijkindex.linkage.pseudonym import LinkageSecret, Pseudonymiser, RoundKey
 from wijkindex.linkage.records import ColumnSpec, load_records
@@ -46,25 +46,6 @@ class Captured:
     round_id: str
     messages: list[tuple[str, bytes]]  # (method, serialized request), as the aggregator received them
     private_key: bytes  # the round's Paillier private key, as the aggregator stored it
-
-
-@contextmanager
-def aggregator_round_keys(running: Running) -> Iterator[dict[str, bytes]]:
-    """The Paillier private keys of the rounds submitted meanwhile, as the aggregator's store
-    receives them (it deletes a round's key when the round ends, so they are kept on the way in)."""
-    store = running.aggregator.rounds.store
-    keys: dict[str, bytes] = {}
-    original = store.create_round
-
-    def create_round(row, private_key, *args, **kwargs):  # type: ignore[no-untyped-def]
-        keys[row.round_id] = bytes(private_key)
-        return original(row, private_key, *args, **kwargs)
-
-    store.create_round = create_round  # type: ignore[method-assign]
-    try:
-        yield keys
-    finally:
-        del store.create_round  # the class's method again
 
 
 def run_and_capture(running: Running, spec_toml: str, round_id: str, *, expect_failure: bool = False) -> Captured:

@@ -4,10 +4,8 @@ checked against the synthetic federation's truth within the noise the signed spe
 
 from __future__ import annotations
 
-import math
 
 import grpc
-import numpy as np
 import opendp.prelude as dp
 import pandas as pd
 import pytest

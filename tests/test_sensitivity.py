@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import json
 import shutil
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pandas as pd
 import pytest
 
-from conftest import Running, start_federation
+from conftest import Running, aggregator_round_keys, start_federation
 from wijkindex.linkage.bsn import random_bsn
 from wijkindex.privacy.noise import NoiseShare
 from wijkindex.proto import wijkindex_pb2 as pb
@@ -31,24 +29,6 @@ from wijkindex.synth.generator import FederationInfo
 
 pytestmark = pytest.mark.slow
 LINKAGE = "linkage"
-
-
-@contextmanager
-def round_keys(run: Running) -> Iterator[dict[str, bytes]]:
-    """The rounds' Paillier private keys as the store receives them (it deletes them at the end)."""
-    store = run.aggregator.rounds.store
-    keys: dict[str, bytes] = {}
-    original = store.create_round
-
-    def create_round(row, private_key, *args, **kwargs):  # type: ignore[no-untyped-def]
-        keys[row.round_id] = bytes(private_key)
-        return original(row, private_key, *args, **kwargs)
-
-    store.create_round = create_round  # type: ignore[method-assign]
-    try:
-        yield keys
-    finally:
-        del store.create_round
 
 
 def released(run: Running, round_id: str, key_bytes: bytes) -> dict[tuple[str, str], list[int]]:
@@ -139,7 +119,7 @@ def changes_of_one_child(tmp_path: Path, info0: FederationInfo, geography, varia
     info = FederationInfo(**{**info0.__dict__, "out_dir": out})
     run = start_federation(tmp_path / "fed", info, geography, privacy_total=50.0)
     try:
-        with round_keys(run) as keys:
+        with aggregator_round_keys(run) as keys:
             kw = dict(epsilon=1.0, joint=info.joint, cumulative=info.cumulative)
             run.run_round(run.spec(round_id=f"before-{variant}", **kw))
             add_child(out, variant, seed=len(variant))

@@ -108,13 +108,17 @@ class RoundManager:
 
     def propose_cells(self, spec_toml: str, coordinator: str) -> tuple[m.Cell, ...]:
         """The cells a spec gets here, for the coordinator to sign their digest (checked as at submit)."""
+        return self.cells_for(self._disclosure_checked(spec_toml, coordinator, "ProposeCells"))
+
+    def _disclosure_checked(self, spec_toml: str, coordinator: str, action: str) -> RoundSpec:
+        """The spec, validated and checked against disclosure (a refusal is audited)."""
         spec = RoundSpec.from_toml(spec_toml, known_nodes=self.known_nodes)
         try:
             self.check_disclosure(spec)
         except SpecError as exc:
-            self.store.audit(coordinator, "ProposeCells", "refused", str(exc), spec.round_id or "")
+            self.store.audit(coordinator, action, "refused", str(exc), spec.round_id or "")
             raise
-        return self.cells_for(spec)
+        return spec
 
     def geography_of(self, spec: RoundSpec) -> Geography:
         geo = self.geographies.get(spec.gemeente)
@@ -155,12 +159,7 @@ class RoundManager:
         if signer.party != coordinator:
             self.store.audit(coordinator, "SubmitRound", "refused", f"signed by {signer.uri}")
             raise SpecError(f"spec_signature: signed by {signer.uri}, submitted by coordinator {coordinator}")
-        spec = RoundSpec.from_toml(spec_toml, known_nodes=self.known_nodes)
-        try:
-            self.check_disclosure(spec)
-        except SpecError as exc:
-            self.store.audit(coordinator, "SubmitRound", "refused", str(exc), spec.round_id or "")
-            raise
+        spec = self._disclosure_checked(spec_toml, coordinator, "SubmitRound")
         if not spec.round_id:
             raise SpecError("round_id: a signed spec names its round id (`wijkindex round start` adds one)")
         round_id = spec.round_id
