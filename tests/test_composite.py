@@ -147,7 +147,9 @@ def test_borrowing_strength_across_indicators_estimates_a_rare_one_better() -> N
             per = wijk_indices(idx, shrink=True, orientation=orientation)
             ots = per[(per["indicator"] == "ots") & (per["wijk_code"] != "GM0193")].sort_values("wijk_code")
             errors[how].append(float(np.abs(ots["rate"].to_numpy() - truth["ots"]).mean()))
-    assert np.mean(errors["indicators"]) < 0.6 * np.mean(errors["gemeente"])
+    # (from the unclipped noised counts, as every derived figure is: 0.62 here, 0.54 when the
+    # inputs were clipped at zero first, which lowered the error of a rare rate by biasing it up)
+    assert np.mean(errors["indicators"]) < 0.65 * np.mean(errors["gemeente"])
 
 
 def test_rate_eb_borrows_strength_across_indicators_per_age_band() -> None:

@@ -24,6 +24,7 @@ def index(n: int, e: int, o: int, eo: int, moe: float = 0.0, sup: bool = False) 
         row = dict.fromkeys(INDEX_COLUMNS)
         row.update(period=2014, gemeente_code="GM0193", wijk_code="WK019301", wijk_name="Binnenstad",
                    age_band="0-3", indicator=ind, numerator=num, denominator=n, suppressed=sup,
+                   numerator_noisy=num, denominator_noisy=n,
                    numerator_moe90=moe, denominator_moe90=moe)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -1,9 +1,14 @@
 """Assembling the wijk index from noised releases: pure DP post-processing, no privacy cost.
 
-Counts are made non-negative and numerators at most their denominator; gemeente rows
-are sums of the wijk cells (consistent totals); a cell whose noisy size is below the
-publication threshold is suppressed; every rate carries a 90% margin of error from the
-noise the nodes declared; the index compares each rate with the gemeente's (= 100).
+Two kinds of count travel side by side. ``numerator_noisy`` / ``denominator_noisy`` are the
+released counts as they are, unclipped: zero-mean noise on the truth, so sums of them are
+unbiased, and every figure derived from several cells (gemeente rows, 0-17 totals, relative
+risks, composite scores, small-area estimates) is computed from them. ``numerator`` /
+``denominator`` / ``rate`` are for display: made non-negative, numerators at most their
+denominator. Clipping first and summing after would add every small cell's cut-off negative
+noise to the totals (about +6 per empty cell at the demo's scales). A cell whose noisy size
+is below the publication threshold is suppressed; every rate carries a 90% margin of error
+from the noise the nodes declared; the index compares each rate with the gemeente's (= 100).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ Z90 = 1.6448536269514722
 POPULATION = "population"
 INDEX_COLUMNS = ["period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "indicator", "source",
                  "numerator", "denominator", "rate", "moe90", "suppressed", "index_vs_gemeente",
-                 "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb", "round_id"]
+                 "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb", "round_id",
+                 "numerator_noisy", "denominator_noisy"]
 
 
 @dataclass(frozen=True)
@@ -74,37 +80,46 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominator: NoisedRe
     suppressed = noisy_den < meta.min_cell_size
     frames = []
     for rel in numerators:
-        num = np.minimum(np.maximum(np.asarray(rel.values, dtype=np.int64), 0), den)
+        noisy = np.asarray(rel.values, dtype=np.int64)
+        num = np.minimum(np.maximum(noisy, 0), den)  # for display only
         rows = []
         for i, c in enumerate(cells):
-            rows.append((c.area_code, c.area_name, c.age_band, int(num[i]), int(den[i]), rel.moe90,
-                         denominator.moe90, bool(suppressed[i])))
-        for b, band in enumerate(bands):  # gemeente rows: consistent sums of the wijk cells
+            rows.append((c.area_code, c.area_name, c.age_band, int(num[i]), int(den[i]), int(noisy[i]),
+                         int(noisy_den[i]), rel.moe90, denominator.moe90, bool(suppressed[i])))
+        for b, band in enumerate(bands):  # gemeente rows: sums of the unclipped wijk cells (unbiased)
             k = int((band_of == b).sum())
-            rows.append((meta.gemeente_code, meta.gemeente_name, band, int(num[band_of == b].sum()),
-                         int(den[band_of == b].sum()), Z90 * math.sqrt(k * rel.variance),
+            n_sum, d_sum = int(noisy[band_of == b].sum()), int(noisy_den[band_of == b].sum())
+            rows.append((meta.gemeente_code, meta.gemeente_name, band, min(max(n_sum, 0), max(d_sum, 0)),
+                         max(d_sum, 0), n_sum, d_sum, Z90 * math.sqrt(k * rel.variance),
                          Z90 * math.sqrt(k * denominator.variance), False))
         f = pd.DataFrame(rows, columns=["wijk_code", "wijk_name", "age_band", "numerator", "denominator",
-                                        "numerator_moe90", "denominator_moe90", "suppressed"])
+                                        "numerator_noisy", "denominator_noisy", "numerator_moe90",
+                                        "denominator_moe90", "suppressed"])
         f["indicator"], f["source"] = rel.indicator, rel.source
         frames.append(f)
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INDEX_COLUMNS)
+    is_gm = df["wijk_code"] == meta.gemeente_code
+    # the gemeente's rate is a ratio of unbiased sums; a wijk's shown rate is of its display counts
+    raw_rate = df["numerator_noisy"] / df["denominator_noisy"].where(df["denominator_noisy"] > 0)
+    df["rate_noisy"] = raw_rate
     df["rate"] = np.where(df["denominator"] > 0, df["numerator"] / df["denominator"].clip(lower=1), np.nan)
+    df.loc[is_gm, "rate"] = raw_rate[is_gm].clip(0, 1)
     df["moe90"] = [rate_moe(n, d, mn, md) for n, d, mn, md in
                    zip(df["numerator"], df["denominator"], df["numerator_moe90"], df["denominator_moe90"])]
-    gm = df[df["wijk_code"] == meta.gemeente_code].set_index(["indicator", "age_band"])["rate"]
+    gm = df[is_gm].set_index(["indicator", "age_band"])["rate_noisy"]
     ref = pd.Series([gm.get((i, b), np.nan) for i, b in zip(df["indicator"], df["age_band"])], index=df.index)
     df["index_vs_gemeente"] = (100 * df["rate"] / ref.where(ref > 0)).round(1)
     df.loc[df["wijk_code"] == meta.gemeente_code, "index_vs_gemeente"] = np.where(
         ref[df["wijk_code"] == meta.gemeente_code] > 0, 100.0, np.nan)
     hide = df["suppressed"]
-    for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente"):
+    for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente", "numerator_noisy",
+                "denominator_noisy", "rate_noisy"):
         df.loc[hide, col] = np.nan
     df["period"], df["gemeente_code"], df["round_id"] = meta.period, meta.gemeente_code, meta.round_id
     _smooth(df, meta.gemeente_code, orientation or {})
     df = df[INDEX_COLUMNS]
-    df["numerator"] = df["numerator"].astype("Int64")
-    df["denominator"] = df["denominator"].astype("Int64")
+    for col in ("numerator", "denominator", "numerator_noisy", "denominator_noisy"):
+        df[col] = df[col].astype("Int64")
     df["suppressed"] = df["suppressed"].astype(bool)
     for col in ("rate", "moe90", "index_vs_gemeente", "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb"):
         df[col] = df[col].astype(float)
@@ -118,13 +133,13 @@ def _smooth(df: pd.DataFrame, gemeente_code: str, orientation: Mapping[str, int]
     keeps its direct rate."""
     df["rate_eb"], df["moe90_eb"] = df["rate"], df["moe90"]
     by_standing = standing(wijk_totals(df), orientation)
-    wijk = (df["wijk_code"] != gemeente_code) & df["rate"].notna() & (df["moe90"] > 0)
-    gm = df[df["wijk_code"] == gemeente_code].set_index(["indicator", "age_band"])["rate"]
+    wijk = (df["wijk_code"] != gemeente_code) & df["rate_noisy"].notna() & (df["moe90"] > 0)
+    gm = df[df["wijk_code"] == gemeente_code].set_index(["indicator", "age_band"])["rate_noisy"]
     for (ind, band), g in df[wijk].groupby(["indicator", "age_band"], sort=False):
         centre = gm.get((ind, band), np.nan)
         if not np.isfinite(centre):
             continue
-        est, var = estimate(g["rate"].to_numpy(), (g["moe90"].to_numpy() / Z90) ** 2, float(centre),
+        est, var = estimate(g["rate_noisy"].to_numpy(), (g["moe90"].to_numpy() / Z90) ** 2, float(centre),
                             by_standing.covariate(ind, g["wijk_code"]))
         df.loc[g.index, "rate_eb"] = est
         df.loc[g.index, "moe90_eb"] = Z90 * np.sqrt(var)
@@ -132,17 +147,27 @@ def _smooth(df: pd.DataFrame, gemeente_code: str, orientation: Mapping[str, int]
 
 def wijk_totals(index: pd.DataFrame) -> pd.DataFrame:
     """Per wijk and indicator: the direct 0-17 rate over the age bands that are not suppressed
-    (``rate_raw``), its noise variance (``var``) and the gemeente's rate."""
+    (``rate_raw``, from the unclipped noised counts), its noise variance (``var``) and the
+    gemeente's rate."""
     shown = index[~index["suppressed"].astype(bool)].copy()
     shown["num_var"] = (shown["numerator_moe90"] / Z90) ** 2
+    num, den = noisy_columns(shown)
     agg = shown.groupby(["wijk_code", "wijk_name", "indicator", "gemeente_code"], sort=False).agg(
-        numerator=("numerator", "sum"), denominator=("denominator", "sum"), num_var=("num_var", "sum")).reset_index()
+        numerator=(num, "sum"), denominator=(den, "sum"), num_var=("num_var", "sum")).reset_index()
     den = agg["denominator"].astype(float).where(agg["denominator"] > 0)
     agg["rate_raw"] = agg["numerator"].astype(float) / den
     gm = agg[agg["wijk_code"] == agg["gemeente_code"]].set_index("indicator")["rate_raw"]
     agg["gemeente_rate"] = agg["indicator"].map(gm)
     agg["var"] = agg["num_var"] / den ** 2  # noise variance of the direct rate
     return agg
+
+
+def noisy_columns(index: pd.DataFrame) -> tuple[str, str]:
+    """The columns a derived figure sums: the unclipped noised counts (an index written before
+    they existed has only the display counts)."""
+    if "numerator_noisy" in index.columns:
+        return "numerator_noisy", "denominator_noisy"
+    return "numerator", "denominator"
 
 
 def _atomic_write(path: Path, write: Callable[[str], object]) -> None:
@@ -174,8 +199,9 @@ def read_index(path: Path | str) -> pd.DataFrame:
     if path.suffix == ".parquet":
         return pd.read_parquet(path)
     df = pd.read_csv(path, dtype={"wijk_code": str, "age_band": str})
-    for col in ("numerator", "denominator"):
-        df[col] = df[col].astype("Int64")
+    for col in ("numerator", "denominator", "numerator_noisy", "denominator_noisy"):
+        if col in df.columns:
+            df[col] = df[col].astype("Int64")
     return df
 
 

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from wijkindex.aggregator.composite import DEFAULT_DEFINITION, Z90
+from wijkindex.aggregator.index import noisy_columns
 from wijkindex.errors import ConfigError
 
 MIN_GROUP = 10
@@ -72,6 +73,7 @@ def _rr(a: float, e: float, b: float, u: float, v_a: float, v_e: float, v_o: flo
 def relative_risks(index: pd.DataFrame, defs: tuple[RelativeRiskDef, ...]) -> pd.DataFrame:
     """One row per definition, wijk (and gemeente) and age band, plus all bands together ("0-17")."""
     have = set(index["indicator"])
+    num_col, den_col = noisy_columns(index)  # unclipped: sums over bands and the gemeente stay unbiased
     rows: list[Any] = []
     keyed = index.set_index(["indicator", "wijk_code", "age_band"])
     cells = index[["wijk_code", "wijk_name", "age_band"]].drop_duplicates()
@@ -84,15 +86,14 @@ def relative_risks(index: pd.DataFrame, defs: tuple[RelativeRiskDef, ...]) -> pd
             o_row = keyed.loc[(d.outcome, c.wijk_code, c.age_band)]
             j_row = keyed.loc[(d.joint, c.wijk_code, c.age_band)]
             sup = bool(e_row["suppressed"] or o_row["suppressed"] or j_row["suppressed"])
-            vals = (e_row["denominator"], e_row["numerator"], o_row["numerator"], j_row["numerator"])
+            vals = (e_row[den_col], e_row[num_col], o_row[num_col], j_row[num_col])
             if sup or any(pd.isna(v) for v in vals):
                 rows.append((c.wijk_code, c.wijk_name, c.age_band, d, *(math.nan,) * 4, True, (0.0,) * 4))
                 continue
             n, e, o, a = (float(v) for v in vals)
             var = tuple((float(r) / Z90) ** 2 for r in (j_row["numerator_moe90"], e_row["numerator_moe90"],
                                                          o_row["numerator_moe90"], e_row["denominator_moe90"]))
-            a = min(max(a, 0.0), e)
-            b = min(max(o - a, 0.0), max(n - e, 0.0))
+            b = o - a  # unclipped: a ratio with a non-positive part is not computed (_rr), not forced
             rows.append((c.wijk_code, c.wijk_name, c.age_band, d, e, a, n - e, b, False, var))
             per_wijk.setdefault(c.wijk_code, []).append((e, a, n - e, b, *var))
         for c in cells.drop_duplicates("wijk_code").itertuples():
@@ -106,7 +107,8 @@ def relative_risks(index: pd.DataFrame, defs: tuple[RelativeRiskDef, ...]) -> pd
         sup = sup or not (e >= MIN_GROUP and u >= MIN_GROUP)
         rr, lo, hi = (math.nan,) * 3 if sup else _rr(a, e, b, u, *var)
         out.append((code, name, band, d.name, d.label, d.label_en, d.exposure, d.outcome, e, a, u, b,
-                    a / e if e > 0 else math.nan, b / u if u > 0 else math.nan, rr, lo, hi, sup))
+                    min(max(a / e, 0.0), 1.0) if e > 0 else math.nan,
+                    min(max(b / u, 0.0), 1.0) if u > 0 else math.nan, rr, lo, hi, sup))
     df = pd.DataFrame(out, columns=RR_COLUMNS[2:])
     df.insert(0, "period", int(index["period"].iloc[0]) if len(index) else 0)
     df.insert(1, "gemeente_code", str(index["gemeente_code"].iloc[0]) if len(index) else "")

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from wijkindex.errors import InputFileError
+from wijkindex.aggregator.index import noisy_columns
 
 LABELS = {
     "eenoudergezin": "Kinderen in een eenoudergezin",
@@ -300,8 +301,9 @@ def _totals(index: pd.DataFrame) -> pd.DataFrame:
     """Per period, wijk and indicator: the 0-17 rate over the non-suppressed bands, with its 90% margin."""
     shown = index[~index["suppressed"].astype(bool)].copy()
     shown["v"] = (shown["numerator_moe90"].astype(float) / 1.6448536269514722) ** 2
+    num, den = noisy_columns(shown)  # unclipped counts: a total of clipped cells would be biased upwards
     g = shown.groupby(["period", "wijk_code", "wijk_name", "indicator"], sort=False).agg(
-        num=("numerator", "sum"), den=("denominator", "sum"), v=("v", "sum")).reset_index()
+        num=(num, "sum"), den=(den, "sum"), v=("v", "sum")).reset_index()
     g["rate"] = g["num"].astype(float) / g["den"].astype(float).where(g["den"] > 0)
     g["moe90"] = 1.6448536269514722 * g["v"].pow(0.5) / g["den"].astype(float).where(g["den"] > 0)
     return g
