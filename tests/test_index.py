@@ -90,3 +90,20 @@ def test_report_tables_show_the_small_area_estimates_and_keep_the_direct_rate_in
     assert f"(index {100 * 0.1234 / gm_rate:.0f})" in page  # the index of the estimate, not of the direct rate
     csv = unquote(page.split('href="data:text/csv;charset=utf-8,')[1].split('"')[0])
     assert "rate_eb" in csv.splitlines()[0] and ",0.1," in csv  # the direct rate stays in the download
+
+
+def test_cumulative_risk_shares_of_every_wijk_sum_to_100_percent() -> None:
+    """Each level is noised on its own; the report shows the nearest non-negative shares that sum
+    to 100% (aggregator/consistency.py), not 73.8 + 18.7 + 4.8 + 5.0 = 102.3%."""
+    import re
+
+    from wijkindex.report.html import section_cumulative
+
+    den = rel("population", [100, 200, 50, 100], "gemeente")
+    levels = [rel("cr_0", [70, 150, 40, 80]), rel("cr_1", [25, 45, 14, 12]), rel("cr_2plus", [9, -4, 3, 11])]
+    html = section_cumulative(assemble_index(META, CELLS, den, levels))
+    rows = re.findall(r"(<text[^>]*>[^<]*</text>(?:<rect[^>]*><title>[^<]*</title></rect>)+)", html)
+    assert len(rows) == 3  # two wijken and the gemeente
+    for row in rows:
+        shares = [float(x) for x in re.findall(r": (-?[\d.]+)%</title>", row)]
+        assert len(shares) == 3 and min(shares) >= 0 and sum(shares) == pytest.approx(100, abs=0.15), row

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from wijkindex.aggregator.consistency import consistent_levels, level_shares
 from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index, wijk_totals
 from wijkindex.protocol.messages import Cell
 
@@ -74,3 +77,38 @@ def test_the_display_counts_are_clipped_but_feed_nothing() -> None:
     assert gm.loc["0-3", "numerator_noisy"] == -4 + 0 and gm.loc["4-11", "numerator_noisy"] == 2 + 1
     assert gm.loc["0-3", "numerator"] == 0  # shown non-negative
     assert gm.loc["4-11", "rate"] == pytest.approx(3 / 200)
+
+
+# ---- cumulative-risk levels made consistent ----------------------------------------------
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(-50, 500), min_size=1, max_size=6), st.integers(-20, 1500))
+def test_consistent_levels_are_the_nearest_non_negative_split_of_the_total(levels: list[int], total: int) -> None:
+    x = consistent_levels(levels, total)
+    assert (x >= 0).all() and x.sum() == pytest.approx(max(total, 0), abs=1e-6)
+    assert np.allclose(consistent_levels(x, max(total, 0)), x)  # a consistent vector stays as it is
+    if total > 0:  # optimality: no feasible move along two coordinates brings it nearer
+        y = np.asarray(levels, dtype=float)
+        free = x > 1e-9
+        grad = x - y
+        assert np.allclose(grad[free], grad[free][0], atol=1e-6)  # one multiplier on the positive part
+        assert (grad[~free] >= grad[free][0] - 1e-6).all()
+
+
+def test_consistent_shares_of_a_gemeente_are_unbiased_and_sum_to_one() -> None:
+    """Levels summed over the wijken unclipped, then made consistent: at gemeente level the shares
+    average to the truth within 0.1 percentage point; a wijk's shares always sum to 100%."""
+    rng = np.random.default_rng(7)
+    population = rng.integers(300, 1500, 16)
+    probs = np.array([0.62, 0.24, 0.09, 0.05])
+    truth = np.array([rng.multinomial(n, probs) for n in population])  # 16 wijken x 4 levels
+    true_share = truth.sum(axis=0) / population.sum()
+    got = []
+    for _ in range(DRAWS):
+        noisy = truth + np.stack([_noise(rng, 16) for _ in range(4)], axis=1)
+        noisy_pop = population + _noise(rng, 16)
+        wijk = level_shares(noisy, noisy_pop)
+        assert np.allclose(wijk.sum(axis=1), 1.0)
+        got.append(consistent_levels(noisy.sum(axis=0), noisy_pop.sum()) / noisy_pop.sum())
+    bias = np.mean(got, axis=0) - true_share
+    assert np.abs(bias).max() < 0.001, bias

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from wijkindex.errors import InputFileError
+from wijkindex.aggregator.consistency import level_shares
 from wijkindex.aggregator.index import noisy_columns
 
 LABELS = {
@@ -328,8 +329,13 @@ def section_cumulative(index: pd.DataFrame) -> str:
     parts = []
     for stem, levels in groups.items():
         t = _totals(index[index["indicator"].isin(levels)])
-        table = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="rate", sort=False)
-        table = table[[lv for lv in levels if lv in table.columns]]
+        nums = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="num", sort=False)
+        nums = nums[[lv for lv in levels if lv in nums.columns]]
+        dens = t.groupby(["wijk_code", "wijk_name"], sort=False)["den"].max().reindex(nums.index)
+        # each level is noised on its own: the nearest non-negative shares that sum to 100% are shown
+        table = pd.DataFrame(level_shares(nums.to_numpy(), dens.to_numpy()), index=nums.index, columns=nums.columns)
+        t = t.merge(table.stack().rename("share").reset_index(), on=["wijk_code", "wijk_name", "indicator"],
+                    how="left")
         gm_code = str(index["gemeente_code"].iloc[0])
         order = sorted(table.index, key=lambda k: (k[0] == gm_code, -float(table.loc[k, levels[-1]] or 0)))
         w, row, left = 360, 18, 170
