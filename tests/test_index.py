@@ -107,3 +107,22 @@ def test_cumulative_risk_shares_of_every_wijk_sum_to_100_percent() -> None:
     for row in rows:
         shares = [float(x) for x in re.findall(r": (-?[\d.]+)%</title>", row)]
         assert len(shares) == 3 and min(shares) >= 0 and sum(shares) == pytest.approx(100, abs=0.15), row
+
+
+def test_age_bands_are_labelled_as_cbs_writes_them() -> None:
+    from wijkindex.report.html import band_names, section_summary
+
+    assert band_names(["0-3", "4-11", "12-17"])["4-11"] == ("4 t/m 11 jaar", "4 to 11 years")
+    assert band_names(["0-4", "4-12", "12-18"])["4-12"] == ("4 tot 12 jaar", "4 to under 12 years")
+    html = section_summary(build())
+    assert "0 t/m 3 jaar" in html and "4 t/m 11 jaar" in html and "0-3 jaar" not in html
+
+
+def test_a_wijk_without_a_composite_score_says_why() -> None:
+    from wijkindex.aggregator.composite import composite_scores
+
+    scores = composite_scores(build())  # two wijken of ~300 and ~105 children: below the default minimum
+    wijk = scores[scores["wijk_code"] != "GM0193"]
+    assert wijk["score"].isna().all()
+    assert wijk["no_score_reason"].str.startswith("te weinig kinderen").all()
+    assert wijk["no_score_reason_en"].str.startswith("too few children").all()

@@ -109,8 +109,15 @@ def wijk_indices(index: pd.DataFrame, shrink: bool = True,
     return agg
 
 
+def _too_few(children: float, minimum: int) -> tuple[str, str]:
+    n = int(children) if pd.notna(children) else 0
+    return (f"te weinig kinderen (ongeveer {n}, minder dan {minimum})",
+            f"too few children (about {n}, fewer than {minimum})")
+
+
 def composite_scores(index: pd.DataFrame, definition: IndexDefinition | None = None) -> pd.DataFrame:
-    """One row per (wijk, domain): score (gemeente = 100), its 90% margin, indicators used."""
+    """One row per (wijk, domain): score (gemeente = 100), its 90% margin, indicators used, and
+    where there is no score, why (``no_score_reason``, Dutch; ``no_score_reason_en``)."""
     definition = definition or IndexDefinition.load()
     per = wijk_indices(index, shrink=definition.shrink, orientation=definition.orientation)
     children = per.groupby("wijk_code")["denominator"].max()  # the population, whatever the indicator
@@ -120,27 +127,31 @@ def composite_scores(index: pd.DataFrame, definition: IndexDefinition | None = N
         small = code != g["gemeente_code"].iloc[0] and children.get(code, 0) < definition.min_children
         for d in definition.domains:
             if small:  # too few children for a stable score: shown as such, not as a number
-                rows.append((code, name, d.name, d.label, d.label_en, d.kind, math.nan, math.nan, 0))
+                rows.append((code, name, d.name, d.label, d.label_en, d.kind, math.nan, math.nan, 0,
+                             *_too_few(children.get(code, 0), definition.min_children)))
                 continue
             used = [(i, w) for i, w in d.weights.items() if i in g.index and pd.notna(g.loc[i, "index"])]
             total = sum(w for _, w in used)
             if not used:
-                rows.append((code, name, d.name, d.label, d.label_en, d.kind, math.nan, math.nan, 0))
+                rows.append((code, name, d.name, d.label, d.label_en, d.kind, math.nan, math.nan, 0,
+                             "geen indicator van dit domein gepubliceerd", "no indicator of this domain published"))
                 continue
             score = sum(w * float(g.loc[i, "index"]) for i, w in used) / total
             moe = math.sqrt(sum((w / total) ** 2 * float(g.loc[i, "index_moe90"]) ** 2 for i, w in used))
-            rows.append((code, name, d.name, d.label, d.label_en, d.kind, round(score, 1), round(moe, 1), len(used)))
+            rows.append((code, name, d.name, d.label, d.label_en, d.kind, round(score, 1), round(moe, 1), len(used),
+                         "", ""))
         # the overall score: every domain pointed the risk way (a protective 120 counts as 80)
         mine = [r for r in rows[-len(definition.domains):] if not math.isnan(r[6])]
         if mine:
             score = sum(r[6] if r[5] == "risk" else 200 - r[6] for r in mine) / len(mine)
             moe = math.sqrt(sum(r[7] ** 2 for r in mine)) / len(mine)
             rows.append((code, name, TOTAL, "Totaal (risico)", "Overall (risk)", "risk", round(score, 1),
-                         round(moe, 1), sum(r[8] for r in mine)))
+                         round(moe, 1), sum(r[8] for r in mine), "", ""))
         else:
-            rows.append((code, name, TOTAL, "Totaal (risico)", "Overall (risk)", "risk", math.nan, math.nan, 0))
+            why = rows[-1][9:11] if rows else ("", "")
+            rows.append((code, name, TOTAL, "Totaal (risico)", "Overall (risk)", "risk", math.nan, math.nan, 0, *why))
     out = pd.DataFrame(rows, columns=["wijk_code", "wijk_name", "domain", "domain_label", "domain_label_en", "kind",
-                                      "score", "moe90", "n_indicators"])
+                                      "score", "moe90", "n_indicators", "no_score_reason", "no_score_reason_en"])
     out.insert(0, "period", int(index["period"].iloc[0]) if len(index) else 0)
     out.insert(1, "gemeente_code", str(index["gemeente_code"].iloc[0]) if len(index) else "")
     return out

@@ -344,6 +344,15 @@ class RoundSpec:
         return tomli_w.dumps(self.to_mapping())
 
 
+def parse_age_bands(labels: Iterable[str]) -> tuple[AgeBand, ...]:
+    """The age bands of a list of labels, read as a spec reads them (ValueError if invalid)."""
+    problems: list[str] = []
+    bands = _parse_bands(list(labels), lambda path, why: problems.append(f"{path}: {why}"))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return bands
+
+
 def _parse_bands(value: Any, bad: Any) -> tuple[AgeBand, ...]:
     """Bands are inclusive ("0-3", "4-11"); touching bands ("0-4", "4-12") are half-open."""
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):

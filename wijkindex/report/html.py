@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from wijkindex.errors import InputFileError
+from wijkindex.protocol.spec import parse_age_bands
 from wijkindex.aggregator.consistency import level_shares
 from wijkindex.aggregator.index import noisy_columns
 
@@ -148,6 +149,29 @@ def tr(nl: str, en: str) -> str:
     return f'<span data-en="{html.escape(en)}">{html.escape(nl)}</span>'
 
 
+def band_names(labels: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """What each age band label means, in Dutch and English, as CBS writes it: "0-3" of
+    inclusive bands is "0 t/m 3 jaar"; "4-12" of touching, half-open bands is "4 tot 12 jaar"
+    (4 up to but not including 12)."""
+    try:
+        bands = parse_age_bands(labels)
+    except ValueError:
+        return {b: (f"{b} jaar", f"{b} years") for b in labels}
+    out = {}
+    for b in bands:
+        upper = int(b.label.split("-")[1])
+        if upper == b.high + 1:
+            out[b.label] = (f"{b.low} tot {upper} jaar", f"{b.low} to under {upper} years")
+        else:
+            out[b.label] = (f"{b.low} t/m {b.high} jaar", f"{b.low} to {b.high} years")
+    return out
+
+
+def tr_band(band: str, names: Mapping[str, tuple[str, str]]) -> str:
+    nl, en = names.get(band, (f"{band} jaar", f"{band} years"))
+    return tr(nl, en)
+
+
 def tr_label(indicator: str) -> str:
     return tr(label(indicator), label_en(indicator))
 
@@ -236,8 +260,9 @@ def section_explorer(index: pd.DataFrame, data_dir: Path | str | None = None) ->
         + "".join(f'<path d="{d}"/>' for d in ds) + "</g>" for code, ds in paths.items())
     options = "".join(f'<option value="{html.escape(i)}" data-en="{html.escape(label_en(i))}">'
                       f'{html.escape(label(i))}</option>' for i in indicators)
-    band_opts = "".join(f'<option value="{html.escape(b)}" data-en="{html.escape(b)} years">{html.escape(b)} jaar</option>'
-                        for b in bands)
+    names_of = band_names(bands)
+    band_opts = "".join(f'<option value="{html.escape(b)}" data-en="{html.escape(names_of[b][1])}">'
+                        f'{html.escape(names_of[b][0])}</option>' for b in bands if b in names_of)
     legend = ("<p class='legend sub'><span style='background:rgba(40,90,190,.8)'></span>"
               + tr("lager dan de gemeente", "below the municipality") + " <span style='background:#f4f1ea'></span>"
               + tr("rond het gemiddelde", "around the average") + " <span style='background:rgba(190,40,40,.8)'></span>"
@@ -276,8 +301,12 @@ def section_composite(composite: pd.DataFrame | None) -> str:
         for d in domains:
             score, moe = g.loc[d, "score"], g.loc[d, "moe90"]
             shade = _shade(score if kinds[d] == "risk" else 200 - score) if pd.notna(score) else ""
-            tds.append(f"<td{shade}>{score:.0f} <span class='moe'>± {moe:.0f}</span></td>" if pd.notna(score)
-                       else "<td>-</td>")
+            if pd.notna(score):
+                tds.append(f"<td{shade}>{score:.0f} <span class='moe'>± {moe:.0f}</span></td>")
+            else:  # no score: say why
+                why = str(g.loc[d, "no_score_reason"]) if "no_score_reason" in g.columns else ""
+                why_en = str(g.loc[d, "no_score_reason_en"]) if "no_score_reason_en" in g.columns else why
+                tds.append(f"<td class='moe'>{tr(why, why_en) if why else '-'}</td>")
         cls = " class='gm'" if code == gm_code else ""
         body.append(f"<tr><td{cls}>{html.escape(str(g['wijk_name'].iloc[0]))}</td>{''.join(tds)}</tr>")
     return ("<h2>" + tr("Samengestelde scores per domein", "Composite scores per domain") + " "
@@ -496,7 +525,8 @@ def section_privacy(privacy: Sequence[Mapping[str, object]]) -> str:
 def section_summary(index: pd.DataFrame) -> str:
     gm = index[index["wijk_code"] == index["gemeente_code"]]
     bands = list(dict.fromkeys(index["age_band"]))
-    head = "".join(f"<th>{tr(b + ' jaar', b + ' years')}</th>" for b in bands)
+    names_of = band_names(bands)
+    head = "".join(f"<th>{tr_band(b, names_of)}</th>" for b in bands)
     body = []
     for (ind, src), g in gm.groupby(["indicator", "source"], sort=False):
         g = g.set_index("age_band")
@@ -515,7 +545,8 @@ def section_indicator(index: pd.DataFrame, indicator: str) -> str:
     shown = _estimates(g)
     bands = list(dict.fromkeys(g["age_band"]))
     gm_code = g["gemeente_code"].iloc[0]
-    head = "".join(f"<th>{tr(b + ' jaar', b + ' years')}</th>" for b in bands)
+    names_of = band_names(bands)
+    head = "".join(f"<th>{tr_band(b, names_of)}</th>" for b in bands)
     body = []
     for code, w in shown.groupby("wijk_code", sort=False):
         w = w.set_index("age_band")
