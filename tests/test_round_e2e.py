@@ -217,14 +217,17 @@ def test_indicator_a_node_does_not_offer_fails_the_round_cleanly(running: Runnin
 
 def test_empirical_bayes_rates_are_closer_to_the_truth(completed, running: Running) -> None:
     """rate_eb (post-processing) shrinks noisy small cells towards the gemeente: smaller errors,
-    narrower margins, and the gemeente rows untouched."""
+    narrower margins for most cells (its MSE counts the error of the estimated between-wijk
+    variance, g3, which can make a very noisy cell's margin wider than its direct one), and the
+    gemeente rows untouched."""
     _, index, _ = completed
     gm = running.info.gemeente_code
     cells = index[(index["wijk_code"] != gm) & ~index["suppressed"].astype(bool)]
     cmp = compare_with_truth(cells, truth_frame(running.info))
     rmse = lambda col: float((cmp[col] ** 2).mean() ** 0.5)  # noqa: E731  (what EB minimises)
     assert rmse("rate_eb_abs_error") < rmse("rate_abs_error"), (rmse("rate_eb_abs_error"), rmse("rate_abs_error"))
-    assert (cells["moe90_eb"] <= cells["moe90"] + 1e-12).all()
+    narrower = cells["moe90_eb"] <= cells["moe90"] + 1e-12
+    assert narrower.mean() > 0.8 and cells["moe90_eb"].median() < cells["moe90"].median()
     assert cells["rate_eb"].between(0, 1).all()
     g = index[index["wijk_code"] == gm]
     assert (g["rate_eb"].fillna(-1) == g["rate"].fillna(-1)).all()
