@@ -126,3 +126,13 @@ def test_a_wijk_without_a_composite_score_says_why() -> None:
     assert wijk["score"].isna().all()
     assert wijk["no_score_reason"].str.startswith("te weinig kinderen").all()
     assert wijk["no_score_reason_en"].str.startswith("too few children").all()
+
+
+def test_cumulative_shares_of_a_wijk_with_few_children_are_named_not_drawn() -> None:
+    from wijkindex.report.html import section_cumulative
+
+    den = rel("population", [100, 200, 20, 30], "gemeente")  # the second wijk: 50 children
+    levels = [rel("cr_0", [70, 150, 14, 20]), rel("cr_1", [25, 45, 4, 8]), rel("cr_2plus", [5, 5, 2, 2])]
+    html = section_cumulative(assemble_index(META, CELLS, den, levels))
+    assert html.count("<rect") == 2 * 3  # the first wijk and the gemeente, three levels each
+    assert "te weinig kinderen" in html and "&lt;script&gt;" in html  # named (escaped), not drawn

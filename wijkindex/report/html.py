@@ -298,6 +298,14 @@ def section_composite(composite: pd.DataFrame | None) -> str:
     for code, g in composite.groupby("wijk_code", sort=False):
         g = g.set_index("domain")
         tds = []
+        reasons = {str(g.loc[d, "no_score_reason"]) for d in domains} if "no_score_reason" in g.columns else set()
+        if g["score"].isna().all() and len(reasons) == 1 and "" not in reasons:  # one reason for the whole row
+            why = next(iter(reasons))
+            why_en = str(g["no_score_reason_en"].iloc[0]) if "no_score_reason_en" in g.columns else why
+            cls = " class='gm'" if code == gm_code else ""
+            body.append(f"<tr><td{cls}>{html.escape(str(g['wijk_name'].iloc[0]))}</td>"
+                        f"<td class='moe' style='text-align:left' colspan='{len(domains)}'>{tr(why, why_en)}</td></tr>")
+            continue
         for d in domains:
             score, moe = g.loc[d, "score"], g.loc[d, "moe90"]
             shade = _shade(score if kinds[d] == "risk" else 200 - score) if pd.notna(score) else ""
@@ -352,6 +360,9 @@ def _level_groups(indicators: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
+MIN_CHILDREN_SHARES = 100  # a wijk's cumulative-risk shares are drawn from this many children (noised) up
+
+
 def section_cumulative(index: pd.DataFrame) -> str:
     """Stacked bars per wijk: the share of children with 0, 1, 2, 3+ risk factors across all sources."""
     groups = _level_groups(list(dict.fromkeys(index["indicator"])))
@@ -366,7 +377,10 @@ def section_cumulative(index: pd.DataFrame) -> str:
         t = t.merge(table.stack().rename("share").reset_index(), on=["wijk_code", "wijk_name", "indicator"],
                     how="left")
         gm_code = str(index["gemeente_code"].iloc[0])
-        order = sorted(table.index, key=lambda k: (k[0] == gm_code, -float(table.loc[k, levels[-1]] or 0)))
+        # shares of a few dozen children are mostly noise: such wijken are named, not drawn
+        few = [k for k in table.index if k[0] != gm_code and not dens.get(k, 0) >= MIN_CHILDREN_SHARES]
+        order = sorted((k for k in table.index if k not in few),
+                       key=lambda k: (k[0] == gm_code, -float(table.loc[k, levels[-1]] or 0)))
         w, row, left = 360, 18, 170
         svg = [f"<svg xmlns='http://www.w3.org/2000/svg' width='{left + w + 20}' height='{len(order) * row + 30}' "
                "role='img' aria-label='cumulatief risico per wijk'>"]
@@ -385,6 +399,10 @@ def section_cumulative(index: pd.DataFrame) -> str:
                 x += width
         legend = "".join(f"<span style='background:{LEVEL_COLOURS[min(k, 3)]}'></span>{tr_label(lv)} "
                          for k, lv in enumerate(levels))
+        if few:
+            names = ", ".join(html.escape(str(k[1])) for k in few)
+            legend += "<br>" + tr(f"Niet getekend, te weinig kinderen (minder dan {MIN_CHILDREN_SHARES}): ",
+                                  f"Not drawn, too few children (fewer than {MIN_CHILDREN_SHARES}): ") + names
         svg.append("</svg>")
         parts.append(
             f"<h2>{tr('Gestapelde risico' + chr(39) + 's (cumulatief risico)', 'Stacked risks (cumulative risk)')} "
