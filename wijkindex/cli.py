@@ -17,7 +17,7 @@ from rich.table import Table
 from wijkindex.errors import WijkindexError
 
 console = Console(stderr=True)
-DEFAULT_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "zwolle-2014"
+DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "zwolle-2014"  # = geo.DEFAULT_DATA_DIR, without pandas
 
 
 def _logging(verbose: bool) -> None:

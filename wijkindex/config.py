@@ -116,7 +116,7 @@ class AggregatorConfig:
     database: Path
     tls: TlsPaths
     nodes: tuple[str, ...]
-    geography_dir: Path | None  # one gemeente's geography (default: Zwolle's, in ../shared/data)
+    geography_dir: Path | None  # one gemeente's geography (default: Zwolle's, shipped in the package)
     paillier_bits: int
     audit_log: Path | None
     source: Path

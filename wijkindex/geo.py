@@ -1,4 +1,4 @@
-"""Zwolle's real geography and 2014 buurt figures, read from ../shared/data/zwolle-2014.
+"""Zwolle's real geography and 2014 buurt figures, shipped in the package (wijkindex/data/zwolle-2014).
 
 The buurt monitor holds shares, not counts, but its shares are 4-decimal percentages
 of whole persons: each buurt's real number of inhabitants is recovered as the smallest N
@@ -19,7 +19,7 @@ import pandas as pd
 
 from wijkindex.errors import InputFileError
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "zwolle-2014"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parent / "data" / "zwolle-2014"  # shipped as package data
 AGE_SHARES = ("bspman", "bsp0_3", "bsp4_11", "bsp12_17", "bsp18_24", "bsp25_39", "bsp40_54", "bsp55_64",
               "bsp65_74", "bsp75_84", "bsp85_eo")
 WIJK_NAMES = {
