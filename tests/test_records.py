@@ -214,3 +214,13 @@ def test_public_message_never_holds_an_injected_value(tmp_path_factory, value: s
     public = err.value.public_message()
     assert public.startswith("[WI100] export.csv: "), public
     assert not _leaks(value, public), (value, public)
+
+
+def test_value_free_errors_send_their_own_message_others_only_their_public_text() -> None:
+    from wijkindex.errors import CryptoError, InputFileError, public_reason
+    from wijkindex.privacy.ledger import ReplayRefused
+
+    assert public_reason(CryptoError("the task's cells differ")) == "[WI400] the task's cells differ"
+    assert public_reason(ReplayRefused("round r: joined before")) == "[WI620] round r: joined before"
+    text = public_reason(InputFileError("brp.csv row 3: bad BSN 123456782"))
+    assert "123456782" not in text and text.startswith("[WI100]")

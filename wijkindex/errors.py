@@ -38,6 +38,9 @@ class WijkindexError(Exception):
 
     code: str = "WI000"
     fix: str = ""
+    # True where every message of the class is composed of names, codes and counts (never a
+    # record value), so the message itself may leave the party (``public_reason``)
+    value_free: bool = False
     summary: str = "an error occurred at this party; its own log has the details"
 
     def __init__(self, message: str, *, fix: str | None = None, public: str | None = None) -> None:
@@ -64,9 +67,12 @@ class WijkindexError(Exception):
 
 
 def public_reason(exc: BaseException) -> str:
-    """The reason a node may send for any exception: ``exc.public_message()`` for ours, a fixed
-    text naming only the exception's type for anything else (its str() may quote data)."""
+    """The reason a node may send for any exception: ``"[CODE] message"`` for a value-free class
+    raised without a ``public`` text, ``exc.public_message()`` for our others, a fixed text naming
+    only the exception's type for anything else (its str() may quote data)."""
     if isinstance(exc, WijkindexError):
+        if exc.value_free and not exc.public:
+            return f"[{exc.code}] {exc.message}"
         return exc.public_message()
     return f"[{WijkindexError.code}] internal error ({type(exc).__name__}); the party's own log has the details"
 
@@ -108,6 +114,7 @@ class SpecError(ConfigError):
     """A round spec is invalid (unknown node, unknown indicator, bad privacy loss...)."""
 
     code = "WI210"
+    value_free = True
     summary = "the round spec is invalid"
     fix = "correct the round spec; `wijkindex round start --help` shows an example"
 
@@ -116,6 +123,7 @@ class BudgetExceeded(WijkindexError):
     """A node's privacy ledger would pass its configured total: the round is refused."""
 
     code = "WI300"
+    value_free = True
     summary = "a privacy budget would be exceeded"
     fix = "lower privacy_loss in the round spec, or start a new period; the ledger total is set in the node config"
 
@@ -124,6 +132,7 @@ class CryptoError(WijkindexError):
     """A sealed payload or envelope failed authentication or decoding (tampered or misrouted)."""
 
     code = "WI400"
+    value_free = True
     summary = "a sealed message, ciphertext or key failed to verify or decode"
     fix = "the message was altered or sent to the wrong party; check the audit log and re-run the round"
 
@@ -132,6 +141,7 @@ class CertificateError(WijkindexError):
     """A certificate is missing, expired, of the wrong role, or not issued by the federation CA."""
 
     code = "WI500"
+    value_free = True
     summary = "a certificate was refused (missing, expired, wrong role or not from the federation CA)"
     fix = "issue a new certificate for the party with `wijkindex pki init` or the federation CA"
 

@@ -72,6 +72,7 @@ class RoundContext:
     digests: dict[str, str]  # dataset -> SHA-256 of its export's content (the ledger's key)
     envelope: EnvelopeKeyPair | None
     placement: SpinePlacement | None = None
+    charges: list[Charge] = field(default_factory=list)  # checked at join, recorded at release
     report: dict[str, object] = field(default_factory=dict)
 
     @property

@@ -15,7 +15,7 @@ import logging
 
 from wijkindex.errors import CryptoError, WijkindexError
 from wijkindex.linkage.records import LoadedRecords
-from wijkindex.nodes.context import Party, RoundContext, SpinePlacement, charges, cost_of, purpose_of
+from wijkindex.nodes.context import Party, RoundContext, charges, cost_of, purpose_of
 from wijkindex.nodes.loading import load_dataset, place_spine
 from wijkindex.privacy.ledger import ReplayRefused
 from wijkindex.protocol import messages as m
@@ -35,6 +35,7 @@ class JoinRefused(WijkindexError):
     """The node will not take part in a round (the reason names what it cannot do)."""
 
     code = "WI630"
+    value_free = True
     fix = "read the reason: correct the round spec, or the node's config or data, and start a new round"
 
 
@@ -42,8 +43,8 @@ def _refuse(text: str) -> JoinRefused:
     return JoinRefused(text, public=text)
 
 
-def verify_task(party: Party, task: m.JoinTask) -> tuple[RoundSpec, PaillierPublicKey, bytes, RoundContext]:
-    """The verified spec, key, round binding, and a context without data yet."""
+def verify_task(party: Party, task: m.JoinTask) -> RoundContext:
+    """The round's context from the verified spec, key, layout and binding (no data yet)."""
     if party.ledger.round_state(task.round_id) is not None:
         raise ReplayRefused(f"round {task.round_id}: this node joined it before; a second JoinTask is refused",
                             public=f"round {task.round_id}: this node joined it before; a second join is refused")
@@ -68,7 +69,7 @@ def verify_task(party: Party, task: m.JoinTask) -> tuple[RoundSpec, PaillierPubl
             ctx.joint_layout(j)
         except ValueError as exc:
             raise CryptoError(f"joint indicator {j.name}: {exc}") from None
-    return spec, key, binding, ctx
+    return ctx
 
 
 def datasets_for(party: Party, spec: RoundSpec) -> set[str]:
@@ -99,19 +100,19 @@ def datasets_for(party: Party, spec: RoundSpec) -> set[str]:
 
 def join(party: Party, task: m.JoinTask) -> tuple[m.JoinReply, RoundContext]:
     """Verify, load, check the budget, record the join; the reply to send and the round's context."""
-    spec, _key, binding, ctx = verify_task(party, task)
+    ctx = verify_task(party, task)
+    spec = ctx.spec
     names = datasets_for(party, spec)
     data: dict[str, LoadedRecords] = {}
     for n in sorted(names):
         data[n], ctx.digests[n] = load_dataset(party.config, party.config.dataset(n), spec)
     ctx.data = data
-    placement: SpinePlacement | None = None
     spine_ds = party.config.spine_dataset.name if spec.spine == party.name else None  # type: ignore[union-attr]
     if spine_ds:
-        placement, counts = place_spine(party.config, spec, task.cells, data[spine_ds])
-        ctx.placement = placement
+        ctx.placement, counts = place_spine(party.config, spec, task.cells, data[spine_ds])
         ctx.report.update(counts)
-    for c in charges(spec, ctx.plan, ctx.digests, spine_ds):  # all checked first: a refusal charges nothing
+    ctx.charges = charges(spec, ctx.plan, ctx.digests, spine_ds)
+    for c in ctx.charges:  # all checked first: a refusal charges nothing
         if not party.ledger.would_fit(c.dataset, spec.period, c.epsilon, c.content_sha256):
             spent = party.ledger.spent(c.dataset, spec.period, c.content_sha256)
             raise _refuse(f"privacy budget of dataset {c.dataset!r} for period {spec.period} would be exceeded: "
@@ -121,7 +122,7 @@ def join(party: Party, task: m.JoinTask) -> tuple[m.JoinReply, RoundContext]:
     ctx.envelope = envelope
     key_pub = envelope.public_bytes() if envelope else b""
     signature = sign_envelope_key(key_pub, round_id=task.round_id, party=party.name, signer=party.signing_key,
-                                  binding=binding) if envelope else b""
+                                  binding=ctx.binding) if envelope else b""
     ctx.report.update({"round_id": task.round_id,
                        "datasets": {n: {"read": d.n_read, "excluded": d.n_excluded, "sha256": ctx.digests[n],
                                         "issues": [str(i) for i in d.issues[:50]]} for n, d in data.items()}})

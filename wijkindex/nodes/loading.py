@@ -28,6 +28,7 @@ class UnusableData(WijkindexError):
     """A dataset is too damaged or too small for a round: refused before anything is charged."""
 
     code = "WI130"
+    value_free = True
     fix = ("run `wijkindex node check --config node.toml` and correct the export, or raise max_excluded_share "
            "in the node config if the exclusions are expected")
 

@@ -31,12 +31,11 @@ import grpc
 
 from wijkindex import wire
 from wijkindex.config import NodeConfig
-from wijkindex.errors import BudgetExceeded, CertificateError, CryptoError, SpecError, WijkindexError, public_reason
+from wijkindex.errors import CertificateError, CryptoError, WijkindexError, public_reason
 from wijkindex.linkage.pseudonym import LinkageSecret
 from wijkindex.nodes.aggregate import aggregate
-from wijkindex.nodes.context import Party, RoundContext, StepOutput, charges
-from wijkindex.nodes.join import JoinRefused, join
-from wijkindex.nodes.loading import UnusableData
+from wijkindex.nodes.context import Party, RoundContext, StepOutput
+from wijkindex.nodes.join import join
 from wijkindex.nodes.seal import seal
 from wijkindex.privacy.ledger import PrivacyLedger, ReplayRefused
 from wijkindex.proto import wijkindex_pb2 as pb
@@ -48,18 +47,6 @@ from wijkindex.security.revocation import RevocationList
 from wijkindex.security.tls import secure_channel
 
 log = logging.getLogger("wijkindex.node")
-
-# errors whose message this code composes from names, codes and counts only: they may leave the node
-_VALUE_FREE = (CryptoError, CertificateError, SpecError, BudgetExceeded, ReplayRefused, JoinRefused, UnusableData)
-
-
-def reason_to_send(exc: WijkindexError) -> str:
-    """What a node may tell the aggregator about a failure: never a record value (errors.py's
-    contract). The node's own checks compose their messages of names, codes and counts only."""
-    if isinstance(exc, _VALUE_FREE) and not exc.public:
-        return f"[{exc.code}] {exc.message}"
-    return exc.public_message()
-
 
 class ProgressLog:
     """A node's progress bar is its log: one line per step at every tenth of the work."""
@@ -153,9 +140,9 @@ class Node:
             if not isinstance(exc, ReplayRefused):  # a replayed task does not end the round the node is in
                 self.rounds.pop(round_id, None)
             if isinstance(task, m.JoinTask):
-                self._send(stub.JoinRound, wire.join_to_proto(m.JoinReply(round_id, False, reason_to_send(exc))))
+                self._send(stub.JoinRound, wire.join_to_proto(m.JoinReply(round_id, False, public_reason(exc))))
             else:
-                self._send(stub.ReportFailure, pb.NodeFailure(round_id=round_id, reason=reason_to_send(exc)[:2000]))
+                self._send(stub.ReportFailure, pb.NodeFailure(round_id=round_id, reason=public_reason(exc)[:2000]))
         except grpc.RpcError as exc:
             if exc.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
                 raise
@@ -188,7 +175,7 @@ class Node:
         self.ledger.audit(task.round_id, "JoinTask", "joined", f"epsilon {ctx.plan.epsilon_spent:g} at release")
         stub.JoinRound(wire.join_to_proto(reply))
 
-    def _check_role(self, task: m.SealTask | m.AggregateTask) -> RoundContext:
+    def _check_role(self, task: m.SealTask | m.AggregateTask) -> None:
         """A SealTask is for the round's spine, an AggregateTask for its other nodes (the signed spec's)."""
         ctx = self.rounds.get(task.round_id)
         if ctx is not None:
@@ -196,30 +183,26 @@ class Node:
             if spine != isinstance(task, m.SealTask):
                 raise CryptoError(f"round {task.round_id}: a {type(task).__name__} for node {self.name}, which "
                                   f"{'is' if spine else 'is not'} the signed spec's spine")
-        return ctx  # type: ignore[return-value]
 
     def _on_seal(self, stub: rpc.NodeExchangeStub, task: m.SealTask) -> None:
-        self._check_role(task)
-        self.ledger.begin_step(task.round_id, "sealing")
-        ctx = self._context(task.round_id)
-        try:
-            out = seal(self.party, ctx, task)
-        finally:
-            close_pool()  # the round key's sealing workers end with the node's step
-        self._commit_and_send(stub, ctx, out)
+        self._run_step(stub, task, "sealing", lambda ctx: seal(self.party, ctx, task))
 
     def _on_aggregate(self, stub: rpc.NodeExchangeStub, task: m.AggregateTask) -> None:
-        self._check_role(task)
-        self.ledger.begin_step(task.round_id, "aggregating")
-        ctx = self._context(task.round_id)
-
         def fetch() -> Iterator[m.RelayChunk]:  # called once the task's peers are checked
             for c in stub.FetchRelay(pb.FetchRelayRequest(round_id=task.round_id)):
                 yield wire.chunk_from_proto(c)
+        self._run_step(stub, task, "aggregating", lambda ctx: aggregate(self.party, ctx, task, fetch))
+
+    def _run_step(self, stub: rpc.NodeExchangeStub, task: m.SealTask | m.AggregateTask, state: str,
+                  step: Callable[[RoundContext], StepOutput]) -> None:
+        """The role check and the journal's one step first, then the step, then commit and send."""
+        self._check_role(task)
+        self.ledger.begin_step(task.round_id, state)
+        ctx = self._context(task.round_id)
         try:
-            out = aggregate(self.party, ctx, task, fetch)
+            out = step(ctx)
         finally:
-            close_pool()
+            close_pool()  # the round key's sealing workers end with the node's step
         self._commit_and_send(stub, ctx, out)
 
     def _context(self, round_id: str) -> RoundContext:
@@ -232,10 +215,8 @@ class Node:
 
     def _commit_and_send(self, stub: rpc.NodeExchangeStub, ctx: RoundContext, out: StepOutput) -> None:
         """Charge the ledger and record the release in one transaction, then send the relay and the release."""
-        spine_ds = self.config.spine_dataset.name if ctx.spec.spine == self.name else None  # type: ignore[union-attr]
         release = wire.release_to_proto(out.release).SerializeToString()
-        self.ledger.record_release(ctx.round_id, ctx.spec.period, charges(ctx.spec, ctx.plan, ctx.digests, spine_ds),
-                                   release)
+        self.ledger.record_release(ctx.round_id, ctx.spec.period, ctx.charges, release)
         self.ledger.audit(ctx.round_id, "release", "charged", f"{len(out.release.vectors)} vectors, "
                           f"{len(out.relay)} relay chunks")
         if out.relay:

@@ -57,6 +57,7 @@ class ReplayRefused(WijkindexError):
     """A task for a round this node already joined, began or released."""
 
     code = "WI620"
+    value_free = True
     fix = ("nothing to do at the node: a second task for one round is refused so that no data is released twice; "
            "start a new round (a new round id) if the first one failed")
 
@@ -190,11 +191,6 @@ class PrivacyLedger:
         except sqlite3.IntegrityError:
             raise ReplayRefused(f"round {round_id}: this node joined it before "
                                 f"(it is {self.round_state(round_id)}); a second join is refused") from None
-
-    def forget_join(self, round_id: str) -> None:
-        """Undo ``begin_round`` when the node refuses the round after all (nothing was sent)."""
-        with self._transaction() as db:
-            db.execute("DELETE FROM journal WHERE round_id=? AND state='joined'", (round_id,))
 
     def begin_step(self, round_id: str, step: str) -> None:
         """Move a joined round to its one working step; any other state is a replay."""
