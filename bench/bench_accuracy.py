@@ -31,8 +31,9 @@ import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from wijkindex.aggregator.composite import IndexDefinition, composite_scores
-from wijkindex.aggregator.index import IndexMeta, NoisedRelease, Z90, assemble_index, compare_with_truth
+from wijkindex.estimators.composite import IndexDefinition, composite_scores
+from wijkindex.estimators.index import IndexMeta, NoisedRelease, assemble_index, compare_with_truth
+from wijkindex.vocabulary import Z90
 from wijkindex.protocol import messages as m
 from wijkindex.protocol.spec import RoundSpec
 

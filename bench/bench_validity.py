@@ -45,11 +45,12 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import truth_as_index  # noqa: E402  (the truth in the index's shape)
 
-from wijkindex.aggregator.composite import TOTAL, IndexDefinition, composite_scores  # noqa: E402
-from wijkindex.aggregator.consistency import consistent_levels  # noqa: E402
-from wijkindex.aggregator.index import (POPULATION, Z90, IndexMeta, NoisedRelease, assemble_index,  # noqa: E402
+from wijkindex.estimators.composite import TOTAL, IndexDefinition, composite_scores  # noqa: E402
+from wijkindex.estimators.consistency import consistent_levels  # noqa: E402
+from wijkindex.estimators.index import (IndexMeta, NoisedRelease, assemble_index,  # noqa: E402
                                         wijk_totals)
-from wijkindex.aggregator.relative_risk import TOTAL_BAND, load_relative_risks, relative_risks  # noqa: E402
+from wijkindex.vocabulary import POPULATION, TOTAL_BAND, Z90  # noqa: E402
+from wijkindex.estimators.relative_risk import load_relative_risks, relative_risks  # noqa: E402
 from wijkindex.federation import round_spec  # noqa: E402
 from wijkindex.geo import load_zwolle  # noqa: E402
 from wijkindex.protocol import messages as m  # noqa: E402

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from wijkindex.aggregator.composite import IndexDefinition, composite_scores, wijk_indices
-from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index
-from wijkindex.aggregator.smoothing import fay_herriot, paule_mandel, shrink
+from wijkindex.estimators.composite import IndexDefinition, composite_scores, wijk_indices
+from wijkindex.estimators.index import IndexMeta, NoisedRelease, assemble_index
+from wijkindex.estimators.smoothing import fay_herriot, paule_mandel, shrink
 from wijkindex.errors import ConfigError
 from wijkindex.protocol.messages import Cell
 

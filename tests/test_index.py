@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index, read_index, write_index
+from wijkindex.estimators.index import IndexMeta, NoisedRelease, assemble_index, read_index, write_index
 from wijkindex.protocol.messages import Cell
 from wijkindex.report.html import render_report
 
@@ -94,7 +94,7 @@ def test_report_tables_show_the_small_area_estimates_and_keep_the_direct_rate_in
 
 def test_cumulative_risk_shares_of_every_wijk_sum_to_100_percent() -> None:
     """Each level is noised on its own; the report shows the nearest non-negative shares that sum
-    to 100% (aggregator/consistency.py), not 73.8 + 18.7 + 4.8 + 5.0 = 102.3%."""
+    to 100% (estimators/consistency.py), not 73.8 + 18.7 + 4.8 + 5.0 = 102.3%."""
     import re
 
     from wijkindex.report.html import section_cumulative
@@ -119,7 +119,7 @@ def test_age_bands_are_labelled_as_cbs_writes_them() -> None:
 
 
 def test_a_wijk_without_a_composite_score_says_why() -> None:
-    from wijkindex.aggregator.composite import composite_scores
+    from wijkindex.estimators.composite import composite_scores
 
     scores = composite_scores(build())  # two wijken of ~300 and ~105 children: below the default minimum
     wijk = scores[scores["wijk_code"] != "GM0193"]

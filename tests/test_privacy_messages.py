@@ -23,7 +23,7 @@ import pyarrow as pa
 import pytest
 
 from conftest import Running, aggregator_round_keys, truth_frame
-from wijkindex.aggregator.rounds import POPULATION
+from wijkindex.vocabulary import POPULATION
 from wijkindex.linkage.pseudonym import LinkageSecret, Pseudonymiser, RoundKey
 from wijkindex.linkage.records import ColumnSpec, load_records
 from wijkindex.proto import wijkindex_pb2 as pb
@@ -36,7 +36,7 @@ from wijkindex.security.signing import verify_spec
 
 pytestmark = pytest.mark.slow
 ROUND = "privacy-check"
-LINKAGE = "linkage"  # a fuzzy node's noised report: linked exactly, fuzzily, not linked
+from wijkindex.vocabulary import LINKAGE  # noqa: E402
 
 
 # ---- what the aggregator holds: every request it received, and its round keys ------------

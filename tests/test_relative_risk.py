@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wijkindex.aggregator.composite import Z90
-from wijkindex.aggregator.index import INDEX_COLUMNS
-from wijkindex.aggregator.relative_risk import RelativeRiskDef, load_relative_risks, relative_risks
+from wijkindex.vocabulary import Z90
+from wijkindex.estimators.index import INDEX_COLUMNS
+from wijkindex.estimators.relative_risk import RelativeRiskDef, load_relative_risks, relative_risks
 from wijkindex.errors import ConfigError
 
 DEF = RelativeRiskDef("rr", "e", "o", "eo", "RR", "RR")

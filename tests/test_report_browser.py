@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from wijkindex.aggregator.composite import composite_scores
-from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index
-from wijkindex.aggregator.relative_risk import load_relative_risks, relative_risks
+from wijkindex.estimators.composite import composite_scores
+from wijkindex.estimators.index import IndexMeta, NoisedRelease, assemble_index
+from wijkindex.estimators.relative_risk import load_relative_risks, relative_risks
 from wijkindex.protocol.messages import Cell
 from wijkindex.report.html import render_report
 

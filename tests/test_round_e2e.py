@@ -12,7 +12,7 @@ import pytest
 
 from conftest import Running, truth_frame
 from test_privacy_messages import Captured, assert_noise_at_scale, observed_noise, run_and_capture, signed_spec
-from wijkindex.aggregator.index import compare_with_truth
+from wijkindex.estimators.index import compare_with_truth
 from wijkindex.clients import AggregatorError
 from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.proto import wijkindex_pb2_grpc as rpc

@@ -28,7 +28,6 @@ from wijkindex.protocol.spec import RoundSpec
 from wijkindex.synth.generator import FederationInfo
 
 pytestmark = pytest.mark.slow
-LINKAGE = "linkage"
 
 
 def released(run: Running, round_id: str, key_bytes: bytes) -> dict[tuple[str, str], list[int]]:

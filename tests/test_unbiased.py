@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wijkindex.aggregator.consistency import consistent_levels, level_shares
-from wijkindex.aggregator.index import IndexMeta, NoisedRelease, assemble_index, wijk_totals
+from wijkindex.estimators.consistency import consistent_levels, level_shares
+from wijkindex.estimators.index import IndexMeta, NoisedRelease, assemble_index, wijk_totals
 from wijkindex.protocol.messages import Cell
 
 SCALE = 5.0

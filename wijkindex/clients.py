@@ -152,9 +152,9 @@ def export_index(client: AggregatorClient, round_id: str, out_dir: Path,
 def write_tables(df: pd.DataFrame, out_dir: Path, index_definition: Path | None = None
                  ) -> tuple[tuple[Path, ...], pd.DataFrame, pd.DataFrame]:
     """The index and what is derived from it (post-processing): composite scores and relative risks."""
-    from wijkindex.aggregator.composite import IndexDefinition, composite_scores
-    from wijkindex.aggregator.index import write_index
-    from wijkindex.aggregator.relative_risk import load_relative_risks, relative_risks
+    from wijkindex.estimators.composite import IndexDefinition, composite_scores
+    from wijkindex.estimators.index import write_index
+    from wijkindex.estimators.relative_risk import load_relative_risks, relative_risks
 
     composite = composite_scores(df, IndexDefinition.load(index_definition))
     rr = relative_risks(df, load_relative_risks(index_definition))
@@ -190,7 +190,7 @@ def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, inde
                  data_dir: Path | None = None) -> tuple[Path, ...]:
     """The researcher's report: the tables plus a self-contained report.html (with trends when
     rounds of other periods of the same gemeente exist)."""
-    from wijkindex.aggregator.composite import IndexDefinition
+    from wijkindex.estimators.composite import IndexDefinition
     from wijkindex.report.html import render_report
 
     df, status = client.get_index(round_id)

@@ -32,7 +32,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
              data_dir: Path | None = None, console: Console | None = None) -> DemoResult:
     """Synth (``years`` periods), PKI, aggregator and nodes as processes; one round per period
     (the last with the joint indicators and cumulative risk); tables and report.html."""
-    from wijkindex.aggregator.index import write_index
+    from wijkindex.estimators.index import write_index
     from wijkindex.clients import history_of, privacy_rows, write_table, write_tables
     from wijkindex.report.html import render_report
     from wijkindex.synth.generator import generate_federation

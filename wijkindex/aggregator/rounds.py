@@ -24,8 +24,8 @@ from typing import Callable, Iterator, Sequence
 import pandas as pd
 import pyarrow as pa
 
-from wijkindex.aggregator.composite import IndexDefinition
-from wijkindex.aggregator.index import Z90, IndexMeta, NoisedRelease, assemble_index
+from wijkindex.estimators.composite import IndexDefinition
+from wijkindex.estimators.index import IndexMeta, NoisedRelease, assemble_index
 from wijkindex.aggregator.store import TERMINAL, RoundRow, Store, now
 from wijkindex.errors import CertificateError, CryptoError, SpecError, WijkindexError
 from wijkindex.geo import Geography
@@ -39,13 +39,11 @@ from wijkindex.protocol.relay import chunk_problem
 from wijkindex.protocol.sealing import joint_layout, open_noised
 from wijkindex.protocol.spec import RoundSpec
 from wijkindex.security.signing import verify_spec
+from wijkindex.vocabulary import AREA_COLUMNS, LINKAGE, MECHANISM, POPULATION, Z90
 from wijkindex.wire import release_from_proto, release_to_proto
 
 log = logging.getLogger("wijkindex.aggregator")
 
-POPULATION = "population"
-LINKAGE = "linkage"
-MECHANISM = "discrete_laplace"
 
 
 class RoundError(WijkindexError):
@@ -100,10 +98,8 @@ class RoundManager:
     def cells_for(self, spec: RoundSpec) -> tuple[m.Cell, ...]:
         """The round's cells: every area of the level (sorted by code) x every age band."""
         geo = self.geography_of(spec)
-        if spec.level == "wijk":
-            areas = geo.wijken[["wijk_code", "wijk_name"]].sort_values("wijk_code").values.tolist()
-        else:
-            areas = geo.buurten[["buurt_code", "buurt_name"]].sort_values("buurt_code").values.tolist()
+        code, name = AREA_COLUMNS[spec.level]
+        areas = (geo.wijken if spec.level == "wijk" else geo.buurten)[[code, name]].sort_values(code).values.tolist()
         return tuple(m.Cell(code, name, band.label) for code, name in areas for band in spec.age_bands)
 
     def propose_cells(self, spec_toml: str, coordinator: str) -> tuple[m.Cell, ...]:
@@ -136,7 +132,7 @@ class RoundManager:
             raise SpecError(f"min_cell_size: {spec.min_cell_size} is below this federation's floor of "
                             f"{self.min_cell_floor}: cells that small could single out a child")
         b = self.geography_of(spec).buurten
-        col = "wijk_code" if spec.level == "wijk" else "buurt_code"
+        col = AREA_COLUMNS[spec.level][0]
         small = []
         for band in spec.age_bands:
             share = sum(b[f"share_{lo}_{hi}"] * _overlap(band.low, band.high, lo, hi)

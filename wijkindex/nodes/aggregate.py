@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Callable, Iterable
 
 from wijkindex.errors import CryptoError
-from wijkindex.nodes.context import LINKAGE, Party, RoundContext, StepOutput, cost_of
+from wijkindex.nodes.context import Party, RoundContext, StepOutput, cost_of
 from wijkindex.nodes.join import verified_peer_key
 from wijkindex.nodes.linking import link
 from wijkindex.nodes.loading import flagged_ids, joint_levels
@@ -23,6 +23,7 @@ from wijkindex.protocol.sealing import add_noise_sealed, aggregate_sealed, trans
 from wijkindex.protocol.spec import JointIndicator
 from wijkindex.security.peers import verify_peer
 from wijkindex.security.pki import Identity
+from wijkindex.vocabulary import LINKAGE
 
 
 def open_relays(party: Party, ctx: RoundContext, task: m.AggregateTask,

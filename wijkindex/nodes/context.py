@@ -12,7 +12,7 @@ from wijkindex.config import NodeConfig
 from wijkindex.linkage.pseudonym import LinkageSecret
 from wijkindex.linkage.records import LoadedRecords
 from wijkindex.privacy.ledger import Charge, PrivacyLedger
-from wijkindex.privacy.noise import MECHANISM, NoisePlan
+from wijkindex.privacy.noise import NoisePlan
 from wijkindex.protocol import messages as m
 from wijkindex.protocol.envelope import EnvelopeKeyPair
 from wijkindex.protocol.packing import PackingLayout
@@ -20,9 +20,8 @@ from wijkindex.protocol.paillier import PaillierPublicKey
 from wijkindex.protocol.sealing import joint_layout
 from wijkindex.protocol.spec import JointIndicator, RoundSpec
 from wijkindex.security.revocation import RevocationList
+from wijkindex.vocabulary import MECHANISM
 
-POPULATION = "population"
-LINKAGE = "linkage"  # a fuzzy node's report: children linked exactly, fuzzily, not linked
 LINK_COLUMN = "_link"  # at a source node: each record's spine pseudonym (hex), "" if it did not link
 
 Progress = Callable[[str, int, int], None]

@@ -14,7 +14,7 @@ import numpy as np
 from wijkindex.errors import CryptoError, WijkindexError
 from wijkindex.linkage.fuzzy import encode_identifiers
 from wijkindex.linkage.pseudonym import EncodingKey, Pseudonymiser, RoundKey
-from wijkindex.nodes.context import POPULATION, Party, RoundContext, StepOutput, cost_of
+from wijkindex.nodes.context import Party, RoundContext, StepOutput, cost_of
 from wijkindex.nodes.join import verified_peer_key
 from wijkindex.nodes.loading import flagged_ids, joint_levels
 from wijkindex.protocol import messages as m
@@ -22,6 +22,7 @@ from wijkindex.protocol import relay
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.sealing import seal_batches, seal_noise, warm_pool
 from wijkindex.protocol.spec import JointIndicator
+from wijkindex.vocabulary import POPULATION
 
 
 def expected_edges(ctx: RoundContext, party: str) -> tuple[set[str], set[str]]:

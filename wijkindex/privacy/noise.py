@@ -24,8 +24,8 @@ from typing import Sequence
 
 import opendp.prelude as dp
 
+
 dp.enable_features("contrib")
-MECHANISM = "discrete_laplace"
 MAX_EPSILON = 100.0
 
 

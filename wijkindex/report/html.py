@@ -17,9 +17,10 @@ import numpy as np
 import pandas as pd
 
 from wijkindex.errors import InputFileError
+from wijkindex.estimators.consistency import level_shares
+from wijkindex.estimators.index import noisy_columns
 from wijkindex.protocol.spec import parse_age_bands
-from wijkindex.aggregator.consistency import level_shares
-from wijkindex.aggregator.index import noisy_columns
+from wijkindex.vocabulary import Z90
 
 LABELS = {
     "eenoudergezin": "Kinderen in een eenoudergezin",
@@ -338,12 +339,12 @@ def section_composite(composite: pd.DataFrame | None) -> str:
 def _totals(index: pd.DataFrame) -> pd.DataFrame:
     """Per period, wijk and indicator: the 0-17 rate over the non-suppressed bands, with its 90% margin."""
     shown = index[~index["suppressed"].astype(bool)].copy()
-    shown["v"] = (shown["numerator_moe90"].astype(float) / 1.6448536269514722) ** 2
+    shown["v"] = (shown["numerator_moe90"].astype(float) / Z90) ** 2
     num, den = noisy_columns(shown)  # unclipped counts: a total of clipped cells would be biased upwards
     g = shown.groupby(["period", "wijk_code", "wijk_name", "indicator"], sort=False).agg(
         num=(num, "sum"), den=(den, "sum"), v=("v", "sum")).reset_index()
     g["rate"] = g["num"].astype(float) / g["den"].astype(float).where(g["den"] > 0)
-    g["moe90"] = 1.6448536269514722 * g["v"].pow(0.5) / g["den"].astype(float).where(g["den"] > 0)
+    g["moe90"] = Z90 * g["v"].pow(0.5) / g["den"].astype(float).where(g["den"] > 0)
     return g
 
 

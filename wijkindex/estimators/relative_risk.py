@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wijkindex.aggregator.composite import DEFAULT_DEFINITION, Z90
-from wijkindex.aggregator.index import noisy_columns
+from wijkindex.estimators.composite import DEFAULT_DEFINITION
+from wijkindex.estimators.index import noisy_columns
 from wijkindex.errors import ConfigError
+from wijkindex.vocabulary import TOTAL_BAND, Z90
 
 MIN_GROUP = 10
-TOTAL_BAND = "0-17"
 RR_COLUMNS = ["period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "name", "label", "label_en",
               "exposure", "outcome", "exposed", "exposed_cases", "unexposed", "unexposed_cases", "risk_exposed",
               "risk_unexposed", "relative_risk", "rr_low90", "rr_high90", "suppressed"]

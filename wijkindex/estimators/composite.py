@@ -18,8 +18,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from wijkindex.aggregator.index import Z90, wijk_totals
-from wijkindex.aggregator.smoothing import estimate, standing
+from wijkindex.estimators.index import wijk_totals
+from wijkindex.vocabulary import Z90
+from wijkindex.estimators.smoothing import estimate, standing
 from wijkindex.errors import ConfigError
 
 DEFAULT_DEFINITION = Path(__file__).with_name("default_index.toml")

@@ -23,12 +23,11 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from wijkindex.aggregator.smoothing import estimate, standing
+from wijkindex.estimators.smoothing import estimate, standing
 from wijkindex.privacy.noise import rate_moe
 from wijkindex.protocol.messages import Cell
+from wijkindex.vocabulary import POPULATION, Z90
 
-Z90 = 1.6448536269514722
-POPULATION = "population"
 INDEX_COLUMNS = ["period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "indicator", "source",
                  "numerator", "denominator", "rate", "moe90", "suppressed", "index_vs_gemeente",
                  "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb", "round_id",
