@@ -73,8 +73,9 @@ def test_joint_costs_are_in_the_ledgers(joint_round, running: Running) -> None:
     _, status, _ = joint_round
     d_in = {c.party: (c.d_in, c.joint_d_in) for c in status.costs}
     # gemeente: population + 6 marginals; 4 joint + 2 (a count histogram moves a child between levels);
-    # ggd (fuzzy, link factor 2): (3 + 1 linkage report) x 2; (1 + 2) x 2; school: 3; 1 + 2
-    assert d_in == {"gemeente": (7, 6), "ggd": (8, 6), "school": (3, 3)}
+    # ggd (fuzzy, link factor 2): (5 + 2 populations it is a rate of + 1 linkage report) x 2; (1 + 2) x 2;
+    # school: 4 + its pupils aged 4-17; 1 + 2
+    assert d_in == {"gemeente": (7, 6), "ggd": (16, 6), "school": (5, 3)}
     for c in status.costs:
         # the default joint_weight 0.5: a joint unit gets half a marginal vector's epsilon
         assert c.joint_scale == pytest.approx(2 * c.scale)

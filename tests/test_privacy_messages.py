@@ -222,20 +222,23 @@ def released_counts(running: Running, c: Captured) -> dict[tuple[str, str], list
     return out
 
 
-def true_counts(running: Running, round_id: str, party: str, indicator: str) -> list[int]:
-    """The exact count per cell of the round, in the round's cell order, from the truth files."""
+def true_counts(running: Running, round_id: str, party: str, indicator: str) -> list[int | None]:
+    """The exact count per cell of the round, in the round's cell order, from the truth files
+    (None for a cell outside the indicator's ages: the truth has no row, the index none either)."""
     row = running.aggregator.rounds.store.get_round(round_id)
     assert row is not None
     cells = json.loads(row.cells_json)
     truth = truth_frame(running.info)
-    if indicator == POPULATION:
-        t = truth[truth["indicator"] == truth["indicator"].iloc[0]]
+    if indicator.startswith(POPULATION):  # the denominator of an indicator that is a rate of it
+        spec = signed_spec(running, round_id)
+        rate_of = next(i for n in spec.nodes for i in n.indicators if spec.denominator_of(i) == indicator)
+        t = truth[truth["indicator"] == rate_of]
         column = "denominator"
     else:
         t = truth[(truth["indicator"] == indicator) & (truth["source"] == party)]
         column = "numerator"
     by_cell = {(w, b): int(n) for w, b, n in zip(t["wijk_code"], t["age_band"], t[column])}
-    return [by_cell[(cell["area_code"], cell["age_band"])] for cell in cells]
+    return [by_cell.get((cell["area_code"], cell["age_band"])) for cell in cells]
 
 
 def observed_noise(running: Running, c: Captured) -> dict[str, np.ndarray]:
@@ -246,7 +249,8 @@ def observed_noise(running: Running, c: Captured) -> dict[str, np.ndarray]:
             continue
         exact = true_counts(running, c.round_id, party, indicator)
         assert len(exact) == len(values), (party, indicator)
-        out.setdefault(party, []).extend(v - t for v, t in zip(values, exact))
+        assert sum(t is not None for t in exact) > 0, (party, indicator)
+        out.setdefault(party, []).extend(v - t for v, t in zip(values, exact) if t is not None)
     return {p: np.asarray(x, dtype=np.int64) for p, x in out.items()}
 
 

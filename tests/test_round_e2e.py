@@ -41,7 +41,14 @@ def test_round_completes_with_every_indicator(completed, running: Running, geogr
     wanted = {i for inds in running.info.holders.values() for i in inds}
     assert set(index["indicator"]) == wanted
     n_areas = len(geography.wijken) + 1  # wijken + the gemeente row
-    assert len(index) == n_areas * 3 * len(wanted)
+    spec = signed_spec(running, round_id)
+    assert len(index) == n_areas * sum(len(spec.published_bands(i)) for i in wanted)
+    # no published cell outside its indicator's ages, and each is a rate of its own population
+    for ind, g in index.groupby("indicator"):
+        assert set(g["age_band"]) == {b.label for b in spec.published_bands(ind)}, ind
+        assert set(g["population"]) == {spec.denominator_of(ind)}, ind
+    pupils = index[index["indicator"] == "onderwijsachterstand"]
+    assert set(pupils["age_band"]) == {"4-11", "12-17"} and (pupils["population"] == "population:school@4-17").all()
     assert set(index.columns) >= {"period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "indicator",
                                   "source", "numerator", "denominator", "rate", "moe90", "suppressed",
                                   "index_vs_gemeente"}
@@ -104,10 +111,10 @@ def test_noise_was_really_added(completed, running: Running) -> None:
 def test_gemeente_rows_are_consistent_and_100(completed, running: Running) -> None:
     """Gemeente rows are sums of every wijk cell's unclipped noised count (suppressed cells
     included); their index is 100 where the gemeente's rate is positive (a rare joint level's
-    noised total can be at or below zero: no index then)."""
+    noised total can be at or below zero, and a small sub-population's size: no index then)."""
     _, index, _ = completed
     gm = index[index["wijk_code"] == running.info.gemeente_code]
-    positive = gm["numerator_noisy"].astype(float) > 0
+    positive = (gm["numerator_noisy"].astype(float) > 0) & (gm["denominator_noisy"].astype(float) > 0)
     assert positive.mean() > 0.5  # rare indicators in a small federation: some totals are not
     assert (gm.loc[positive, "index_vs_gemeente"].astype(float) == 100.0).all()
     assert gm.loc[~positive, "index_vs_gemeente"].isna().all()

@@ -48,7 +48,15 @@ def test_small_federation_files(small_federation) -> None:
     assert set(survey["jgz_id"]) == set(true_bsn["jgz_id"]) and true_bsn["bsn"].map(is_valid_bsn).all()
     assert survey[["voornaam", "achternaam", "geboortedatum"]].ne("").all().all()
     truth = pd.read_csv(d / "truth" / "truth.csv")
-    assert len(truth) == 17 * 3 * (14 + 4 + 4)  # 12 released + 2 profile attributes, 4 joint indicators
+    # bands per indicator within its ages: 8 of the gemeente (6 + 2 profile attributes) and 3 joint
+    # indicators of all ages, 4 cumulative levels; GGD 3+2+3+2+2; school 4 x 2; the school joint 2
+    assert len(truth) == 17 * (3 * (8 + 3 + 4) + 12 + 8 + 2)
+    bands = truth.groupby("indicator")["age_band"].agg(set)
+    assert bands["onderwijsachterstand"] == {"4-11", "12-17"} and bands["vve_deelname"] == {"0-3", "4-11"}
+    # a sub-population's rate is of the children in it: VVE participation among those with an indication
+    vve = truth.set_index(["wijk_code", "age_band", "indicator"])["numerator"]
+    den = truth.set_index(["wijk_code", "age_band", "indicator"])["denominator"]
+    assert (den.xs("vve_deelname", level=2) == vve.xs("vve_indicatie", level=2)).all()
     assert "FOR EVALUATION ONLY" in (d / "truth" / "README.md").read_text()
 
 

@@ -21,6 +21,7 @@ import psutil
 import tomli_w
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from wijkindex.catalogue import scope_tables
 from wijkindex.errors import WijkindexError
 from wijkindex.linkage.pseudonym import LinkageSecret
 from wijkindex.security.pki import PartyCredentials, init_pki
@@ -124,6 +125,10 @@ def round_spec(period: int, gemeente: str, indicators: Mapping[str, Sequence[str
     joints += [{"name": name, "kind": "count", "attributes": list(attrs)} for name, attrs in (cumulative or {}).items()]
     if joints:
         spec["joint"] = joints
+    asked = {i for inds in indicators.values() for i in inds}
+    asked |= {a.split(":", 1)[1] for attrs in [*(joint or {}).values(), *(cumulative or {}).values()] for a in attrs}
+    if scopes := scope_tables(sorted(asked)):
+        spec["indicator"] = scopes
     return tomli_w.dumps(spec)
 
 

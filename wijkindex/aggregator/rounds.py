@@ -369,10 +369,9 @@ class RoundManager:
         """The release's declared cost must be what OpenDP says the spec allows, for what it holds."""
         req = spec.node(party)
         names = [v.indicator for v in rel.vectors]
-        expected = (list(req.indicators) + ([POPULATION] if party == spec.spine else [])
-                    + ([LINKAGE] if req.fuzzy else []) + [j.name for j in spec.joint_released_by(party)])
-        if sorted(names) != sorted(expected):
-            raise RoundError(f"release of {party} holds {names}, the spec asks {expected}")
+        asked = {r.name: r for r in spec.releases(party)}
+        if sorted(names) != sorted(asked):
+            raise RoundError(f"release of {party} holds {names}, the spec asks {list(asked)}")
         # marginal vectors (indicators, population at the spine, linkage report) and joint shares
         plan = spec.noise_plan(party)
         c = rel.cost
@@ -387,7 +386,7 @@ class RoundManager:
                              f"{req.privacy_loss:g} needs")
         chains = {j.name: len(spec.chain(j)) for j in spec.joint}
         for v in rel.vectors:
-            sealed_expected = party != spec.spine and v.indicator != LINKAGE  # the linkage report is clear
+            sealed_expected = asked[v.indicator].sealed
             if v.indicator == LINKAGE and len(v.clear or ()) != 3:
                 raise RoundError(f"release of {party}: the linkage report holds 3 counts (exact, fuzzy, unlinked)")
             if v.sealed is not None and v.noise_terms != chains.get(v.indicator, 1):
@@ -432,7 +431,7 @@ class RoundManager:
         layout = PackingLayout(**json.loads(r.layout_json))
         cells = [m.Cell(**c) for c in json.loads(r.cells_json)]
         numerators: list[NoisedRelease] = []
-        denominator: NoisedRelease | None = None
+        denominators: dict[str, NoisedRelease] = {}
         releases = {p: release_from_proto(pb.Release.FromString(b)) for p, b in self.store.releases(r.round_id).items()}
         plans = {p: _plan_of(x.cost) for p, x in releases.items()}
         joints = {j.name: j for j in spec.joint}
@@ -458,8 +457,8 @@ class RoundManager:
                     nr = NoisedRelease(indicator=v.indicator, source=party, values=tuple(int(x) for x in values),
                                        scale=plan.marginal.scale, variance=plan.marginal.variance,
                                        moe90=plan.marginal.moe(0.10))
-                    if v.indicator == POPULATION:
-                        denominator = nr
+                    if v.indicator.startswith(POPULATION):
+                        denominators[v.indicator] = nr
                     else:
                         numerators.append(nr)
                     continue
@@ -476,14 +475,15 @@ class RoundManager:
                     numerators.append(NoisedRelease(indicator=name, source="+".join(chain), values=tuple(vals),
                                                     scale=plan.joint.scale, variance=var,
                                                     moe90=Z90 * math.sqrt(var)))
-        if denominator is None:
+        if POPULATION not in denominators:
             raise RoundError("the spine node released no population counts")
         meta = IndexMeta(round_id=r.round_id, period=spec.period, gemeente_code=spec.gemeente,
                          gemeente_name=self.geography_of(spec).gemeente_name, min_cell_size=spec.min_cell_size)
         order = {ind: i for i, ind in enumerate([*(ind for n in spec.nodes for ind in n.indicators),
                                                   *(name for j in spec.joint for name in j.level_names())])}
         numerators.sort(key=lambda x: order.get(x.indicator, len(order)))
-        index = assemble_index(meta, cells, denominator, numerators, orientation=IndexDefinition.load().orientation)
+        index = assemble_index(meta, cells, denominators, numerators, orientation=IndexDefinition.load().orientation,
+                               scope=spec)
         index.attrs["linkage"] = linkage
         return index
 

@@ -18,7 +18,7 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,15 @@ from wijkindex.vocabulary import POPULATION, Z90
 INDEX_COLUMNS = ["period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "indicator", "source",
                  "numerator", "denominator", "rate", "moe90", "suppressed", "index_vs_gemeente",
                  "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb", "round_id",
-                 "numerator_noisy", "denominator_noisy"]
+                 "numerator_noisy", "denominator_noisy", "population"]
+
+
+class Scoping(Protocol):
+    """What the assembly asks of a round spec: each indicator's denominator and published bands."""
+
+    def denominator_of(self, indicator: str) -> str: ...
+
+    def published_bands(self, indicator: str) -> tuple[Any, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -55,37 +63,52 @@ class IndexMeta:
     min_cell_size: int = 10
 
 
-def _validate(cells: Sequence[Cell], denominator: NoisedRelease, numerators: Sequence[NoisedRelease]) -> None:
-    if denominator.indicator != POPULATION:
-        raise ValueError(f"the denominator release must be {POPULATION!r}, got {denominator.indicator!r}")
+def _validate(cells: Sequence[Cell], denominators: Mapping[str, NoisedRelease],
+              numerators: Sequence[NoisedRelease]) -> None:
+    if POPULATION not in denominators:
+        raise ValueError(f"the denominators must hold the spine's {POPULATION!r} release")
     names = [n.indicator for n in numerators]
     if len(set(names)) != len(names):
         raise ValueError(f"indicators released twice: {sorted({n for n in names if names.count(n) > 1})}")
-    for r in (denominator, *numerators):
+    for r in (*denominators.values(), *numerators):
         if len(r.values) != len(cells):
             raise ValueError(f"{r.source}/{r.indicator}: {len(r.values)} values for {len(cells)} cells")
 
 
-def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominator: NoisedRelease,
-                   numerators: Sequence[NoisedRelease], orientation: Mapping[str, int] | None = None) -> pd.DataFrame:
-    """The index table from the noised releases. ``orientation`` (indicator -> +1 risk, -1
-    protective; an index definition's) names the indicators whose standing predicts the
-    small-area estimates ``rate_eb``."""
-    _validate(cells, denominator, numerators)
+def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedRelease | Mapping[str, NoisedRelease],
+                   numerators: Sequence[NoisedRelease], orientation: Mapping[str, int] | None = None,
+                   scope: Scoping | None = None) -> pd.DataFrame:
+    """The index table from the noised releases. ``denominators`` are the population counts by
+    name (or the spine's one ``population`` release); ``scope`` (the round spec) says which of
+    them each indicator is a rate of and in which age bands it is published: cells outside an
+    indicator's ages get no row. ``orientation`` (indicator -> +1 risk, -1 protective; an index
+    definition's) names the indicators whose standing predicts the small-area estimates ``rate_eb``."""
+    if isinstance(denominators, NoisedRelease):
+        denominators = {denominators.indicator: denominators}
+    _validate(cells, denominators, numerators)
     bands = list(dict.fromkeys(c.age_band for c in cells))
     band_of = np.array([bands.index(c.age_band) for c in cells])
-    noisy_den = np.asarray(denominator.values, dtype=np.int64)
-    den = np.maximum(noisy_den, 0)
-    suppressed = noisy_den < meta.min_cell_size
     frames = []
+    pool = {**denominators, **{n.indicator: n for n in numerators}}  # a sub-population is an indicator
     for rel in numerators:
+        den_name = scope.denominator_of(rel.indicator) if scope else POPULATION
+        if den_name not in pool:
+            raise ValueError(f"{rel.indicator} is a rate of {den_name!r}, which no node released")
+        denominator = pool[den_name]
+        shown_bands = {b.label for b in scope.published_bands(rel.indicator)} if scope else set(bands)
+        noisy_den = np.asarray(denominator.values, dtype=np.int64)
+        den = np.maximum(noisy_den, 0)
+        suppressed = noisy_den < meta.min_cell_size
         noisy = np.asarray(rel.values, dtype=np.int64)
         num = np.minimum(np.maximum(noisy, 0), den)  # for display only
         rows = []
         for i, c in enumerate(cells):
-            rows.append((c.area_code, c.area_name, c.age_band, int(num[i]), int(den[i]), int(noisy[i]),
-                         int(noisy_den[i]), rel.moe90, denominator.moe90, bool(suppressed[i])))
+            if c.age_band in shown_bands:
+                rows.append((c.area_code, c.area_name, c.age_band, int(num[i]), int(den[i]), int(noisy[i]),
+                             int(noisy_den[i]), rel.moe90, denominator.moe90, bool(suppressed[i])))
         for b, band in enumerate(bands):  # gemeente rows: sums of the unclipped wijk cells (unbiased)
+            if band not in shown_bands:
+                continue
             k = int((band_of == b).sum())
             n_sum, d_sum = int(noisy[band_of == b].sum()), int(noisy_den[band_of == b].sum())
             rows.append((meta.gemeente_code, meta.gemeente_name, band, min(max(n_sum, 0), max(d_sum, 0)),
@@ -94,7 +117,7 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominator: NoisedRe
         f = pd.DataFrame(rows, columns=["wijk_code", "wijk_name", "age_band", "numerator", "denominator",
                                         "numerator_noisy", "denominator_noisy", "numerator_moe90",
                                         "denominator_moe90", "suppressed"])
-        f["indicator"], f["source"] = rel.indicator, rel.source
+        f["indicator"], f["source"], f["population"] = rel.indicator, rel.source, den_name
         frames.append(f)
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INDEX_COLUMNS)
     is_gm = df["wijk_code"] == meta.gemeente_code

@@ -14,7 +14,7 @@ from wijkindex.errors import CryptoError
 from wijkindex.nodes.context import Party, RoundContext, StepOutput, cost_of
 from wijkindex.nodes.join import verified_peer_key
 from wijkindex.nodes.linking import link
-from wijkindex.nodes.loading import flagged_ids, joint_levels
+from wijkindex.nodes.loading import flagged_ids, joint_levels, population_ids
 from wijkindex.nodes.seal import check_peers, expected_edges
 from wijkindex.protocol import messages as m
 from wijkindex.protocol import relay
@@ -23,7 +23,7 @@ from wijkindex.protocol.sealing import add_noise_sealed, aggregate_sealed, trans
 from wijkindex.protocol.spec import JointIndicator
 from wijkindex.security.peers import verify_peer
 from wijkindex.security.pki import Identity
-from wijkindex.vocabulary import LINKAGE
+from wijkindex.vocabulary import LINKAGE, POPULATION
 
 
 def open_relays(party: Party, ctx: RoundContext, task: m.AggregateTask,
@@ -112,19 +112,21 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
                                         noise_terms=len(spec.chain(j))))
     spine_relay = relays.get(spec.spine)
     sealed = spine_relay.columns.get(relay.SEALED, {}) if spine_relay else {}
-    indicators = spec.node(party.name).indicators
+    marginal = [r for r in spec.releases(party.name) if not r.joint]  # indicators, population counts, linkage
     stats: dict[str, dict[str, int]] = {}
-    for i, ind in enumerate(indicators):
-        ids = flagged_ids(party.config, ctx, ind)
+    for i, r in enumerate(marginal):
+        if r.name == LINKAGE:  # how this node's records linked, noised like every count
+            vectors.append(m.ReleasedVector(LINKAGE, clear=tuple(ctx.plan.marginal.add_to(list(link_counts)))))
+            continue
+        ids = (population_ids(party.config, ctx, r.name) if r.name.startswith(POPULATION)
+               else flagged_ids(party.config, ctx, r.name))
         hits = [sealed[p] for p in map(bytes.fromhex, ids) if p in sealed]
         agg = aggregate_sealed(ctx.public_key, ctx.layout, hits)
         noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, ctx.plan.marginal.sample(len(ctx.cells)))
-        vectors.append(m.ReleasedVector(ind, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
+        vectors.append(m.ReleasedVector(r.name, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
                                         noise_terms=1))
-        stats[ind] = {"children_flagged": len(ids), "linked_to_spine": len(hits)}  # stays at the node
-        party.progress("aggregating under encryption", i + 1, len(indicators))
+        stats[r.name] = {"children_flagged": len(ids), "linked_to_spine": len(hits)}  # stays at the node
+        party.progress("aggregating under encryption", i + 1, len(marginal))
     ctx.report["indicators"] = stats
-    if spec.node(party.name).fuzzy:  # how this node's records linked, noised like every count
-        vectors.append(m.ReleasedVector(LINKAGE, clear=tuple(ctx.plan.marginal.add_to(list(link_counts)))))
     release = m.NodeRelease(task.round_id, tuple(vectors), cost_of(party.name, ctx.plan, sorted(ctx.data)))
     return StepOutput(release, tuple(out_chunks))

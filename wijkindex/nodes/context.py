@@ -54,6 +54,7 @@ class SpinePlacement:
     bsns: np.ndarray
     cells: np.ndarray
     rows: object  # the spine frame's rows of these children (pandas), for encodings
+    ages: np.ndarray | None = None  # each child's age on the reference date (indicator scopes)
 
 
 @dataclass

@@ -19,7 +19,7 @@ from wijkindex.linkage.bsn import normalise_bsn
 from wijkindex.linkage.records import ColumnSpec, LoadedRecords, RecordIssue, load_records, shown_value
 from wijkindex.nodes.context import LINK_COLUMN, RoundContext, SpinePlacement
 from wijkindex.protocol import messages as m
-from wijkindex.protocol.spec import JointIndicator, RoundSpec
+from wijkindex.protocol.spec import ALL, SOURCE, JointIndicator, RoundSpec
 
 log = logging.getLogger("wijkindex.node")
 
@@ -130,12 +130,15 @@ def place_spine(config: NodeConfig, spec: RoundSpec, cells: tuple[m.Cell, ...], 
         raise UnusableData(text, public=text)
     cell = area_idx[ok].astype(int).to_numpy() * n_bands + band_idx[ok].astype(int).to_numpy()
     rows = frame.loc[ok.to_numpy()]
-    return SpinePlacement(rows[ds.id_column].astype(str).to_numpy(), cell, rows), counts
+    return SpinePlacement(rows[ds.id_column].astype(str).to_numpy(), cell, rows,
+                          age[ok].astype(int).to_numpy()), counts
 
 
 def flagged_ids(config: NodeConfig, ctx: RoundContext, indicator: str) -> np.ndarray:
     """Identifiers of the children for whom any record satisfies the indicator (counted once):
-    BSNs at the spine node, spine pseudonyms (hex) at a source node once it has linked."""
+    BSNs at the spine node, spine pseudonyms (hex) at a source node once it has linked. Within
+    the indicator's scope: of its ages (a source's record's birth date, the spine's own at the
+    spine) and, for a sub-population, among the children flagged by its population indicator."""
     ind = config.indicator(indicator)
     ds = config.dataset(ind.dataset)
     frame = ctx.data[ind.dataset].frame
@@ -146,10 +149,58 @@ def flagged_ids(config: NodeConfig, ctx: RoundContext, indicator: str) -> np.nda
         hit = pd.to_numeric(col, errors="coerce") < ind.below
     else:
         hit = col.astype(bool)
+    scope = ctx.spec.scope(indicator)
     if LINK_COLUMN in frame.columns:
-        linked = frame[LINK_COLUMN] != ""
-        return frame.loc[(hit & linked).to_numpy(), LINK_COLUMN].unique()
-    return frame.loc[hit.to_numpy(), ds.id_column].astype(str).unique()
+        if not scope.full_ages:
+            hit &= _of_ages(frame, ds, ctx.spec, scope.low, scope.high)
+        ids = frame.loc[(hit & (frame[LINK_COLUMN] != "")).to_numpy(), LINK_COLUMN].unique()
+    else:
+        ids = frame.loc[hit.to_numpy(), ds.id_column].astype(str).unique()
+        if not scope.full_ages:
+            ids = np.intersect1d(ids, spine_ids_of_ages(ctx, scope.low, scope.high))
+    if scope.population not in (ALL, SOURCE):
+        ids = np.intersect1d(ids, flagged_ids(config, ctx, scope.population))
+    return ids
+
+
+def spine_ids_of_ages(ctx: RoundContext, low: int, high: int) -> np.ndarray:
+    placement = ctx.placement
+    assert placement is not None and placement.ages is not None
+    return placement.bsns[(placement.ages >= low) & (placement.ages <= high)]
+
+
+def _of_ages(frame: pd.DataFrame, ds: DatasetConfig, spec: RoundSpec, low: int, high: int) -> pd.Series:
+    """Which of a source dataset's records are of a child aged low..high on the reference date,
+    by the record's own birth date (the dataset's identifier of kind date, or geboortedatum)."""
+    column = next((c for c, kind in ds.identifiers.items() if kind == "date"), None)
+    column = column or ("geboortedatum" if "geboortedatum" in frame.columns else None)
+    if column is None:
+        raise UnusableData(f"dataset {ds.name} has no birth date column, but an indicator of this round is "
+                           f"limited to ages {low}-{high}", public=f"dataset {ds.name} has no birth date "
+                           f"column for an indicator limited to ages {low}-{high}")
+    ref = spec.reference_date
+    born = pd.to_datetime(frame[column], errors="coerce")
+    age = ref.year - born.dt.year - ((born.dt.month > ref.month) |
+                                     ((born.dt.month == ref.month) & (born.dt.day > ref.day))).astype(int)
+    return (age >= low) & (age <= high)
+
+
+def population_ids(config: NodeConfig, ctx: RoundContext, denominator: str) -> np.ndarray:
+    """At a source: the spine pseudonyms (hex) of the children linked to a record of the
+    datasets whose indicators are rates of ``denominator`` (``population:NODE[@LOW-HIGH]``),
+    of those ages by the record's birth date."""
+    spec = ctx.spec
+    low, high = spec.denominator_ages(denominator)
+    datasets = {config.indicator(i).dataset for i in spec.node(config.name).indicators
+                if spec.denominator_of(i) == denominator}
+    ids: list[np.ndarray] = []
+    for name in sorted(datasets):
+        frame = ctx.data[name].frame
+        keep = frame[LINK_COLUMN] != ""
+        if (low, high) != (0, 17):
+            keep &= _of_ages(frame, config.dataset(name), spec, low, high)
+        ids.append(frame.loc[keep.to_numpy(), LINK_COLUMN].unique())
+    return np.unique(np.concatenate(ids)) if ids else np.array([], dtype=object)
 
 
 def joint_levels(config: NodeConfig, ctx: RoundContext, joint: JointIndicator) -> tuple[dict[str, int], bool]:

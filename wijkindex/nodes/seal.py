@@ -16,7 +16,7 @@ from wijkindex.linkage.fuzzy import encode_identifiers
 from wijkindex.linkage.pseudonym import EncodingKey, Pseudonymiser, RoundKey
 from wijkindex.nodes.context import Party, RoundContext, StepOutput, cost_of
 from wijkindex.nodes.join import verified_peer_key
-from wijkindex.nodes.loading import flagged_ids, joint_levels
+from wijkindex.nodes.loading import flagged_ids, joint_levels, spine_ids_of_ages
 from wijkindex.protocol import messages as m
 from wijkindex.protocol import relay
 from wijkindex.protocol.packing import PackingLayout
@@ -83,21 +83,29 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
                                          party.signing_key, ordered,
                                          {c: [v[i] for i in order] for c, v in columns[r.party].items()},
                                          relay.noise_meta(shares[r.party], ctx.public_key))
-    # the spine's own indicators, the population and its all-spine joint counts, noised in the clear
+    # the spine's own releases (spec.releases): indicators, population counts, all-spine joint counts,
+    # counted and noised in the clear
     index_of = dict(zip(bsns, cells))
-    released = spec.joint_released_by(party.name)
-    counts = [np.bincount(cells, minlength=n_cells)]
-    for ind in spec.node(party.name).indicators:
-        hit = [index_of[b] for b in flagged_ids(party.config, ctx, ind) if b in index_of]
-        counts.append(np.bincount(np.asarray(hit, dtype=np.int64), minlength=n_cells))
-    for j in released:
-        hit = [s for s in slots[j.name] if s is not None]
-        counts.append(np.bincount(np.asarray(hit, dtype=np.int64), minlength=ctx.joint_layout(j).n_cells))
-    names = [POPULATION, *spec.node(party.name).indicators, *(j.name for j in released)]
-    groups = [ctx.plan.marginal] * (len(names) - len(released)) + [ctx.plan.joint] * len(released)
-    vectors = tuple(m.ReleasedVector(name, clear=tuple(g.add_to(c.astype(int).tolist())))
-                    for name, c, g in zip(names, counts, groups))
-    release = m.NodeRelease(task.round_id, vectors, cost_of(party.name, ctx.plan, sorted(ctx.data)))
+    joints = {j.name: j for j in spec.joint}
+
+    def counts_of(ids) -> np.ndarray:  # type: ignore[no-untyped-def]
+        hit = [index_of[b] for b in ids if b in index_of]
+        return np.bincount(np.asarray(hit, dtype=np.int64), minlength=n_cells)
+
+    vectors = []
+    for r in spec.releases(party.name):
+        if r.joint:
+            hit = [s for s in slots[r.name] if s is not None]
+            c = np.bincount(np.asarray(hit, dtype=np.int64), minlength=ctx.joint_layout(joints[r.name]).n_cells)
+        elif r.name == POPULATION:
+            c = np.bincount(cells, minlength=n_cells)
+        elif r.name.startswith(POPULATION):
+            c = counts_of(spine_ids_of_ages(ctx, *spec.denominator_ages(r.name)))
+        else:
+            c = counts_of(flagged_ids(party.config, ctx, r.name))
+        noise = ctx.plan.joint if r.joint else ctx.plan.marginal
+        vectors.append(m.ReleasedVector(r.name, clear=tuple(noise.add_to(c.astype(int).tolist()))))
+    release = m.NodeRelease(task.round_id, tuple(vectors), cost_of(party.name, ctx.plan, sorted(ctx.data)))
     return StepOutput(release, tuple(chunks))
 
 

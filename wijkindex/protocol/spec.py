@@ -27,6 +27,18 @@ spec in one go. Example::
     name = "cumulatief_risico"
     kind = "count"
     attributes = ["gemeente:eenoudergezin", "gemeente:bijstand", "ggd:psychosociale_problemen"]
+
+    [indicator.psychosociale_problemen]   # a rate of the children the JGZ saw, not of all children
+    population = "source"
+    ages = [0, 17]
+
+An indicator's scope (``[indicator.NAME]``) says which children it is a rate of and at
+which ages it can occur: ``population`` is ``"all"`` (every registered child, the default),
+``"source"`` (the spine's children linked to a record of the indicator's node: pupils,
+children the JGZ saw) or another indicator of the same node (a sub-population: VVE
+participation among the children with a VVE indication). Cells of age bands wholly outside
+``ages`` are not published; what each node releases follows from the scopes
+(``RoundSpec.releases``).
 """
 
 from __future__ import annotations
@@ -42,6 +54,7 @@ from typing import Any, Iterable, Mapping
 from wijkindex.errors import SpecError
 from wijkindex.linkage.fuzzy import link_sensitivity
 from wijkindex.privacy.noise import NoisePlan
+from wijkindex.vocabulary import LINKAGE, POPULATION
 
 SPEC_VERSION = 1
 LEVELS = ("wijk", "buurt")
@@ -78,6 +91,7 @@ class NodeRequest:
 
 
 JOINT_KINDS = ("all", "count")
+ALL, SOURCE = "all", "source"
 MAX_CHAIN = 3  # noise shares per slot: 3 offsets of 2^(bits-2) still fit a slot (docs/protocol.md)
 
 
@@ -120,6 +134,38 @@ class JointIndicator:
 
 
 @dataclass(frozen=True)
+class Scope:
+    """Which children an indicator is a rate of (``population``) and the ages it can occur at."""
+
+    population: str = ALL
+    low: int = 0
+    high: int = 17
+
+    @property
+    def full_ages(self) -> bool:
+        return (self.low, self.high) == (0, 17)
+
+    def overlaps(self, band: AgeBand) -> bool:
+        return band.low <= self.high and self.low <= band.high
+
+    def holds(self, band: AgeBand) -> bool:
+        return self.low <= band.low and band.high <= self.high
+
+    def to_mapping(self) -> dict[str, Any]:
+        return {"population": self.population, "ages": [self.low, self.high]}
+
+
+@dataclass(frozen=True)
+class Release:
+    """One vector a node releases: its name, whether it is a joint's (joint noise) and sealed
+    (aggregated under Paillier at a source) or clear (counted by the spine, or a linkage report)."""
+
+    name: str
+    joint: bool = False
+    sealed: bool = False
+
+
+@dataclass(frozen=True)
 class RoundSpec:
     period: int
     gemeente: str
@@ -137,6 +183,7 @@ class RoundSpec:
     # and the packing slot width: nodes take both from the signed spec, never from a task
     cells_sha256: str = ""
     slot_bits: int = DEFAULT_SLOT_BITS
+    scopes: tuple[tuple[str, Scope], ...] = ()  # [indicator.NAME] tables; absent: every child, ages 0-17
 
     @property
     def reference_date(self) -> date:
@@ -194,6 +241,67 @@ class RoundSpec:
             return 1
         return 1 + sum(min(len(joint.at(p)), joint.cap) for p in self.chain(joint))
 
+    def scope(self, indicator: str) -> Scope:
+        """An indicator's scope; a joint ``all`` indicator is of every child at the ages its
+        attributes share, a cumulative-risk level of every child."""
+        declared = dict(self.scopes)
+        if indicator in declared:
+            return declared[indicator]
+        joint = next((j for j in self.joint if j.kind == "all" and j.name == indicator), None)
+        if joint is not None:
+            parts = [self.scope(ind) for _, ind in joint.attributes]
+            return Scope(ALL, max(p.low for p in parts), min(p.high for p in parts))
+        return Scope()
+
+    def published_bands(self, indicator: str) -> tuple[AgeBand, ...]:
+        """The age bands whose cells an indicator is published for: those its ages overlap."""
+        return tuple(b for b in self.age_bands if self.scope(indicator).overlaps(b))
+
+    def denominator_of(self, indicator: str) -> str:
+        """The released vector an indicator is a rate of: ``population`` (the spine's count of
+        registered children), ``population@LOW-HIGH`` (the spine's children of those ages, where
+        a band is only partly of the indicator's ages), ``population:NODE[@LOW-HIGH]`` (the
+        children linked to the node's records) or the indicator of a sub-population."""
+        scope = self.scope(indicator)
+        joint_level = any(indicator in j.level_names() for j in self.joint if j.kind == "count")
+        if joint_level or any(j.name == indicator for j in self.joint):
+            return POPULATION
+        ages = "" if scope.full_ages else f"@{scope.low}-{scope.high}"
+        if scope.population == ALL:
+            whole = all(scope.holds(b) for b in self.published_bands(indicator))
+            return POPULATION if whole else f"{POPULATION}{ages}"
+        if scope.population == SOURCE:
+            return f"{POPULATION}:{self.indicator_source()[indicator]}{ages}"
+        return scope.population
+
+    def denominator_ages(self, denominator: str) -> tuple[int, int]:
+        """The ages a population count is of: ``population@4-17`` -> (4, 17); else (0, 17)."""
+        if not denominator.startswith(POPULATION) or "@" not in denominator:
+            return 0, 17
+        low, high = denominator.rsplit("@", 1)[1].split("-")
+        return int(low), int(high)
+
+    def releases(self, party: str) -> tuple[Release, ...]:
+        """Every vector this node releases, in order: its indicators, the population counts it
+        holds (the spine's registered children; a source's linked children for the scopes that
+        ask), its linkage report if it links fuzzily, the joint indicators its chain ends at.
+        The node builds its release from this, the aggregator checks a release against it."""
+        at_spine = party == self.spine
+        req = self.node(party)
+        out = [Release(ind, sealed=not at_spine) for ind in req.indicators]
+        if at_spine:
+            out.append(Release(POPULATION))
+        dens = dict.fromkeys(self.denominator_of(i) for n in self.nodes for i in n.indicators)
+        for den in dens:
+            holder = self.spine if den.startswith(POPULATION + "@") else (
+                den.split(":", 1)[1].split("@")[0] if den.startswith(POPULATION + ":") else None)
+            if holder == party:
+                out.append(Release(den, sealed=not at_spine))
+        if req.fuzzy:
+            out.append(Release(LINKAGE))
+        out += [Release(j.name, joint=True, sealed=not at_spine) for j in self.joint_released_by(party)]
+        return tuple(out)
+
     def link_factor(self, party: str) -> int:
         """How many spine children one child can reach through this node's records: 1, or for a
         fuzzy node ``link_sensitivity()`` (its own row plus one per identity group of its records
@@ -202,10 +310,9 @@ class RoundSpec:
 
     def d_marginal(self, party: str) -> int:
         """L1 sensitivity per child of this node's marginal vectors (OpenDP's d_in): one per
-        indicator, the population at the spine, the linkage report of a fuzzy node (each child in
-        one bin), each times the node's link factor."""
-        n = self.node(party)
-        return (len(n.indicators) + (1 if party == self.spine else 0) + (1 if n.fuzzy else 0)) * self.link_factor(party)
+        marginal release (indicators, population counts, the linkage report of a fuzzy node:
+        each child in one cell or bin of each), times the node's link factor."""
+        return sum(not r.joint for r in self.releases(party)) * self.link_factor(party)
 
     def d_joint(self, party: str) -> int:
         """L1 sensitivity per child of the joint-indicator noise shares this node adds."""
@@ -241,7 +348,7 @@ class RoundSpec:
 
         allowed = {"version", "round_id", "period", "gemeente", "level", "age_bands", "spine",
                    "nodes", "min_cell_size", "deadline_seconds", "nonce", "joint", "joint_weight",
-                   "cells_sha256", "slot_bits"}
+                   "cells_sha256", "slot_bits", "indicator"}
         for key in sorted(set(raw) - allowed):
             bad(key, "unknown field")
         if raw.get("version") != SPEC_VERSION:
@@ -290,6 +397,7 @@ class RoundSpec:
                 bad(f"nodes.{n.party}.fuzzy", "the spine node links nothing; fuzzy linkage is for source nodes")
 
         joint = _parse_joint(raw.get("joint", []), bad, nodes, spine if isinstance(spine, str) else "")
+        scopes = _parse_scopes(raw.get("indicator", {}), bad, nodes, joint, bands)
         if problems:
             listing = "\n  - ".join(problems)
             raise SpecError(f"{source} is invalid ({len(problems)} problem(s)):\n  - {listing}")
@@ -297,7 +405,7 @@ class RoundSpec:
                    spine=spine, nodes=tuple(nodes), round_id=round_id or "",  # type: ignore[arg-type]
                    min_cell_size=min_cell, deadline_seconds=deadline, nonce=nonce, joint=joint,
                    joint_weight=float(joint_weight), cells_sha256=cells_sha256,  # type: ignore[arg-type]
-                   slot_bits=slot_bits)  # type: ignore[arg-type]
+                   slot_bits=slot_bits, scopes=scopes)  # type: ignore[arg-type]
 
     def with_round_id(self, round_id: str) -> "RoundSpec":
         return dataclasses.replace(self, round_id=round_id)
@@ -333,6 +441,8 @@ class RoundSpec:
             out["cells_sha256"] = self.cells_sha256
         if self.slot_bits != DEFAULT_SLOT_BITS:
             out["slot_bits"] = self.slot_bits
+        if self.scopes:
+            out["indicator"] = {name: scope.to_mapping() for name, scope in self.scopes}
         if self.joint:
             out["joint"] = [{"name": j.name, "kind": j.kind, "attributes": [f"{n}:{i}" for n, i in j.attributes],
                              **({"cap": j.cap} if j.kind == "count" else {})} for j in self.joint]
@@ -405,6 +515,9 @@ def _parse_nodes(value: Any, bad: Any, known_nodes: Iterable[str] | None) -> lis
             bad(f"{path}.indicators", "a non-empty list of indicator names")
             inds = []
         for ind in inds:
+            if ind.startswith(POPULATION) or ind == LINKAGE:
+                bad(f"{path}.indicators", f"{ind!r}: names starting with {POPULATION!r} and {LINKAGE!r} are "
+                                          f"the round's own counts")
             if ind in seen_indicators:
                 bad(f"{path}.indicators", f"{ind!r} is also asked of {seen_indicators[ind]}")
             seen_indicators[ind] = party
@@ -464,3 +577,56 @@ def _parse_joint(value: Any, bad: Any, nodes: list[NodeRequest], spine: str) -> 
             bad(f"{path}.attributes", "an attribute is listed twice")
         out.append(JointIndicator(name, tuple(parsed), kind, min(cap, len(parsed)) if kind == "count" else 3))
     return tuple(out)
+
+
+def _parse_scopes(value: Any, bad: Any, nodes: list[NodeRequest], joint: tuple[JointIndicator, ...],
+                  bands: tuple[AgeBand, ...]) -> tuple[tuple[str, Scope], ...]:
+    """``[indicator.NAME]`` tables: population ("all", "source" or an indicator of the same node)
+    and ages [low, high]; a sub-population has the ages of the indicator it is a part of."""
+    if not isinstance(value, dict):
+        bad("indicator", "a table of [indicator.NAME] tables with population and ages")
+        return ()
+    holder = {ind: n.party for n in nodes for ind in n.indicators}
+    holder.update({ind: node for j in joint for node, ind in j.attributes})
+    out: dict[str, Scope] = {}
+    for name, body in value.items():
+        path = f"indicator.{name}"
+        if name not in holder:
+            bad(path, f"{name!r} is not an indicator of this round")
+            continue
+        if not isinstance(body, dict):
+            bad(path, "a table with population and ages")
+            continue
+        for key in sorted(set(body) - {"population", "ages"}):
+            bad(f"{path}.{key}", "unknown field")
+        population = body.get("population", ALL)
+        if not isinstance(population, str) or population not in (ALL, SOURCE) and holder.get(population) != holder[name]:
+            bad(f"{path}.population", f"'all', 'source' or an indicator of node {holder[name]}, got {population!r}")
+            continue
+        if population == name:
+            bad(f"{path}.population", "an indicator cannot be its own population")
+            continue
+        ages = body.get("ages", [0, 17])
+        if not (isinstance(ages, list) and len(ages) == 2 and all(isinstance(a, int) and not isinstance(a, bool)
+                                                                  for a in ages) and 0 <= ages[0] <= ages[1] <= 17):
+            bad(f"{path}.ages", f"[low, high] with 0 <= low <= high <= 17, got {ages!r}")
+            continue
+        scope = Scope(population, ages[0], ages[1])
+        if bands and not any(scope.overlaps(b) for b in bands):
+            bad(f"{path}.ages", f"ages {ages[0]}-{ages[1]} fall in none of the round's age bands")
+            continue
+        out[name] = scope
+    for name, scope in out.items():
+        if scope.population in (ALL, SOURCE):
+            continue
+        parent = out.get(scope.population, Scope())
+        if parent.population not in (ALL, SOURCE):
+            bad(f"indicator.{name}.population", f"{scope.population!r} is itself a sub-population; "
+                f"name its population instead")
+        elif (parent.low, parent.high) != (scope.low, scope.high):
+            bad(f"indicator.{name}.ages", f"a sub-population has the ages of {scope.population!r} "
+                f"({parent.low}-{parent.high}), got {scope.low}-{scope.high}")
+        elif scope.population not in {i for n in nodes for i in n.indicators}:
+            bad(f"indicator.{name}.population", f"{scope.population!r} must itself be asked of the node "
+                f"(its noised count is the denominator)")
+    return tuple(sorted(out.items()))

@@ -32,7 +32,13 @@ from wijkindex.synth.truth import compute_truth
 BANDS = ((0, 3, "share_0_3"), (4, 11, "share_4_11"), (12, 17, "share_12_17"))
 HOUSEHOLD_SIZES = (np.array([1, 2, 3, 4]), np.array([0.36, 0.42, 0.16, 0.06]))
 # Smart Start profile coefficients: (eenouder, moeder_werkloos, jonge_moeder, huurtoeslag, buurt), target rate
+# among the children who can have it (ELIGIBLE). Protective factors come first: they are less
+# common where risk stacks up, and they lower the risk outcomes after them (PROTECTS).
 MODEL: dict[str, tuple[tuple[float, float, float, float, float], float]] = {
+    "sport_cultuur": ((-0.5, -0.8, -0.3, -0.6, -0.4), 0.62),
+    "stabiele_schoolloopbaan": ((-0.5, -0.6, -0.3, -0.4, -0.3), 0.85),
+    "vve_indicatie": ((0.6, 1.0, 0.6, 0.8, 0.5), 0.22),
+    "vve_deelname": ((-0.4, -0.6, -0.3, -0.3, -0.2), 0.78),
     "bijstand": ((1.3, 2.3, 0.4, 0.8, 0.5), 0.07),
     "schuldhulp": ((0.9, 1.0, 0.4, 1.0, 0.4), 0.04),
     "jeugdhulp": ((0.9, 0.5, 0.4, 0.4, 0.3), 0.11),
@@ -42,12 +48,20 @@ MODEL: dict[str, tuple[tuple[float, float, float, float, float], float]] = {
     "psychosociale_problemen": ((0.8, 0.5, 0.3, 0.3, 0.2), 0.10),
     "onderwijsachterstand": ((0.5, 0.9, 0.6, 0.7, 0.6), 0.10),
     "verzuim": ((0.7, 0.5, 0.3, 0.4, 0.3), 0.05),
-    "vve_deelname": ((0.6, 1.0, 0.6, 0.8, 0.5), 0.22),
+}
+PROTECTS = {  # outcome -> {protective factor: log-odds effect}: NJi's balansmodel, protection lowers risk
+    "taalachterstand": {"vve_deelname": -1.0},
+    "onderwijsachterstand": {"vve_deelname": -0.5, "stabiele_schoolloopbaan": -0.6},
+    "verzuim": {"stabiele_schoolloopbaan": -1.0, "sport_cultuur": -0.3},
+    "overgewicht": {"sport_cultuur": -0.6},
+    "psychosociale_problemen": {"sport_cultuur": -0.5},
+    "jeugdhulp": {"sport_cultuur": -0.3},
 }
 HOUSEHOLD_LEVEL = ("bijstand", "schuldhulp")
 # yearly relative change of each indicator's gemeente-wide rate (multi-year federations)
 TREND = {"jeugdhulp": 0.06, "psychosociale_problemen": 0.05, "verzuim": 0.03, "overgewicht": -0.03,
-         "onderwijsachterstand": -0.04, "taalachterstand": -0.02, "bijstand": -0.03, "vve_deelname": 0.04}
+         "onderwijsachterstand": -0.04, "taalachterstand": -0.02, "bijstand": -0.03, "vve_deelname": 0.04,
+         "sport_cultuur": 0.02}
 IDENTIFIERS = {"voornaam": "given_name", "achternaam": "surname", "geboortedatum": "date", "geslacht": "sex",
                "postcode": "postcode"}
 NO_BSN_SHARE = 0.12  # of the GGD's records: survey answers that identify a child only by name, date, sex, postcode
@@ -67,8 +81,8 @@ CUMULATIVE = {  # cumulative risk across the three holders (NJi: risk rises with
 }
 HOLDERS = {
     "gemeente": ["eenoudergezin", "bijstand", "schuldhulp", "jeugdhulp", "ots_uithuisplaatsing", "huurtoeslag"],
-    "ggd": ["overgewicht", "taalachterstand", "psychosociale_problemen"],
-    "school": ["onderwijsachterstand", "verzuim", "vve_deelname"],
+    "ggd": ["overgewicht", "taalachterstand", "psychosociale_problemen", "vve_indicatie", "vve_deelname"],
+    "school": ["onderwijsachterstand", "verzuim", "sport_cultuur", "stabiele_schoolloopbaan"],
 }
 
 
@@ -219,14 +233,18 @@ def _outcomes(kids: pd.DataFrame, rng: np.random.Generator, years_back: int = 0,
                          kids["buurt_z"].to_numpy() + drift])
     age = kids["age"].to_numpy()
     eligible = {
-        "overgewicht": age >= 4, "taalachterstand": (age >= 2) & (age <= 6), "onderwijsachterstand": age >= 4,
-        "verzuim": age >= 6, "vve_deelname": (age >= 2) & (age <= 5),
+        "overgewicht": age >= 2, "taalachterstand": (age >= 2) & (age <= 5), "onderwijsachterstand": age >= 4,
+        "verzuim": age >= 5, "vve_indicatie": (age >= 2) & (age <= 5), "sport_cultuur": age >= 4,
+        "stabiele_schoolloopbaan": age >= 6,
     }
     age_effect = {"jeugdhulp": 0.5 * (age >= 12) - 0.7 * (age <= 3), "psychosociale_problemen": 0.3 * (age >= 12),
                   "verzuim": 0.8 * (age >= 12)}
     first_of_household = ~kids["huishouden"].duplicated()
     for name, (coef, target) in MODEL.items():
         eta = x @ np.asarray(coef) + age_effect.get(name, 0) + kids["family_factor"].to_numpy()
+        eta = eta + sum(effect * kids[factor].to_numpy() for factor, effect in PROTECTS.get(name, {}).items())
+        if name == "vve_deelname":  # participation among the children with an indication
+            eligible[name] = kids["vve_indicatie"].to_numpy() == 1
         ok = eligible.get(name, np.ones(len(kids), dtype=bool))
         b = _intercept(eta[ok], min(0.9, target * float(np.exp(-TREND.get(name, 0.0) * years_back))))
         draw = (rng.random(len(kids)) < _sigmoid(b + eta)) & ok
