@@ -51,7 +51,7 @@ def test_demo_end_to_end_in_separate_processes(tmp_path: Path) -> None:
     assert len(pq) == len(index)
     assert (out / "report.html").read_text(encoding="utf-8").count("<table") >= 12
     composite = pd.read_csv(out / "composite.csv")
-    assert set(composite["domain"]) == {"gezin", "zorg", "gezondheid", "onderwijs", "voorschool", "totaal"}
+    assert set(composite["domain"]) == {"gezin", "zorg", "gezondheid", "onderwijs", "beschermend", "totaal"}
     assert (out / "federation" / "truth" / "truth.csv").exists()
     history = pd.read_csv(out / "history.csv")
     assert sorted(history["period"].unique()) == [2012, 2013, 2014]  # one round per period, for the trend

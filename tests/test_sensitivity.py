@@ -73,7 +73,8 @@ def add_child(out_dir: Path, variant: str, seed: int) -> None:
     jgz_path, school_path = out_dir / "ggd" / "jgz.csv", out_dir / "school" / "leerlingen.csv"
     brp = pd.read_csv(brp_path, dtype=str, keep_default_na=False)
     jgz = pd.read_csv(jgz_path, dtype=str, keep_default_na=False)
-    flags = {"overgewicht": "1", "taalachterstand": "1", "psychosociale_problemen": "1"}
+    flags = {"overgewicht": "1", "taalachterstand": "1", "psychosociale_problemen": "1", "vve_indicatie": "1",
+             "vve_deelname": "1"}
     import random
 
     bsn = random_bsn(random.Random(seed))
@@ -89,7 +90,8 @@ def add_child(out_dir: Path, variant: str, seed: int) -> None:
         sd.to_csv(sd_path, index=False)
         school = pd.read_csv(school_path, dtype=str, keep_default_na=False)
         school = pd.concat([school, _row_like(school, bsn=bsn, geboortedatum=name["geboortedatum"],
-                                              onderwijsachterstand="1", verzuim="1", vve_deelname="1")])
+                                              onderwijsachterstand="1", verzuim="1", sport_cultuur="1",
+                                              stabiele_schoolloopbaan="1")])
         school.to_csv(school_path, index=False)
     if variant == "with_bsn":
         jgz = pd.concat([jgz, _row_like(jgz, jgz_id="J9999990", bsn=bsn, **name, **flags)])

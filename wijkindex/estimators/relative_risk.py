@@ -82,6 +82,8 @@ def relative_risks(index: pd.DataFrame, defs: tuple[RelativeRiskDef, ...]) -> pd
             continue
         per_wijk: dict[str, list[tuple[float, ...]]] = {}
         for c in cells.itertuples():
+            if any((ind, c.wijk_code, c.age_band) not in keyed.index for ind in (d.exposure, d.outcome, d.joint)):
+                continue  # a band outside the outcome's ages: no table
             e_row = keyed.loc[(d.exposure, c.wijk_code, c.age_band)]
             o_row = keyed.loc[(d.outcome, c.wijk_code, c.age_band)]
             j_row = keyed.loc[(d.joint, c.wijk_code, c.age_band)]

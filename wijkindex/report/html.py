@@ -16,11 +16,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from wijkindex.catalogue import population_label
 from wijkindex.errors import InputFileError
 from wijkindex.estimators.consistency import level_shares
 from wijkindex.estimators.index import noisy_columns
 from wijkindex.protocol.spec import parse_age_bands
-from wijkindex.vocabulary import Z90
+from wijkindex.vocabulary import POPULATION, Z90
 
 LABELS = {
     "eenoudergezin": "Kinderen in een eenoudergezin",
@@ -34,7 +35,10 @@ LABELS = {
     "psychosociale_problemen": "Kinderen met gesignaleerde psychosociale problemen",
     "onderwijsachterstand": "Leerlingen met een onderwijsachterstand",
     "verzuim": "Leerlingen met schoolverzuim",
-    "vve_deelname": "Kinderen met VVE-deelname",
+    "vve_indicatie": "Kinderen met een VVE-indicatie",
+    "vve_deelname": "Kinderen met een VVE-indicatie die VVE volgen",
+    "sport_cultuur": "Leerlingen die sporten of een kunst- of muziekvak volgen",
+    "stabiele_schoolloopbaan": "Leerlingen met een stabiele schoolloopbaan",
     "moeder_werkloos": "Kinderen van een moeder zonder werk",
     "jonge_moeder": "Kinderen van een moeder jonger dan 30 bij het eerste kind",
     "eenouder_en_psychosociaal": "Kinderen in een eenoudergezin met psychosociale problemen",
@@ -58,7 +62,10 @@ LABELS_EN = {
     "psychosociale_problemen": "Children with signalled psychosocial problems",
     "onderwijsachterstand": "Pupils with an educational disadvantage",
     "verzuim": "Pupils with school absenteeism",
-    "vve_deelname": "Children in early childhood education (VVE)",
+    "vve_indicatie": "Children with a VVE (early education) indication",
+    "vve_deelname": "Children with a VVE indication who attend VVE",
+    "sport_cultuur": "Pupils who take part in sports, arts or music",
+    "stabiele_schoolloopbaan": "Pupils with a stable school career",
     "moeder_werkloos": "Children of a mother without work",
     "jonge_moeder": "Children of a mother under 30 at her first child",
     "eenouder_en_psychosociaal": "Children in a single-parent household with psychosocial problems",
@@ -72,6 +79,8 @@ LABELS_EN = {
 }
 SOURCES = {"gemeente": "gemeente", "ggd": "GGD", "school": "schoolbesturen", "gemeente+ggd": "gemeente en GGD",
            "gemeente+school": "gemeente en schoolbesturen", "gemeente+ggd+school": "gemeente, GGD en schoolbesturen"}
+NOT_APPLICABLE = ("<td class='na' title='buiten de leeftijden van deze indicator / outside this indicator&#39;s "
+                  "ages'>n.v.t.</td>")
 LEVEL_COLOURS = ("#e8eef7", "#f3d9a4", "#e49a5b", "#b8412c")
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:72rem;color:#1b1b1b;
@@ -551,7 +560,8 @@ def section_summary(index: pd.DataFrame) -> str:
         g = g.set_index("age_band")
         cells = "".join(
             f"<td>{g.loc[b, 'rate']:.1%} <span class='moe'>± {g.loc[b, 'moe90']:.1%}</span></td>"
-            if b in g.index and pd.notna(g.loc[b, "rate"]) else "<td>-</td>" for b in bands)
+            if b in g.index and pd.notna(g.loc[b, "rate"]) else "<td>-</td>" if b in g.index else NOT_APPLICABLE
+            for b in bands)
         body.append(f"<tr><td>{tr_label(str(ind))} <span class='moe'>({html.escape(SOURCES.get(str(src), str(src)))})"
                     f"</span></td>{cells}</tr>")
     return ("<h2>" + tr("Gemeente-gemiddelden", "Municipality averages") + " " + csv_link(gm, "gemeente.csv") + "</h2>"
@@ -588,12 +598,15 @@ def section_indicator(index: pd.DataFrame, indicator: str) -> str:
         cls = " class='gm'" if code == gm_code else ""
         body.append(f"<tr><td{cls}>{html.escape(name)}</td>{''.join(tds)}</tr>")
     src = SOURCES.get(str(g["source"].iloc[0]), str(g["source"].iloc[0]))
+    pop = str(g["population"].iloc[0]) if "population" in g.columns else POPULATION
     return (f"<h2>{tr_label(indicator)} {csv_link(g, indicator + '.csv')}</h2><p class='sub'>"
-            + tr(f"bron: {src}; percentage van de kinderen in de wijk en leeftijdsgroep, ± 90%-foutmarge, index t.o.v. "
+            + tr(f"bron: {src}; percentage van {html.escape(population_label(pop))} in de wijk en leeftijdsgroep, "
+                 "± 90%-foutmarge, index t.o.v. "
                  "gemeente = 100. Wijkcijfers zijn kleine-gebiedsschattingen: het verruiste cijfer, naar wat de "
                  "stand van de wijk op de andere risico-indicatoren voorspelt getrokken naarmate het meer ruis is; "
                  "de directe meting staat in de CSV (rate).",
-                 f"source: {src}; percentage of the children in the neighbourhood and age group, ± 90% margin of "
+                 f"source: {src}; percentage of {html.escape(population_label(pop, english=True))} in the "
+                 "neighbourhood and age group, ± 90% margin of "
                  "error, index against the municipality = 100. Neighbourhood figures are small-area estimates: the "
                  "noised figure, pulled towards what the neighbourhood's standing on the other risk indicators "
                  "predicts as far as it is noise; the direct measurement is in the CSV (rate).") + "</p>"
