@@ -76,16 +76,17 @@ class Vector:
     moe90: float
 
 
-def round_vectors(spec: RoundSpec, cells: list[m.Cell], truth: pd.DataFrame) -> tuple[Vector, list[Vector]]:
-    """The population vector and the numerator vectors (in the aggregator's order) with their noise."""
+def round_vectors(spec: RoundSpec, cells: list[m.Cell], truth: pd.DataFrame) -> tuple[dict[str, Vector], list[Vector]]:
+    """The population vectors by name and the numerator vectors (in the aggregator's order) with
+    their noise. A cell outside an indicator's ages has no truth row: its count is 0 here (it is
+    released, noised, and never published)."""
     keys = pd.MultiIndex.from_tuples([(c.area_code, c.age_band) for c in cells])
     at = truth.set_index(["indicator", "wijk_code", "age_band"])
 
     def counts(indicator: str, column: str = "numerator") -> np.ndarray:
-        v = at.loc[indicator][column].reindex(keys)
-        if v.isna().any():
-            raise SystemExit(f"the truth lacks {indicator} for some cells")
-        return v.to_numpy(dtype=np.int64)
+        if indicator not in at.index.get_level_values(0):
+            raise SystemExit(f"the truth lacks {indicator}")
+        return at.loc[indicator][column].reindex(keys).fillna(0).to_numpy(dtype=np.int64)
 
     plans = {p: spec.noise_plan(p) for p in spec.parties}
     nums: list[Vector] = []
@@ -93,9 +94,15 @@ def round_vectors(spec: RoundSpec, cells: list[m.Cell], truth: pd.DataFrame) -> 
         mp = plans[node.party].marginal
         nums += [Vector(ind, node.party, counts(ind), [mp.scale], mp.scale, mp.variance, mp.moe(0.10))
                  for ind in node.indicators]
-    sp = plans[spec.spine].marginal
-    population = Vector(POPULATION, spec.spine, counts(spec.node(spec.spine).indicators[0], "denominator"),
-                        [sp.scale], sp.scale, sp.variance, sp.moe(0.10))
+    populations = {}
+    for node in spec.nodes:  # each population count at its holder's marginal scale, from the truth's denominators
+        mp = plans[node.party].marginal
+        for r in spec.releases(node.party):
+            if r.name.startswith(POPULATION):
+                rate_of = (spec.node(spec.spine).indicators[0] if r.name == POPULATION else
+                           next(i for n in spec.nodes for i in n.indicators if spec.denominator_of(i) == r.name))
+                populations[r.name] = Vector(r.name, node.party, counts(rate_of, "denominator"), [mp.scale],
+                                             mp.scale, mp.variance, mp.moe(0.10))
     for joint in spec.joint:  # a joint count carries a noise share of every node of its chain
         chain = spec.chain(joint)
         variance = sum(plans[p].joint.variance for p in chain)
@@ -106,7 +113,7 @@ def round_vectors(spec: RoundSpec, cells: list[m.Cell], truth: pd.DataFrame) -> 
             shares = [plans[p].joint.scale for _ in range(merged) for p in chain]
             var = variance * merged
             nums.append(Vector(name, "+".join(chain), counts(name), shares, scale, var, Z90 * math.sqrt(var)))
-    return population, nums
+    return populations, nums
 
 
 def noised(v: Vector, rng: np.random.Generator) -> NoisedRelease:
@@ -216,7 +223,7 @@ def main() -> None:
     gm = spec.gemeente
     areas = geo.wijken[["wijk_code", "wijk_name"]].sort_values("wijk_code").values.tolist()
     cells = [m.Cell(code, name, band.label) for code, name in areas for band in spec.age_bands]
-    population, vectors = round_vectors(spec, cells, truth)
+    populations, vectors = round_vectors(spec, cells, truth)
     meta = IndexMeta("validity", spec.period, gm, geo.gemeente_name, min_cell_size=spec.min_cell_size)
     definition = IndexDefinition.load()
     rr_defs = load_relative_risks()
@@ -231,8 +238,10 @@ def main() -> None:
     t_comp = exact.set_index(["wijk_code", "domain"])["score"]
 
     released = [v.indicator for v in vectors]
-    rate_keys = pd.MultiIndex.from_tuples([(c.area_code, c.age_band, i) for i in released for c in cells]
-                                          + [(gm, b.label, i) for i in released for b in spec.age_bands])
+    shown_bands = {i: {b.label for b in spec.published_bands(i)} for i in released}  # within each one's ages
+    rate_keys = pd.MultiIndex.from_tuples([(c.area_code, c.age_band, i) for i in released for c in cells
+                                           if c.age_band in shown_bands[i]]
+                                          + [(gm, b, i) for i in released for b in sorted(shown_bands[i])])
     is_gm_rate = rate_keys.get_level_values(0) == gm
     tot_keys = pd.MultiIndex.from_tuples([(w, i) for w, _ in areas + [(gm, "")] for i in released])
     rr_keys = pd.MultiIndex.from_tuples(list(t_rr.index))
@@ -256,8 +265,11 @@ def main() -> None:
     console.print(f"re-noising the truth {args.draws} times through the assembly "
                   f"({len(cells)} cells, {len(vectors)} numerator vectors) ...")
     for _ in range(args.draws):
-        idx = assemble_index(meta, cells, noised(population, rng), [noised(v, rng) for v in vectors],
-                             orientation=definition.orientation)
+        idx = assemble_index(meta, cells, {n: noised(v, rng) for n, v in populations.items()},
+                             [noised(v, rng) for v in vectors], orientation=definition.orientation, scope=spec)
+        published = set(zip(idx["wijk_code"], idx["age_band"], idx["indicator"]))
+        if not published <= set(rate_keys):
+            raise SystemExit(f"published outside an indicator's population: {sorted(published - set(rate_keys))[:3]}")
         k = idx.set_index(["wijk_code", "age_band", "indicator"])
         shown = ~k["suppressed"] | (k.index.get_level_values(0) == gm)
         k = k.assign(rate_unclipped=k["numerator_noisy"].astype(float) / k["denominator_noisy"].astype(float),
@@ -477,6 +489,8 @@ def main() -> None:
                   "(RR / true RR - 1); composite scores in points (gemeente = 100) against the exact truth's scores.")
     console.print("not measured: year-on-year change (needs a second year's federation and round); the linkage "
                   "report. Cumulative-risk shares after consistent_levels have no published interval.")
+    console.print(f"populations: {len(populations)} released ({', '.join(populations)}); no published cell outside "
+                  f"its indicator's ages or population in any draw (checked: {len(rate_keys):,} publishable rate rows)")
     console.print(f"run time: {elapsed:.0f} s ({args.draws} draws)")
 
 
