@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from wijkindex.errors import InputFileError
-from wijkindex.estimators.consistency import level_shares
+from wijkindex.estimators.consistency import cumulative_shares
 from wijkindex.estimators.index import noisy_columns
 from wijkindex.protocol.spec import parse_age_bands
 from wijkindex.vocabulary import Z90
@@ -369,14 +369,12 @@ def section_cumulative(index: pd.DataFrame) -> str:
     groups = _level_groups(list(dict.fromkeys(index["indicator"])))
     parts = []
     for stem, levels in groups.items():
-        t = _totals(index[index["indicator"].isin(levels)])
-        nums = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="num", sort=False)
-        nums = nums[[lv for lv in levels if lv in nums.columns]]
-        dens = t.groupby(["wijk_code", "wijk_name"], sort=False)["den"].max().reindex(nums.index)
         # each level is noised on its own: the nearest non-negative shares that sum to 100% are shown
-        table = pd.DataFrame(level_shares(nums.to_numpy(), dens.to_numpy()), index=nums.index, columns=nums.columns)
-        t = t.merge(table.stack().rename("share").reset_index(), on=["wijk_code", "wijk_name", "indicator"],
-                    how="left")
+        t = cumulative_shares(index, levels).assign(period=index["period"].iloc[0])
+        table = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="share", sort=False)[levels]
+        low = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="share_low90", sort=False)
+        high = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="share_high90", sort=False)
+        dens = t.groupby(["wijk_code", "wijk_name"], sort=False)["den"].max().reindex(table.index)
         gm_code = str(index["gemeente_code"].iloc[0])
         # shares of a few dozen children are mostly noise: such wijken are named, not drawn
         few = [k for k in table.index if k[0] != gm_code and not dens.get(k, 0) >= MIN_CHILDREN_SHARES]
@@ -396,7 +394,8 @@ def section_cumulative(index: pd.DataFrame) -> str:
                 width = w * share / total
                 svg.append(f"<rect x='{x:.1f}' y='{y + 2}' width='{width:.1f}' height='13' "
                            f"fill='{LEVEL_COLOURS[min(k, len(LEVEL_COLOURS) - 1)]}'><title>"
-                           f"{html.escape(label(levels[k]))}: {share:.1%}</title></rect>")
+                           f"{html.escape(label(levels[k]))}: {share:.1%} "
+                           f"(90%: {low.loc[key, levels[k]]:.1%} - {high.loc[key, levels[k]]:.1%})</title></rect>")
                 x += width
         legend = "".join(f"<span style='background:{LEVEL_COLOURS[min(k, 3)]}'></span>{tr_label(lv)} "
                          for k, lv in enumerate(levels))
