@@ -11,8 +11,9 @@ the other levels down. The gemeente row is therefore made consistent from the un
 over the wijken (never from sums of projected wijk levels). ``cumulative_shares`` builds the
 published table: per area (``per-area``) or the gemeente first and its wijken under it so
 that they add up to it (``topdown``); ``bench/bench_validity.py`` measures both. The 90%
-interval of a share comes from the unclipped, linearly consistent levels and the known noise
-variances, so its coverage does not depend on the projection.
+interval of a share comes from the unclipped levels shifted to sum to the population (each by its
+share of the variance: unbiased, possibly negative) and the known noise variances, so its
+coverage does not depend on the projection.
 """
 
 from __future__ import annotations
@@ -52,21 +53,6 @@ def project_rows(y: np.ndarray, totals: np.ndarray, w: np.ndarray) -> np.ndarray
     return x
 
 
-def linear_levels(levels: np.ndarray, total: float, variances: np.ndarray) -> np.ndarray:
-    """The levels shifted to sum to ``total``, each by its share of the variance: unbiased (no
-    clipping), possibly negative; the basis of the interval."""
-    y, v = np.asarray(levels, dtype=float), np.asarray(variances, dtype=float)
-    return y - v * (y.sum() - total) / v.sum()
-
-
-def share_variance(shares: np.ndarray, total: float, variances: np.ndarray, total_variance: float) -> np.ndarray:
-    """Noise variance of linear_levels / total per level (delta method; level and total noises independent)."""
-    v, V = np.asarray(variances, dtype=float), float(np.sum(variances))
-    var_level = v - v ** 2 / V + (v / V) ** 2 * total_variance
-    cov_total = v / V * total_variance
-    return (var_level - 2 * shares * cov_total + shares ** 2 * total_variance) / total ** 2
-
-
 def level_shares(counts: np.ndarray, totals: np.ndarray, variances: np.ndarray | None = None) -> np.ndarray:
     """Row by row: ``consistent_levels`` of each row of counts, as shares of its total (rows sum to 1,
     or are all NaN where the total is not positive)."""
@@ -95,8 +81,9 @@ def level_table(index: pd.DataFrame, levels: Sequence[str]) -> pd.DataFrame:
 
 
 def _wide(t: pd.DataFrame, levels: Sequence[str], column: str) -> pd.DataFrame:
-    return t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values=column,
-                         sort=False)[list(levels)]
+    areas = pd.MultiIndex.from_frame(t[["wijk_code", "wijk_name"]].drop_duplicates())
+    return t.set_index(["wijk_code", "wijk_name", "indicator"])[column].unstack("indicator").reindex(
+        index=areas, columns=list(levels)).rename_axis(columns="indicator")
 
 
 def _topdown(wijk: np.ndarray, totals: np.ndarray, var: np.ndarray, gemeente: np.ndarray,
@@ -124,8 +111,9 @@ def cumulative_shares(index: pd.DataFrame, levels: Sequence[str], method: str = 
     num, var = _wide(t, levels, "num"), _wide(t, levels, "num_var")
     den = t.groupby(["wijk_code", "wijk_name"], sort=False)["den"].max().reindex(num.index)
     den_var = t.groupby(["wijk_code", "wijk_name"], sort=False)["den_var"].max().reindex(num.index)
-    counts = np.vstack([consistent_levels(r, d, w) if d > 0 else np.full(len(levels), np.nan)
-                        for r, d, w in zip(num.to_numpy(), den.to_numpy(), var.to_numpy())])
+    ok = (den.to_numpy() > 0) & np.isfinite(num.to_numpy()).all(axis=1)
+    counts = np.full(num.shape, np.nan)
+    counts[ok] = project_rows(num.to_numpy()[ok], den.to_numpy()[ok], var.to_numpy()[ok])
     if method == "topdown":
         counts = _fit_under_gemeente(index, levels, num, den, var, counts)
     out = pd.DataFrame(counts / den.to_numpy()[:, None], index=num.index, columns=num.columns)
@@ -160,12 +148,11 @@ def _fit_under_gemeente(index: pd.DataFrame, levels: Sequence[str], num: pd.Data
 def _intervals(num: np.ndarray, den: np.ndarray, var: np.ndarray, den_var: np.ndarray,
                shares: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """90% interval per level: the linear (unclipped) share ± Z90 SE, within [0, 1] and around the shown share."""
-    lo, hi = np.full(num.shape, np.nan), np.full(num.shape, np.nan)
-    for i in range(len(num)):
-        if not (den[i] > 0 and np.isfinite(num[i]).all()):
-            continue
-        lin = linear_levels(num[i], den[i], var[i]) / den[i]
-        half = Z90 * np.sqrt(np.maximum(share_variance(lin, den[i], var[i], den_var[i]), 0))
-        lo[i] = np.minimum(np.clip(lin - half, 0, 1), shares[i])
-        hi[i] = np.maximum(np.clip(lin + half, 0, 1), shares[i])
-    return lo, hi
+    with np.errstate(invalid="ignore", divide="ignore"):
+        d = np.where(den > 0, den, np.nan)[:, None]
+        V = var.sum(axis=1, keepdims=True)
+        lin = (num - var * (num.sum(axis=1, keepdims=True) - d) / V) / d
+        var_level = var - var ** 2 / V + (var / V) ** 2 * den_var[:, None]
+        share_var = (var_level - 2 * lin * var / V * den_var[:, None] + lin ** 2 * den_var[:, None]) / d ** 2
+        half = Z90 * np.sqrt(np.maximum(share_var, 0))
+    return np.fmin(np.clip(lin - half, 0, 1), shares), np.fmax(np.clip(lin + half, 0, 1), shares)

@@ -18,9 +18,8 @@ import pandas as pd
 
 from wijkindex.errors import InputFileError
 from wijkindex.estimators.consistency import cumulative_shares
-from wijkindex.estimators.index import noisy_columns
+from wijkindex.estimators.trend import period_rates, year_on_year
 from wijkindex.protocol.spec import parse_age_bands
-from wijkindex.vocabulary import Z90
 
 LABELS = {
     "eenoudergezin": "Kinderen in een eenoudergezin",
@@ -336,18 +335,6 @@ def section_composite(composite: pd.DataFrame | None) -> str:
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
-def _totals(index: pd.DataFrame) -> pd.DataFrame:
-    """Per period, wijk and indicator: the 0-17 rate over the non-suppressed bands, with its 90% margin."""
-    shown = index[~index["suppressed"].astype(bool)].copy()
-    shown["v"] = (shown["numerator_moe90"].astype(float) / Z90) ** 2
-    num, den = noisy_columns(shown)  # unclipped counts: a total of clipped cells would be biased upwards
-    g = shown.groupby(["period", "wijk_code", "wijk_name", "indicator"], sort=False).agg(
-        num=(num, "sum"), den=(den, "sum"), v=("v", "sum")).reset_index()
-    g["rate"] = g["num"].astype(float) / g["den"].astype(float).where(g["den"] > 0)
-    g["moe90"] = Z90 * g["v"].pow(0.5) / g["den"].astype(float).where(g["den"] > 0)
-    return g
-
-
 def _level_groups(indicators: Sequence[str]) -> dict[str, list[str]]:
     """Cumulative-risk level indicators (name_0, name_1, ..., name_Nplus), grouped by name."""
     out: dict[str, list[str]] = {}
@@ -453,7 +440,7 @@ def section_trend(history: pd.DataFrame | None) -> str:
     """Lines per indicator over the periods: the gemeente bold with its margin, the wijken thin."""
     if history is None or history.empty or history["period"].nunique() < 2:
         return ""
-    t = _totals(history)
+    t = period_rates(history)
     periods = sorted(t["period"].unique())
     gm_code = str(history["gemeente_code"].iloc[0])
     parts = ["<h2>" + tr("Ontwikkeling over de jaren", "Trend over the years") + " " + csv_link(t, "trend.csv")
@@ -497,7 +484,35 @@ def section_trend(history: pd.DataFrame | None) -> str:
         parts.append(f"<figure style='margin:0'><figcaption style='font-size:.85rem;max-width:{w}px'>"
                      f"{tr_label(str(ind))}</figcaption>{''.join(svg)}</figure>")
     parts.append("</div>")
-    return "".join(parts)
+    return "".join(parts) + _trend_changes(history, gm_code)
+
+
+def _trend_changes(history: pd.DataFrame, gm_code: str) -> str:
+    """The latest year-on-year change per indicator: the gemeente's with its 90% interval, and how
+    many wijken changed clearly (their interval excludes 0)."""
+    ch = year_on_year(history)
+    ch = ch[ch["period"] == ch["period"].max()]
+    if ch.empty:
+        return ""
+    body = []
+    for ind, g in ch.groupby("indicator", sort=False):
+        gm = g[g["wijk_code"] == gm_code]
+        wijk = g[g["wijk_code"] != gm_code]
+        up, down = int((wijk["change_low90"] > 0).sum()), int((wijk["change_high90"] < 0).sum())
+        cell = (f"{100 * gm['change'].iloc[0]:+.1f} <span class='moe'>({100 * gm['change_low90'].iloc[0]:+.1f} "
+                f"{tr('tot', 'to')} {100 * gm['change_high90'].iloc[0]:+.1f})</span>" if len(gm) else "-")
+        body.append(f"<tr><td>{tr_label(str(ind))}</td><td>{cell}</td><td>{up}</td><td>{down}</td></tr>")
+    before, after = int(ch["previous_period"].iloc[0]), int(ch["period"].iloc[0])
+    return (f"<h3>{tr(f'Verandering {before}-{after}', f'Change {before}-{after}')} "
+            f"{csv_link(ch, 'verandering.csv')}</h3><p class='sub'>" + tr(
+                "Verschil in procentpunten (0-17 jaar), met 90%-interval uit de ruis van beide jaren. Een interval "
+                "dat 0 omvat is geen duidelijke verandering.",
+                "Difference in percentage points (ages 0-17), with 90% interval from both years' noise. An "
+                "interval that contains 0 is no clear change.") + "</p>"
+            f"<table><thead><tr><th>indicator</th><th>{tr('gemeente', 'municipality')}</th>"
+            f"<th>{tr('wijken duidelijk hoger', 'neighbourhoods clearly up')}</th>"
+            f"<th>{tr('wijken duidelijk lager', 'neighbourhoods clearly down')}</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
 
 
 def section_header(index: pd.DataFrame, title: str, notes: Sequence[str | tuple[str, str]]) -> str:
