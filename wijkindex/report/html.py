@@ -381,8 +381,8 @@ def section_cumulative(index: pd.DataFrame) -> str:
                 width = w * share / total
                 svg.append(f"<rect x='{x:.1f}' y='{y + 2}' width='{width:.1f}' height='13' "
                            f"fill='{LEVEL_COLOURS[min(k, len(LEVEL_COLOURS) - 1)]}'><title>"
-                           f"{html.escape(label(levels[k]))}: {share:.1%} "
-                           f"(90%: {low.loc[key, levels[k]]:.1%} - {high.loc[key, levels[k]]:.1%})</title></rect>")
+                           f"{html.escape(label(levels[k]))} (90%-interval {low.loc[key, levels[k]]:.1%} - "
+                           f"{high.loc[key, levels[k]]:.1%}): {share:.1%}</title></rect>")
                 x += width
         legend = "".join(f"<span style='background:{LEVEL_COLOURS[min(k, 3)]}'></span>{tr_label(lv)} "
                          for k, lv in enumerate(levels))
@@ -396,10 +396,10 @@ def section_cumulative(index: pd.DataFrame) -> str:
             f"{csv_link(t, stem + '.csv')}</h2><p class='sub'>" + tr(
                 "Aandeel kinderen (0-17 jaar) per aantal risicofactoren over alle bronnen samen, berekend met het "
                 "ketenprotocol: geen bron zag de kenmerken van een andere. Wijken gesorteerd op het aandeel met de "
-                "meeste factoren.",
+                "meeste factoren. Het 90%-interval van elk aandeel staat in de tooltip en de CSV.",
                 "Share of children (0-17) by number of risk factors across all sources, computed with the chain "
                 "protocol: no source saw another's attributes. Neighbourhoods sorted by the share with the most "
-                "factors.") + f"</p><p class='legend sub'>{legend}</p>{''.join(svg)}")
+                "factors. Each share's 90% interval is in its tooltip and the CSV.") + f"</p><p class='legend sub'>{legend}</p>{''.join(svg)}")
     return "".join(parts)
 
 
