@@ -20,10 +20,14 @@ each next to its target:
 - coverage of every interval kind between 88% and 92%,
 - gemeente-level relative risks within 10% of the truth on average.
 Suppressed cells (noised population below the round's min_cell_size) are left out of the
-wijk-level figures and counted. Year-on-year change is not measured (it needs a second year's
-federation and round; see the note printed under the table).
+wijk-level figures and counted. Cumulative-risk shares (``cumulative_shares``, per area and
+TopDown, and the unweighted projection used before) get their own table: bias per level and
+band at gemeente and wijk level, and coverage of their 90% interval. ``--trend`` generates a
+second year and measures the year-on-year change (``trend.year_on_year``): last year re-noised
+with its marginal round's scales, this year with the full round's, change and 90% interval
+against the true change (smoothing is skipped there: the change does not read it).
 
-Run:  .venv/bin/python bench/bench_validity.py [--draws 200] [--scale 1.0] [--epsilon 1.0] [--seed 2014]
+Run:  .venv/bin/python bench/bench_validity.py [--draws 200] [--scale 1.0] [--epsilon 1.0] [--seed 2014] [--trend]
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ import math
 import sys
 import tempfile
 import time
+from unittest import mock
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,11 +51,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import truth_as_index  # noqa: E402  (the truth in the index's shape)
 
 from wijkindex.estimators.composite import TOTAL, IndexDefinition, composite_scores  # noqa: E402
-from wijkindex.estimators.consistency import consistent_levels  # noqa: E402
+from wijkindex.estimators.consistency import METHODS, cumulative_shares, project_rows  # noqa: E402
 from wijkindex.estimators.index import (IndexMeta, NoisedRelease, assemble_index,  # noqa: E402
                                         wijk_totals)
 from wijkindex.vocabulary import POPULATION, TOTAL_BAND, Z90  # noqa: E402
 from wijkindex.estimators.relative_risk import load_relative_risks, relative_risks  # noqa: E402
+from wijkindex.estimators.trend import year_on_year  # noqa: E402
 from wijkindex.federation import round_spec  # noqa: E402
 from wijkindex.geo import load_zwolle  # noqa: E402
 from wijkindex.protocol import messages as m  # noqa: E402
@@ -145,6 +151,81 @@ def true_relative_risks(truth: pd.DataFrame, defs) -> pd.Series:
     return pd.Series(out)
 
 
+def true_cumulative_shares(truth: pd.DataFrame, cumulative, bands) -> pd.Series:
+    """The truth's cumulative-risk share per (wijk or gemeente, band or 0-17, level)."""
+    names = [n for j in cumulative for n in j.level_names()]
+    t = truth[truth["indicator"].isin(names)]
+    per_band = t.set_index(["wijk_code", "age_band", "indicator"])["rate"]
+    tot = t.groupby(["wijk_code", "indicator"])[["numerator", "denominator"]].sum()
+    tot = (tot["numerator"] / tot["denominator"]).rename("rate").reset_index().assign(age_band=TOTAL_BAND)
+    return pd.concat([per_band, tot.set_index(["wijk_code", "age_band", "indicator"])["rate"]]).sort_index()
+
+
+def draw_cumulative_shares(idx: pd.DataFrame, cumulative, bands, method: str, partial: set,
+                           per_area: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One draw's cumulative-risk shares per band and 0-17 (wijken with a suppressed band left out of
+    0-17), keyed (area, band, level). ``equal``: the unweighted projection used before (from ``per_area``'s counts)."""
+    if method == "equal" and per_area is not None:
+        return pd.concat(_equal_shares(g.reset_index(), list(g.index.get_level_values(2).unique())).assign(age_band=band)
+                         for band, g in per_area.groupby(level=1, sort=False)).set_index(
+                             ["wijk_code", "age_band", "indicator"])
+    frames = []
+    for j in cumulative:
+        levels = list(j.level_names())
+        for band in [*(b.label for b in bands), TOTAL_BAND]:
+            sub = idx if band == TOTAL_BAND else idx[idx["age_band"] == band]
+            f = cumulative_shares(sub, levels, "per-area" if method == "equal" else method)
+            if method == "equal":
+                f = _equal_shares(f, levels)
+            if band == TOTAL_BAND:
+                f = f[~f["wijk_code"].isin(partial)]
+            frames.append(f.assign(age_band=band))
+    return pd.concat(frames).set_index(["wijk_code", "age_band", "indicator"])
+
+
+def _equal_shares(f: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
+    """The shares of the unweighted projection (before: every level took an equal part of the discrepancy)."""
+    num = f.set_index(["wijk_code", "indicator"])["num"].unstack("indicator")[levels]
+    den = f.groupby("wijk_code")["den"].max().reindex(num.index).to_numpy()
+    ok = (den > 0) & np.isfinite(num.to_numpy()).all(axis=1)
+    x = np.full(num.shape, np.nan)
+    x[ok] = project_rows(num.to_numpy()[ok], den[ok], np.ones((int(ok.sum()), len(levels)))) / den[ok, None]
+    share = pd.DataFrame(x, index=num.index, columns=pd.Index(levels, name="indicator")).stack().rename("share")
+    return f.drop(columns="share").merge(share.reset_index(), on=["wijk_code", "indicator"], how="left")
+
+
+def cumulative_table(cums: dict, gm: str) -> Table:
+    """Bias (± MC SE) per level and band, gemeente and wijken pooled, for each projection; coverage of the 90% interval."""
+    meths = list(cums)
+    t = Table(title="cumulative-risk shares: bias per level and band (pp, ± MC SE), RMSE and 90%-interval coverage "
+                    "(published: 0-17; target |bias| <= 0.1 pp or 2 SE at gemeente level, coverage 88-92%)")
+    t.add_column("area")
+    t.add_column("band")
+    t.add_column("level")
+    for meth in meths:
+        t.add_column(f"bias {meth}", justify="right")
+    t.add_column(f"RMSE {METHODS[0]}", justify="right")
+    for meth in METHODS:
+        t.add_column(f"coverage {meth}", justify="right")
+    keys = cums[meths[0]].keys
+    areas = np.where(keys.get_level_values(0) == gm, "gemeente", "wijk")
+    for area in ("gemeente", "wijk"):
+        for band in dict.fromkeys(keys.get_level_values(1)):
+            for level in dict.fromkeys(keys.get_level_values(2)):
+                sel = (areas == area) & (keys.get_level_values(1) == band) & (keys.get_level_values(2) == level)
+                stats = {m_: summarise(_take(cums[m_], sel), 100) for m_ in meths}
+                flag = lambda s: "" if area == "wijk" or abs(s["bias"]) <= BIAS_PP or abs(s["bias"]) <= 2 * s["bias_se"] else " [red]!"
+                t.add_row(area, band, level.rsplit("_", 1)[-1],
+                          *(f"{s['bias']:+.3f} ± {s['bias_se']:.3f}{flag(s)}" for s in stats.values()),
+                          f"{stats[METHODS[0]]['rmse']:.2f}",
+                          *(f"{stats[m_]['coverage']:.1%} ± {stats[m_]['coverage_se']:.1%}" for m_ in METHODS))
+    return t
+
+
+def _take(d: "Draws", sel: np.ndarray) -> "Draws":
+    return Draws(d.keys[sel], d.truth[sel], [e[sel] for e in d.est], [x[sel] for x in d.lo], [x[sel] for x in d.hi])
+
+
 # ---- per-draw collection and summaries ------------------------------------------------------------
 
 @dataclass
@@ -203,15 +284,86 @@ def summarise(d: Draws, unit: float, relative: bool = False) -> dict[str, object
     return out
 
 
+# ---- year-on-year change (--trend) -----------------------------------------------------------------
+
+def true_rates_0_17(truth: pd.DataFrame) -> pd.Series:
+    """The truth's 0-17 rate per (wijk or gemeente, indicator)."""
+    t = truth.groupby(["wijk_code", "indicator"])[["numerator", "denominator"]].sum()
+    return t["numerator"] / t["denominator"]
+
+
+def trend_validity(args, geo, table: Table, verdicts: list) -> None:
+    """Two years' truths, each re-noised with its own round's scales (last year: the marginal
+    round; this year: the full round), through assemble_index and year_on_year; the change's bias
+    and the coverage of its 90% interval at gemeente and wijk level (0-17, as the report shows it)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        info = generate_federation(Path(tmp) / "federation", seed=args.seed, scale=args.scale, geography=geo, years=2)
+        truth = pd.read_csv(info.out_dir / "truth" / "truth.csv", dtype={"wijk_code": str, "age_band": str})
+    before, after = info.periods[-2], info.periods[-1]
+    specs = {before: RoundSpec.from_toml(round_spec(before, info.gemeente_code, info.holders, epsilon=args.epsilon,
+                                                    fuzzy=info.fuzzy)),
+             after: RoundSpec.from_toml(round_spec(after, info.gemeente_code, info.holders, epsilon=args.epsilon,
+                                                   joint=info.joint, cumulative=info.cumulative, fuzzy=info.fuzzy))}
+    gm = info.gemeente_code
+    areas = geo.wijken[["wijk_code", "wijk_name"]].sort_values("wijk_code").values.tolist()
+    cells = [m.Cell(code, name, band.label) for code, name in areas for band in specs[after].age_bands]
+    vectors = {p: round_vectors(specs[p], cells, truth[truth["period"] == p]) for p in specs}
+    common = [v.indicator for v in vectors[before][1]]
+    rates = {p: true_rates_0_17(truth[truth["period"] == p]) for p in specs}
+    t_change = (rates[after] - rates[before]).reindex(pd.MultiIndex.from_tuples(
+        [(w, i) for w, _ in areas + [(gm, "")] for i in common]))
+    changes = Draws(t_change.index, t_change.to_numpy(float))
+    rng = np.random.default_rng(args.seed + 2)
+    started = time.perf_counter()
+    with mock.patch("wijkindex.estimators.index._smooth", _no_smoothing):  # the change reads no rate_eb
+        for _ in range(args.trend_draws):
+            history, partial = [], set()
+            for p, (population, nums) in vectors.items():
+                meta = IndexMeta(f"trend-{p}", p, gm, geo.gemeente_name, min_cell_size=specs[p].min_cell_size)
+                idx = assemble_index(meta, cells, noised(population, rng),
+                                     [noised(v, rng) for v in nums if v.indicator in common])
+                partial |= set(idx.loc[idx["suppressed"], "wijk_code"])
+                history.append(idx)
+            ch = year_on_year(pd.concat(history, ignore_index=True)).set_index(["wijk_code", "indicator"])
+            changes.add(ch, "change", "change_low90", "change_high90", keep=~ch.index.get_level_values(0).isin(partial))
+    is_gm = changes.keys.get_level_values(0) == gm
+    for sel, level in ((is_gm, "gemeente 0-17"), (~is_gm, "wijk 0-17")):
+        part = _take(changes, sel)
+        s = summarise(part, 100)
+        b, se = s["key_bias"], s["key_se"]
+        fin = np.isfinite(b)
+        bad = int((fin & (np.abs(b) > BIAS_PP) & (np.abs(b) > 2 * se)).sum())
+        i = int(np.nanargmax(np.abs(b)))
+        cov_ok = COVERAGE[0] <= s["coverage"] <= COVERAGE[1]
+        ok = cov_ok and (bad == 0 if level.startswith("gemeente") else True)
+        table.add_row(f"year-on-year change {before}-{after}", level, f"{s['n']:,}",
+                      f"{s['bias']:+.3f} ± {s['bias_se']:.3f} pp",
+                      f"{b[i]:+.3f} ± {se[i]:.3f} pp ({' '.join(str(x) for x in part.keys[i] if x != gm)})",
+                      f"{s['rmse']:.2f} ± {s['rmse_se']:.2f} pp", f"{s['coverage']:.1%} ± {s['coverage_se']:.1%}",
+                      (f"every |bias| <= {BIAS_PP} pp or 2 SE: {int(fin.sum()) - bad}/{int(fin.sum())} rows; "
+                       if level.startswith("gemeente") else "") + f"coverage {COVERAGE[0]:.0%}-{COVERAGE[1]:.0%}",
+                      "yes" if ok else "[red]NO[/]")
+        verdicts.append((f"year-on-year change ({level})", ok))
+    console.print(f"year-on-year change: {args.trend_draws} draws of both years in {time.perf_counter() - started:.0f} s "
+                  f"({len(common)} indicators of the {before} marginal round)")
+
+
+def _no_smoothing(df: pd.DataFrame, gemeente_code: str, orientation) -> None:
+    df["rate_eb"], df["moe90_eb"] = df["rate"], df["moe90"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draws", type=int, default=200, help="re-noised draws of the round")
     ap.add_argument("--scale", type=float, default=1.0, help="federation size, 1.0 = Zwolle")
     ap.add_argument("--epsilon", type=float, default=1.0, help="privacy loss per node")
     ap.add_argument("--seed", type=int, default=2014)
+    ap.add_argument("--trend", action="store_true", help="also measure the year-on-year change (a second year)")
+    ap.add_argument("--trend-draws", type=int, default=None, help="draws for --trend (default: --draws)")
     args = ap.parse_args()
     if args.draws < 2:
         ap.error("--draws must be at least 2 (standard errors need a spread)")
+    args.trend_draws = args.trend_draws or args.draws
     started = time.perf_counter()
 
     geo = load_zwolle()
@@ -246,17 +398,14 @@ def main() -> None:
     tot_keys = pd.MultiIndex.from_tuples([(w, i) for w, _ in areas + [(gm, "")] for i in released])
     rr_keys = pd.MultiIndex.from_tuples(list(t_rr.index))
     comp_keys = pd.MultiIndex.from_tuples([k for k in t_comp.index if pd.notna(t_comp[k])])
-    cum_keys = pd.MultiIndex.from_tuples([(b.label, name) for j in cumulative for b in spec.age_bands
-                                          for name in j.level_names()])
-
     rates = Draws(rate_keys, t_rate.reindex(rate_keys).to_numpy(float))
     rates_raw = Draws(rate_keys, rates.truth)
     rates_eb = Draws(rate_keys, rates.truth)
     totals = Draws(tot_keys, t_tot.reindex(tot_keys).to_numpy(float))
     rrs = Draws(rr_keys, t_rr.reindex(rr_keys).to_numpy(float))
     comps = Draws(comp_keys, t_comp.reindex(comp_keys).to_numpy(float))
-    t_cum = truth[truth["wijk_code"] == gm].set_index(["age_band", "indicator"])["rate"]
-    cums = Draws(cum_keys, t_cum.reindex(cum_keys).to_numpy(float))
+    cum_truth = true_cumulative_shares(truth, cumulative, spec.age_bands)
+    cums = {meth: Draws(cum_truth.index, cum_truth.to_numpy(float)) for meth in (*METHODS, "equal")}
     suppressed_cells = 0
     rr_not_computed = 0
     rr_rows = 0
@@ -298,16 +447,11 @@ def main() -> None:
         comp = comp.assign(lo=comp["score"] - comp["moe90"], hi=comp["score"] + comp["moe90"])
         comps.add(comp, "score", "lo", "hi")
 
-        g = idx[idx["wijk_code"] == gm].set_index(["age_band", "indicator"])
-        shares = []
-        for j in cumulative:  # the gemeente's split: unclipped sums over the wijken, made consistent
-            names = list(j.level_names())
-            for b in spec.age_bands:
-                lv = [float(g.loc[(b.label, n), "numerator_noisy"]) for n in names]
-                den = float(g.loc[(b.label, names[0]), "denominator_noisy"])
-                x = consistent_levels(lv, den) / den if den > 0 else np.full(len(names), np.nan)
-                shares += [((b.label, n), s) for n, s in zip(names, x)]
-        cums.add(pd.DataFrame({"share": dict(shares)}).rename_axis(["age_band", "indicator"]), "share")
+        per_area = draw_cumulative_shares(idx, cumulative, spec.age_bands, "per-area", partial)
+        for meth, d in cums.items():
+            f = per_area if meth == "per-area" else draw_cumulative_shares(idx, cumulative, spec.age_bands, meth,
+                                                                            partial, per_area)
+            d.add(f, "share", "share_low90", "share_high90")
     elapsed = time.perf_counter() - started
 
     # ---- the figures -------------------------------------------------------------------------
@@ -423,13 +567,18 @@ def main() -> None:
         s = summarise(part, 1)
         row(name, f"wijk ({len(set(part.keys.get_level_values(0)))} scored)", s, "pts", part.keys,
             np.ones(len(part.keys), bool), cov_target, cov_ok(s), fmt=".2f")
-    # cumulative-risk shares at gemeente level
-    s = summarise(cums, 100)
-    _, bad, nrows = worst(s, cums.keys, np.ones(len(cums.keys), bool), "pp")
-    note_failing("cumulative-risk share", s, cums.keys, cums.truth)
-    row("cumulative-risk share (consistent_levels)", "gemeente x band", s, "pp", cums.keys,
-        np.ones(len(cums.keys), bool), f"every |bias| <= {BIAS_PP} pp or 2 SE: {nrows - bad}/{nrows} rows",
-        bad == 0)
+    # cumulative-risk shares: the published 0-17 figure at gemeente level
+    for meth in METHODS:
+        d = cums[meth]
+        sel = (d.keys.get_level_values(0) == gm) & (d.keys.get_level_values(1) == TOTAL_BAND)
+        part = split(d, sel)
+        s = summarise(part, 100)
+        _, bad, nrows = worst(s, part.keys, np.ones(len(part.keys), bool), "pp")
+        note_failing(f"cumulative-risk share ({meth})", s, part.keys, part.truth)
+        row(f"cumulative-risk share ({meth})", "gemeente 0-17", s, "pp", part.keys, np.ones(len(part.keys), bool),
+            f"every |bias| <= {BIAS_PP} pp or 2 SE: {nrows - bad}/{nrows} rows; {cov_target}", bad == 0 and cov_ok(s))
+    if args.trend:
+        trend_validity(args, geo, table, verdicts)
     console.print(table)
 
     # coverage per indicator family (the spread behind the pooled figures)
@@ -468,6 +617,8 @@ def main() -> None:
                          ("yes" if abs(kb) <= 100 * RR_REL else "[red]NO[/]") if np.isfinite(kb) else "-")
     console.print(rr_table)
 
+    console.print(cumulative_table(cums, gm))
+
     if failing:
         ft = Table(title=f"gemeente-level rows whose mean error exceeds {BIAS_PP} pp and 2 MC SE "
                          f"(by chance alone about 5% of unbiased rows would exceed 2 SE)")
@@ -487,8 +638,9 @@ def main() -> None:
     console.print("bias: mean signed error over draws and cells (MC SE from the spread of per-draw means); worst: "
                   "the cell/row with the largest mean error, with its own MC SE; relative risks as relative error "
                   "(RR / true RR - 1); composite scores in points (gemeente = 100) against the exact truth's scores.")
-    console.print("not measured: year-on-year change (needs a second year's federation and round); the linkage "
-                  "report. Cumulative-risk shares after consistent_levels have no published interval.")
+    console.print("cumulative-risk shares: the report publishes 0-17 per wijk and for the gemeente (with a 90% interval); "
+                  "per band they are computed the same way for comparison but not published. 'equal': the unweighted "
+                  "projection used before (for comparison).")
     console.print(f"populations: {len(populations)} released ({', '.join(populations)}); no published cell outside "
                   f"its indicator's ages or population in any draw (checked: {len(rate_keys):,} publishable rate rows)")
     console.print(f"run time: {elapsed:.0f} s ({args.draws} draws)")

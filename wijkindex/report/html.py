@@ -18,10 +18,10 @@ import pandas as pd
 
 from wijkindex.catalogue import population_label
 from wijkindex.errors import InputFileError
-from wijkindex.estimators.consistency import level_shares
-from wijkindex.estimators.index import noisy_columns
+from wijkindex.estimators.consistency import cumulative_shares
+from wijkindex.estimators.trend import period_rates, year_on_year
 from wijkindex.protocol.spec import parse_age_bands
-from wijkindex.vocabulary import POPULATION, Z90
+from wijkindex.vocabulary import POPULATION
 
 LABELS = {
     "eenoudergezin": "Kinderen in een eenoudergezin",
@@ -345,18 +345,6 @@ def section_composite(composite: pd.DataFrame | None) -> str:
             f"<tbody>{''.join(body)}</tbody></table>")
 
 
-def _totals(index: pd.DataFrame) -> pd.DataFrame:
-    """Per period, wijk and indicator: the 0-17 rate over the non-suppressed bands, with its 90% margin."""
-    shown = index[~index["suppressed"].astype(bool)].copy()
-    shown["v"] = (shown["numerator_moe90"].astype(float) / Z90) ** 2
-    num, den = noisy_columns(shown)  # unclipped counts: a total of clipped cells would be biased upwards
-    g = shown.groupby(["period", "wijk_code", "wijk_name", "indicator"], sort=False).agg(
-        num=(num, "sum"), den=(den, "sum"), v=("v", "sum")).reset_index()
-    g["rate"] = g["num"].astype(float) / g["den"].astype(float).where(g["den"] > 0)
-    g["moe90"] = Z90 * g["v"].pow(0.5) / g["den"].astype(float).where(g["den"] > 0)
-    return g
-
-
 def _level_groups(indicators: Sequence[str]) -> dict[str, list[str]]:
     """Cumulative-risk level indicators (name_0, name_1, ..., name_Nplus), grouped by name."""
     out: dict[str, list[str]] = {}
@@ -378,14 +366,12 @@ def section_cumulative(index: pd.DataFrame) -> str:
     groups = _level_groups(list(dict.fromkeys(index["indicator"])))
     parts = []
     for stem, levels in groups.items():
-        t = _totals(index[index["indicator"].isin(levels)])
-        nums = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="num", sort=False)
-        nums = nums[[lv for lv in levels if lv in nums.columns]]
-        dens = t.groupby(["wijk_code", "wijk_name"], sort=False)["den"].max().reindex(nums.index)
         # each level is noised on its own: the nearest non-negative shares that sum to 100% are shown
-        table = pd.DataFrame(level_shares(nums.to_numpy(), dens.to_numpy()), index=nums.index, columns=nums.columns)
-        t = t.merge(table.stack().rename("share").reset_index(), on=["wijk_code", "wijk_name", "indicator"],
-                    how="left")
+        t = cumulative_shares(index, levels).assign(period=index["period"].iloc[0])
+        table = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="share", sort=False)[levels]
+        low = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="share_low90", sort=False)
+        high = t.pivot_table(index=["wijk_code", "wijk_name"], columns="indicator", values="share_high90", sort=False)
+        dens = t.groupby(["wijk_code", "wijk_name"], sort=False)["den"].max().reindex(table.index)
         gm_code = str(index["gemeente_code"].iloc[0])
         # shares of a few dozen children are mostly noise: such wijken are named, not drawn
         few = [k for k in table.index if k[0] != gm_code and not dens.get(k, 0) >= MIN_CHILDREN_SHARES]
@@ -405,7 +391,8 @@ def section_cumulative(index: pd.DataFrame) -> str:
                 width = w * share / total
                 svg.append(f"<rect x='{x:.1f}' y='{y + 2}' width='{width:.1f}' height='13' "
                            f"fill='{LEVEL_COLOURS[min(k, len(LEVEL_COLOURS) - 1)]}'><title>"
-                           f"{html.escape(label(levels[k]))}: {share:.1%}</title></rect>")
+                           f"{html.escape(label(levels[k]))} (90%-interval {low.loc[key, levels[k]]:.1%} - "
+                           f"{high.loc[key, levels[k]]:.1%}): {share:.1%}</title></rect>")
                 x += width
         legend = "".join(f"<span style='background:{LEVEL_COLOURS[min(k, 3)]}'></span>{tr_label(lv)} "
                          for k, lv in enumerate(levels))
@@ -419,10 +406,10 @@ def section_cumulative(index: pd.DataFrame) -> str:
             f"{csv_link(t, stem + '.csv')}</h2><p class='sub'>" + tr(
                 "Aandeel kinderen (0-17 jaar) per aantal risicofactoren over alle bronnen samen, berekend met het "
                 "ketenprotocol: geen bron zag de kenmerken van een andere. Wijken gesorteerd op het aandeel met de "
-                "meeste factoren.",
+                "meeste factoren. Het 90%-interval van elk aandeel staat in de tooltip en de CSV.",
                 "Share of children (0-17) by number of risk factors across all sources, computed with the chain "
                 "protocol: no source saw another's attributes. Neighbourhoods sorted by the share with the most "
-                "factors.") + f"</p><p class='legend sub'>{legend}</p>{''.join(svg)}")
+                "factors. Each share's 90% interval is in its tooltip and the CSV.") + f"</p><p class='legend sub'>{legend}</p>{''.join(svg)}")
     return "".join(parts)
 
 
@@ -463,7 +450,7 @@ def section_trend(history: pd.DataFrame | None) -> str:
     """Lines per indicator over the periods: the gemeente bold with its margin, the wijken thin."""
     if history is None or history.empty or history["period"].nunique() < 2:
         return ""
-    t = _totals(history)
+    t = period_rates(history)
     periods = sorted(t["period"].unique())
     gm_code = str(history["gemeente_code"].iloc[0])
     parts = ["<h2>" + tr("Ontwikkeling over de jaren", "Trend over the years") + " " + csv_link(t, "trend.csv")
@@ -507,7 +494,35 @@ def section_trend(history: pd.DataFrame | None) -> str:
         parts.append(f"<figure style='margin:0'><figcaption style='font-size:.85rem;max-width:{w}px'>"
                      f"{tr_label(str(ind))}</figcaption>{''.join(svg)}</figure>")
     parts.append("</div>")
-    return "".join(parts)
+    return "".join(parts) + _trend_changes(history, gm_code)
+
+
+def _trend_changes(history: pd.DataFrame, gm_code: str) -> str:
+    """The latest year-on-year change per indicator: the gemeente's with its 90% interval, and how
+    many wijken changed clearly (their interval excludes 0)."""
+    ch = year_on_year(history)
+    ch = ch[ch["period"] == ch["period"].max()]
+    if ch.empty:
+        return ""
+    body = []
+    for ind, g in ch.groupby("indicator", sort=False):
+        gm = g[g["wijk_code"] == gm_code]
+        wijk = g[g["wijk_code"] != gm_code]
+        up, down = int((wijk["change_low90"] > 0).sum()), int((wijk["change_high90"] < 0).sum())
+        cell = (f"{100 * gm['change'].iloc[0]:+.1f} <span class='moe'>({100 * gm['change_low90'].iloc[0]:+.1f} "
+                f"{tr('tot', 'to')} {100 * gm['change_high90'].iloc[0]:+.1f})</span>" if len(gm) else "-")
+        body.append(f"<tr><td>{tr_label(str(ind))}</td><td>{cell}</td><td>{up}</td><td>{down}</td></tr>")
+    before, after = int(ch["previous_period"].iloc[0]), int(ch["period"].iloc[0])
+    return (f"<h3>{tr(f'Verandering {before}-{after}', f'Change {before}-{after}')} "
+            f"{csv_link(ch, 'verandering.csv')}</h3><p class='sub'>" + tr(
+                "Verschil in procentpunten (0-17 jaar), met 90%-interval uit de ruis van beide jaren. Een interval "
+                "dat 0 omvat is geen duidelijke verandering.",
+                "Difference in percentage points (ages 0-17), with 90% interval from both years' noise. An "
+                "interval that contains 0 is no clear change.") + "</p>"
+            f"<table><thead><tr><th>indicator</th><th>{tr('gemeente', 'municipality')}</th>"
+            f"<th>{tr('wijken duidelijk hoger', 'neighbourhoods clearly up')}</th>"
+            f"<th>{tr('wijken duidelijk lager', 'neighbourhoods clearly down')}</th></tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>")
 
 
 def section_header(index: pd.DataFrame, title: str, notes: Sequence[str | tuple[str, str]]) -> str:
