@@ -40,6 +40,22 @@ DEFAULT_METHOD = "fieller"
 NOTE_FEW = ("te weinig kinderen", "too few children")
 
 
+K_SD = 4.0  # publish only where the joint count's noise SD is at most 1/K_SD of the cases the margins imply
+NOTE_NOISY = (f"te onzeker: ruis groter dan 1/{K_SD:g} van het verwachte aantal gevallen",
+              f"too uncertain: noise above 1/{K_SD:g} of the expected number of cases")
+
+
+def precise_enough(t: Table2x2) -> bool:
+    """Whether the joint count's noise SD is at most 1/K_SD of the exposed and the unexposed cases
+    the margins imply (O*E/N, O*U/N). Decided on the margins, not on the noisy joint count itself:
+    a rule on the noisy count would publish mainly the draws whose noise happened to enlarge it,
+    and those ratios are biased upwards."""
+    o, n = t.a + t.b, t.e + t.u
+    if min(o, t.e, t.u) <= 0:
+        return False
+    return K_SD * math.sqrt(t.v_a) <= min(o * t.e / n, o * t.u / n)
+
+
 def note_uncertain(factor: float) -> tuple[str, str]:
     """The reason a ratio is not published (Dutch, English)."""
     return (f"te onzeker: 90%-interval breder dan factor {factor:g}",
@@ -170,6 +186,8 @@ def estimate(t: Table2x2, method: str = DEFAULT_METHOD,
              max_factor: float = MAX_FACTOR) -> tuple[Estimate, tuple[str, str] | None]:
     """The named method's estimate, blanked with a note where its interval is not informative
     (unbounded, reaching 0, or high/low above ``max_factor``)."""
+    if not precise_enough(t):
+        return NONE, NOTE_NOISY
     rr, lo, hi = METHODS[method](t)
     if not (np.isfinite([rr, lo, hi]).all() and rr > 0 and lo > 0 and hi / lo <= max_factor):
         return NONE, note_uncertain(max_factor)
