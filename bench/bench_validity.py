@@ -402,6 +402,13 @@ def main() -> None:
             fin = np.isfinite(kb)
             # over the rows published in some draw (a row hidden in every draw has no estimate to judge)
             rr_ok = bool(fin.any() and abs(s["bias"]) <= 100 * RR_REL and (np.abs(kb[fin]) <= 100 * RR_REL).all())
+            gm_rr, gm_rr_stats = part, s
+            if not fin.any():  # nothing precise enough to publish in any draw: nothing to judge
+                table.add_row("relative risk (relative error)", level, "0", "-", "-", "-", "-",
+                              "no row published in any draw", "[red]NO[/]")
+                verdicts += [("relative risk within 10% (gemeente)", False),
+                             ("relative risk coverage (gemeente)", False)]
+                continue
             w_i = int(np.nanargmax(np.abs(kb)))
             table.add_row("relative risk (relative error)", level, f"{s['n']:,}",
                           f"{s['bias']:+.2f} ± {s['bias_se']:.2f} %",
@@ -410,7 +417,6 @@ def main() -> None:
                           f"every mean rel. error within ±{RR_REL:.0%} ({int((np.abs(kb[fin]) <= 100 * RR_REL).sum())}"
                           f"/{int(fin.sum())} published rows); {cov_target}", "yes" if rr_ok and cov_ok(s) else "[red]NO[/]")
             verdicts += [("relative risk within 10% (gemeente)", rr_ok), ("relative risk coverage (gemeente)", cov_ok(s))]
-            gm_rr, gm_rr_stats = part, s
         else:
             row("relative risk (relative error)", level, s, "%", part.keys, np.ones(len(part.keys), bool),
                 cov_target, cov_ok(s), fmt=".2f")
