@@ -11,7 +11,7 @@ import os
 import tempfile
 import urllib.parse
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -413,30 +413,43 @@ def section_cumulative(index: pd.DataFrame) -> str:
     return "".join(parts)
 
 
+def _rr_text(x: float) -> str:
+    """A relative risk or bound: two decimals below 1 (0.04 is not "0.0"), one above."""
+    return f"{x:.2f}" if x < 1 else f"{x:.1f}"
+
+
+def _rr_cells(r: Any) -> str:
+    """The ratio and its interval, or why they are not shown (rr_note: too few children or too uncertain)."""
+    note, note_en = str(getattr(r, "rr_note", "") or ""), str(getattr(r, "rr_note_en", "") or "")
+    if r.suppressed or not getattr(r, "published", True) or pd.isna(r.relative_risk):
+        if not note:
+            note, note_en = ("te weinig kinderen", "too few children") if r.suppressed else ("te onzeker", "too uncertain")
+        return f"<td class='sup'>-</td><td class='sup'>{tr(note, note_en)}</td>"
+    shade = _shade(100 * r.rr_low90) if r.rr_low90 > 1 else ""
+    return f"<td{shade}>{_rr_text(r.relative_risk)}</td><td>{_rr_text(r.rr_low90)} - {_rr_text(r.rr_high90)}</td>"
+
+
 def section_relative_risk(rr: pd.DataFrame | None) -> str:
-    """Per wijk: the outcome's risk among exposed children against the others, with its 90% interval."""
+    """Per wijk: the outcome's risk among exposed children against the others, with its 90% interval;
+    where the interval is not informative, the reason instead of a number."""
     if rr is None or rr.empty:
         return ""
     parts = ["<h2>" + tr("Relatieve risico's", "Relative risks") + " " + csv_link(rr, "relatieve_risicos.csv")
              + "</h2><p class='sub'>" + tr(
                  "Uit de 2x2-tabellen van de gekoppelde indicatoren: hoeveel vaker de uitkomst voorkomt bij kinderen "
                  "met het kenmerk dan bij de andere kinderen in dezelfde wijk (0-17 jaar), met 90%-interval. Een "
-                 "interval dat 1 omvat is geen duidelijk verschil.",
+                 "interval dat 1 omvat is geen duidelijk verschil. Waar de ruis van de privacybescherming het "
+                 "interval te breed maakt, staat er geen getal maar de reden.",
                  "From the 2x2 tables of the linked indicators: how much more often the outcome occurs among children "
                  "with the attribute than among the other children of the same neighbourhood (0-17), with 90% "
-                 "interval. An interval that contains 1 is no clear difference.") + "</p>"]
+                 "interval. An interval that contains 1 is no clear difference. Where the privacy noise makes the "
+                 "interval too wide, the reason is shown instead of a number.") + "</p>"]
     for name, g in rr[rr["age_band"] == "0-17"].groupby("name", sort=False):
         body = []
         for r in g.itertuples():
-            if r.suppressed or pd.isna(r.relative_risk):
-                cell = f"<td class='sup'>-</td><td class='sup'>{tr('te weinig kinderen', 'too few children')}</td>"
-            else:
-                hi = f"{r.rr_high90:.1f}" if r.rr_high90 < 100 else "&gt;100"
-                shade = _shade(100 * r.rr_low90) if r.rr_low90 > 1 else ""
-                cell = f"<td{shade}>{r.relative_risk:.1f}</td><td>{r.rr_low90:.1f} - {hi}</td>"
             risk = (f"{r.risk_exposed:.1%} vs {r.risk_unexposed:.1%}" if pd.notna(r.risk_exposed)
                     and pd.notna(r.risk_unexposed) and not r.suppressed else "-")
-            body.append(f"<tr><td>{html.escape(str(r.wijk_name))}</td>{cell}<td>{risk}</td></tr>")
+            body.append(f"<tr><td>{html.escape(str(r.wijk_name))}</td>{_rr_cells(r)}<td>{risk}</td></tr>")
         en = str(g["label_en"].iloc[0]) if "label_en" in g else str(g["label"].iloc[0])
         parts.append(f"<h3>{tr(str(g['label'].iloc[0]), en)}</h3><table><thead><tr>"
                      f"<th>{tr('wijk', 'neighbourhood')}</th><th>{tr('relatief risico', 'relative risk')}</th>"
