@@ -162,7 +162,7 @@ def _smooth(df: pd.DataFrame, gemeente_code: str, orientation: Mapping[str, int]
         if not np.isfinite(centre):
             continue
         est, var = estimate(g["rate_noisy"].to_numpy(), (g["moe90"].to_numpy() / Z90) ** 2, float(centre),
-                            by_standing.covariate(ind, g["wijk_code"]))
+                            by_standing.covariate(ind, g["wijk_code"]), g["denominator_noisy"].to_numpy(float))
         df.loc[g.index, "rate_eb"] = est
         df.loc[g.index, "moe90_eb"] = Z90 * np.sqrt(var)
 
