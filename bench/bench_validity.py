@@ -55,7 +55,7 @@ from wijkindex.estimators.consistency import METHODS, cumulative_shares, project
 from wijkindex.estimators.index import (IndexMeta, NoisedRelease, assemble_index,  # noqa: E402
                                         wijk_totals)
 from wijkindex.vocabulary import POPULATION, TOTAL_BAND, Z90  # noqa: E402
-from wijkindex.estimators.relative_risk import METHODS, load_relative_risks, relative_risks  # noqa: E402
+from wijkindex.estimators.relative_risk import METHODS as RR_METHODS, load_relative_risks, relative_risks  # noqa: E402
 from wijkindex.estimators.trend import year_on_year  # noqa: E402
 from wijkindex.federation import round_spec  # noqa: E402
 from wijkindex.geo import load_zwolle  # noqa: E402
@@ -360,7 +360,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2014)
     ap.add_argument("--trend", action="store_true", help="also measure the year-on-year change (a second year)")
     ap.add_argument("--trend-draws", type=int, default=None, help="draws for --trend (default: --draws)")
-    ap.add_argument("--rr-method", choices=sorted(METHODS), default=None,
+    ap.add_argument("--rr-method", choices=sorted(RR_METHODS), default=None,
                     help="relative-risk estimator for every definition (default: the index definition's)")
     ap.add_argument("--rr-max-factor", type=float, default=None,
                     help="publish a relative risk only where its interval's high/low is at most this")

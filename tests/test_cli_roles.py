@@ -26,7 +26,7 @@ def test_coordinator_and_researcher_commands(running: Running, tmp_path: Path) -
     assert "cli-round" in listed.stderr
     wijkindex("results", "export", "cli-round", "--out", str(tmp_path / "out"), "--config", researcher)
     index = pd.read_csv(tmp_path / "out" / "index.csv")
-    assert set(index["round_id"]) == {"cli-round"} and index["indicator"].nunique() == 12
+    assert set(index["round_id"]) == {"cli-round"} and index["indicator"].nunique() == 15  # 6 + 5 + 4 holders' indicators
     wijkindex("report", "cli-round", "--out", str(tmp_path / "rep"), "--config", researcher)
     html = (tmp_path / "rep" / "report.html").read_text(encoding="utf-8")
     assert "id='wi-map'" in html and "Samengestelde scores" in html

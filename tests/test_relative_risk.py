@@ -14,7 +14,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wijkindex.errors import ConfigError
-from wijkindex.estimators import relative_risk as rrmod
 from wijkindex.estimators.index import INDEX_COLUMNS
 from wijkindex.estimators.relative_risk import (METHODS, RelativeRiskDef, Table2x2, estimate, fieller,
                                                 load_relative_risks, relative_risks)
