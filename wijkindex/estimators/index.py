@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 import numpy as np
 import pandas as pd
 
-from wijkindex.estimators.smoothing import estimate, standing
+from wijkindex.estimators.smoothing import clip_interval, estimate_with_margin, standing
 from wijkindex.privacy.noise import rate_moe
 from wijkindex.protocol.messages import Cell
 from wijkindex.vocabulary import POPULATION, Z90
@@ -126,8 +126,14 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
     df["rate_noisy"] = raw_rate
     df["rate"] = np.where(df["denominator"] > 0, df["numerator"] / df["denominator"].clip(lower=1), np.nan)
     df.loc[is_gm, "rate"] = raw_rate[is_gm].clip(0, 1)
-    df["moe90"] = [rate_moe(n, d, mn, md) for n, d, mn, md in
-                   zip(df["numerator"], df["denominator"], df["numerator_moe90"], df["denominator_moe90"])]
+    # the shown rate is the unclipped ratio clipped to [0, 1]; its margin is that of the unclipped
+    # ratio's interval, clipped likewise (clip_interval), so the published interval is honest at 0
+    df["moe90_raw"] = [rate_moe(n, d, mn, md) for n, d, mn, md in
+                       zip(raw_rate.fillna(0) * df["denominator_noisy"], df["denominator_noisy"],
+                           df["numerator_moe90"], df["denominator_moe90"])]
+    ok = raw_rate.notna() & df["moe90_raw"].notna()
+    df["moe90"] = np.nan
+    df.loc[ok, "moe90"] = clip_interval(raw_rate[ok].to_numpy(float), df.loc[ok, "moe90_raw"].to_numpy(float))[1]
     gm = df[is_gm].set_index(["indicator", "age_band"])["rate_noisy"]
     ref = pd.Series([gm.get((i, b), np.nan) for i, b in zip(df["indicator"], df["age_band"])], index=df.index)
     df["index_vs_gemeente"] = (100 * df["rate"] / ref.where(ref > 0)).round(1)
@@ -135,7 +141,7 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
         ref[df["wijk_code"] == meta.gemeente_code] > 0, 100.0, np.nan)
     hide = df["suppressed"]
     for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente", "numerator_noisy",
-                "denominator_noisy", "rate_noisy"):
+                "denominator_noisy", "rate_noisy", "moe90_raw"):
         df.loc[hide, col] = np.nan
     df["period"], df["gemeente_code"], df["round_id"] = meta.period, meta.gemeente_code, meta.round_id
     _smooth(df, meta.gemeente_code, orientation or {})
@@ -155,16 +161,17 @@ def _smooth(df: pd.DataFrame, gemeente_code: str, orientation: Mapping[str, int]
     keeps its direct rate."""
     df["rate_eb"], df["moe90_eb"] = df["rate"], df["moe90"]
     by_standing = standing(wijk_totals(df), orientation)
-    wijk = (df["wijk_code"] != gemeente_code) & df["rate_noisy"].notna() & (df["moe90"] > 0)
+    wijk = (df["wijk_code"] != gemeente_code) & df["rate_noisy"].notna() & (df["moe90_raw"] > 0)
     gm = df[df["wijk_code"] == gemeente_code].set_index(["indicator", "age_band"])["rate_noisy"]
     for (ind, band), g in df[wijk].groupby(["indicator", "age_band"], sort=False):
         centre = gm.get((ind, band), np.nan)
         if not np.isfinite(centre):
             continue
-        est, var = estimate(g["rate_noisy"].to_numpy(), (g["moe90"].to_numpy() / Z90) ** 2, float(centre),
-                            by_standing.covariate(ind, g["wijk_code"]), g["denominator_noisy"].to_numpy(float))
+        est, moe = estimate_with_margin(g["rate_noisy"].to_numpy(), (g["moe90_raw"].to_numpy() / Z90) ** 2,
+                                        float(centre), by_standing.covariate(ind, g["wijk_code"]),
+                                        g["denominator_noisy"].to_numpy(float))
         df.loc[g.index, "rate_eb"] = est
-        df.loc[g.index, "moe90_eb"] = Z90 * np.sqrt(var)
+        df.loc[g.index, "moe90_eb"] = moe
 
 
 def wijk_totals(index: pd.DataFrame) -> pd.DataFrame:
