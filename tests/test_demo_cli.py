@@ -45,7 +45,7 @@ def test_demo_end_to_end_in_separate_processes(tmp_path: Path) -> None:
     assert "completed" in r.stderr
     index = pd.read_csv(out / "index.csv")
     assert set(index["source"]) >= {"gemeente", "ggd", "school", "gemeente+ggd", "gemeente+school"}
-    assert index["indicator"].nunique() == 12 + 4 + 4  # marginals, four joint, four cumulative-risk levels
+    assert index["indicator"].nunique() == 15 + 4 + 4  # marginals, four joint, four cumulative-risk levels
     assert "gemeente+ggd+school" in set(index["source"])
     pq = pd.read_parquet(out / "index.parquet")
     assert len(pq) == len(index)

@@ -113,7 +113,7 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
             n_sum, d_sum = int(noisy[band_of == b].sum()), int(noisy_den[band_of == b].sum())
             rows.append((meta.gemeente_code, meta.gemeente_name, band, min(max(n_sum, 0), max(d_sum, 0)),
                          max(d_sum, 0), n_sum, d_sum, Z90 * math.sqrt(k * rel.variance),
-                         Z90 * math.sqrt(k * denominator.variance), False))
+                         Z90 * math.sqrt(k * denominator.variance), d_sum < meta.min_cell_size))
         f = pd.DataFrame(rows, columns=["wijk_code", "wijk_name", "age_band", "numerator", "denominator",
                                         "numerator_noisy", "denominator_noisy", "numerator_moe90",
                                         "denominator_moe90", "suppressed"])

@@ -93,18 +93,18 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
         return np.bincount(np.asarray(hit, dtype=np.int64), minlength=n_cells)
 
     vectors = []
-    for r in spec.releases(party.name):
-        if r.joint:
-            hit = [s for s in slots[r.name] if s is not None]
-            c = np.bincount(np.asarray(hit, dtype=np.int64), minlength=ctx.joint_layout(joints[r.name]).n_cells)
-        elif r.name == POPULATION:
+    for out in spec.releases(party.name):
+        if out.joint:
+            hit = [s for s in slots[out.name] if s is not None]
+            c = np.bincount(np.asarray(hit, dtype=np.int64), minlength=ctx.joint_layout(joints[out.name]).n_cells)
+        elif out.name == POPULATION:
             c = np.bincount(cells, minlength=n_cells)
-        elif r.name.startswith(POPULATION):
-            c = counts_of(spine_ids_of_ages(ctx, *spec.denominator_ages(r.name)))
+        elif out.name.startswith(POPULATION):
+            c = counts_of(spine_ids_of_ages(ctx, *spec.denominator_ages(out.name)))
         else:
-            c = counts_of(flagged_ids(party.config, ctx, r.name))
-        noise = ctx.plan.joint if r.joint else ctx.plan.marginal
-        vectors.append(m.ReleasedVector(r.name, clear=tuple(noise.add_to(c.astype(int).tolist()))))
+            c = counts_of(flagged_ids(party.config, ctx, out.name))
+        noise = ctx.plan.joint if out.joint else ctx.plan.marginal
+        vectors.append(m.ReleasedVector(out.name, clear=tuple(noise.add_to(c.astype(int).tolist()))))
     release = m.NodeRelease(task.round_id, tuple(vectors), cost_of(party.name, ctx.plan, sorted(ctx.data)))
     return StepOutput(release, tuple(chunks))
 
