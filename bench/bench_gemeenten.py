@@ -30,7 +30,7 @@ from wijkindex.clients import AggregatorClient
 from wijkindex.config import load_aggregator_config
 from wijkindex.security.auth import wrap_handler
 from wijkindex.federation import Processes, lay_out, round_spec
-from wijkindex.geo import load_zwolle
+from wijkindex.geography import load_zwolle
 from wijkindex.synth.generator import generate_federation
 
 console = Console(width=120)

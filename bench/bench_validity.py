@@ -58,7 +58,7 @@ from wijkindex.vocabulary import POPULATION, TOTAL_BAND, Z90  # noqa: E402
 from wijkindex.estimators.relative_risk import METHODS as RR_METHODS, load_relative_risks, relative_risks  # noqa: E402
 from wijkindex.estimators.trend import year_on_year  # noqa: E402
 from wijkindex.federation import round_spec  # noqa: E402
-from wijkindex.geo import load_zwolle  # noqa: E402
+from wijkindex.geography import load_zwolle  # noqa: E402
 from wijkindex.protocol import messages as m  # noqa: E402
 from wijkindex.protocol.spec import RoundSpec  # noqa: E402
 from wijkindex.synth.generator import generate_federation  # noqa: E402

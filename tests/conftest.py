@@ -20,7 +20,7 @@ from wijkindex.aggregator.server import RunningAggregator, start_aggregator
 from wijkindex.clients import AggregatorClient
 from wijkindex.config import load_aggregator_config, load_node_config
 from wijkindex.federation import LocalFederation, lay_out, round_spec
-from wijkindex.geo import Geography, load_zwolle
+from wijkindex.geography import Geography, load_zwolle
 from wijkindex.nodes.node import Node
 from wijkindex.synth.generator import FederationInfo, generate_federation
 

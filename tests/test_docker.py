@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from conftest import Running
 from wijkindex.cli import main
 from wijkindex.config import load_aggregator_config, load_node_config
-from wijkindex.geo import DEFAULT_DATA_DIR
+from wijkindex.geography import DEFAULT_DATA_DIR
 from wijkindex.linkage.pseudonym import LinkageSecret
 from wijkindex.security.pki import init_pki
 

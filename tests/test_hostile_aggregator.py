@@ -22,7 +22,7 @@ from hostile import (HostileAggregator, copy, recipient, relabelled, wait_for, w
                      with_layout, with_recipients)
 from wijkindex.config import load_node_config
 from wijkindex.errors import RoundFailed
-from wijkindex.geo import Geography
+from wijkindex.geography import Geography
 from wijkindex.nodes.node import Node
 from wijkindex.privacy.ledger import AuditLine, LedgerEntry
 from wijkindex.proto import wijkindex_pb2 as pb

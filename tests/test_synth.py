@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from wijkindex.errors import WijkindexError
-from wijkindex.geo import load_zwolle, recover_inhabitants
+from wijkindex.geography import load_zwolle, recover_inhabitants
 from wijkindex.linkage.bsn import is_valid_bsn
 from wijkindex.synth.generator import generate_federation
 

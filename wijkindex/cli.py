@@ -17,7 +17,7 @@ from rich.table import Table
 from wijkindex.errors import WijkindexError
 
 console = Console(stderr=True)
-DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "zwolle-2014"  # = geo.DEFAULT_DATA_DIR, without pandas
+DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "zwolle-2014"  # = geography.DEFAULT_DATA_DIR, without pandas
 
 
 def _logging(verbose: bool) -> None:
@@ -64,20 +64,23 @@ def main(verbose: bool) -> None:
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Population fraction (0.05 for tests).")
 @click.option("--years", type=click.IntRange(1, 10), default=1, show_default=True,
               help="Consecutive years ending at --period, one export per year in <holder>/<year>/ (for trends).")
+@click.option("--gemeente", default=None, help="A CBS gemeente (code or name) instead of Zwolle 2014.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
-              help=f"Real Zwolle data folder [default: {DEFAULT_DATA}]")
-def synth(out: Path, seed: int, period: int, scale: float, years: int, data_dir: Path | None) -> None:
-    """Write a synthetic federation on the real Zwolle geography: one folder per holder, plus truth/.
+              help=f"Your own geography folder, in Zwolle-2014 form [default: {DEFAULT_DATA}]")
+def synth(out: Path, seed: int, period: int, scale: float, years: int, gemeente: str | None,
+          data_dir: Path | None) -> None:
+    """Write a synthetic federation on a real geography: one folder per holder, plus truth/.
 
     \b
     Example:
       wijkindex synth --out federation --seed 7
       wijkindex synth --out federation --years 3 --period 2014   # 2012, 2013 and 2014
+      wijkindex synth --out federation --gemeente Amsterdam --scale 0.1
     """
-    from wijkindex.geo import load_zwolle
+    from wijkindex.geography import load_gemeente, load_zwolle
     from wijkindex.synth.generator import generate_federation
 
-    geo = load_zwolle(data_dir)
+    geo = load_gemeente(gemeente) if gemeente else load_zwolle(data_dir)
     with console.status("generating the synthetic federation") as status:
         info = generate_federation(out, seed=seed, period=period, scale=scale, geography=geo, years=years,
                                    progress=lambda msg: status.update(msg))
@@ -457,18 +460,23 @@ def results_export(round_id: str, out: Path, config_path: Path) -> None:
 @click.option("--index-definition", type=click.Path(path_type=Path, exists=True), default=None,
               help="TOML with the domains and weights of the composite scores [default: the built-in 0-17 index]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
-              help=f"Real geometry folder for the map [default: {DEFAULT_DATA}]")
-def report(round_id: str, out: Path, config_path: Path, index_definition: Path | None, data_dir: Path | None) -> None:
+              help="Geometry folder (Zwolle-2014 form) for the map [default: the round's gemeente: Zwolle 2014 "
+                   "for GM0193, else its CBS 2024 wijken]")
+@click.option("--gemeente", default=None, help="Draw this CBS gemeente's 2024 wijken (code or name) on the map.")
+def report(round_id: str, out: Path, config_path: Path, index_definition: Path | None, data_dir: Path | None,
+           gemeente: str | None) -> None:
     """Write report.html (map, bars, composite scores, tables with CSV downloads) and the tables.
 
     \b
     Example:
       wijkindex report gm0193-2014-1a2b3c4d --out results --config researcher.toml
+      wijkindex report gm0363-2014-5e6f7a8b --out results --config researcher.toml --gemeente GM0363
     """
     from wijkindex.clients import write_report
 
     with _client(config_path) as client:
-        paths = write_report(client, round_id, out, index_definition=index_definition, data_dir=data_dir)
+        paths = write_report(client, round_id, out, index_definition=index_definition, data_dir=data_dir,
+                             gemeente=gemeente)
     for p in paths:
         console.print(f"[green]wrote[/] {p}")
 
@@ -482,21 +490,33 @@ def report(round_id: str, out: Path, config_path: Path, index_definition: Path |
 @click.option("--epsilon", type=float, default=1.0, show_default=True, help="Privacy loss per node.")
 @click.option("--years", type=click.IntRange(1, 10), default=3, show_default=True,
               help="Periods ending at 2014: earlier ones get a round of the marginal indicators, for the trend.")
+@click.option("--gemeente", default=None,
+              help="Any of the 342 gemeenten of 2024 by CBS code or name (GM0363, 0363, Amsterdam): the federation "
+                   "is calibrated on its real CBS wijken [default: Zwolle's finer 2014 buurten]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
-              help=f"Real Zwolle data folder [default: {DEFAULT_DATA}]")
-def demo(out: Path, seed: int, scale: float, epsilon: float, years: int, data_dir: Path | None) -> None:
+              help=f"Your own geography folder, in Zwolle-2014 form [default: {DEFAULT_DATA}]")
+def demo(out: Path, seed: int, scale: float, epsilon: float, years: int, gemeente: str | None,
+         data_dir: Path | None) -> None:
     """Run a whole federation on this machine: synth, PKI, aggregator, three nodes, rounds, export, report.
 
     The last period's round has every indicator, the joint ones and cumulative risk;
     each earlier period has a round of the marginal indicators, so the report shows trends.
+    Without --gemeente the demo runs on Zwolle's 2014 buurten (78 buurten, 16 wijken);
+    with --gemeente on that gemeente's 2024 CBS wijken (ages and inhabitants real, the
+    per-wijk risk shares a modelled proxy of its KWB figures).
 
     \b
     Example:
       wijkindex demo --out demo-out
+      wijkindex demo --out demo-amsterdam --gemeente GM0363 --scale 0.2
+      wijkindex demo --out demo-vlieland --gemeente Vlieland
     """
     from wijkindex.demo import run_demo
 
-    run_demo(out, seed=seed, scale=scale, epsilon=epsilon, years=years, data_dir=data_dir, console=console)
+    if gemeente is not None and data_dir is not None:
+        raise WijkindexError("--gemeente and --data both name a geography", fix="give one of them")
+    run_demo(out, seed=seed, scale=scale, epsilon=epsilon, years=years, data_dir=data_dir, gemeente=gemeente,
+             console=console)
 
 
 if __name__ == "__main__":

@@ -187,7 +187,7 @@ def history_of(client: AggregatorClient, index: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, index_definition: Path | None = None,
-                 data_dir: Path | None = None) -> tuple[Path, ...]:
+                 data_dir: Path | None = None, gemeente: str | None = None) -> tuple[Path, ...]:
     """The researcher's report: the tables plus a self-contained report.html (with trends when
     rounds of other periods of the same gemeente exist)."""
     from wijkindex.estimators.composite import IndexDefinition
@@ -201,8 +201,17 @@ def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, inde
     trend = write_table(history, out_dir / "history.csv") if history["period"].nunique() > 1 else None
     html = render_report(df, out_dir / "report.html", title=f"{definition.name}, ronde {round_id}",
                          privacy=privacy_rows(status), composite=composite, data_dir=data_dir,
-                         relative_risk=rr, history=history)
+                         relative_risk=rr, history=history, geography=_geography(gemeente))
     return (*tables, *((trend,) if trend else ()), html)
+
+
+def _geography(gemeente: str | None):  # type: ignore[no-untyped-def]
+    """A CBS gemeente's geography for the map, or None (the map then picks by the index's gemeente)."""
+    if gemeente is None:
+        return None
+    from wijkindex.geography import load_gemeente
+
+    return load_gemeente(gemeente)
 
 
 def privacy_rows(status: m.RoundStatus) -> list[dict[str, object]]:

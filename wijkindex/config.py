@@ -122,6 +122,7 @@ class AggregatorConfig:
     source: Path
     min_cell_floor: int = 10  # no spec may set a suppression threshold below this
     geography_dirs: tuple[Path, ...] = ()  # or several: one aggregator serving several gemeenten
+    gemeenten: tuple[str, ...] = ()  # CBS gemeente codes (GM0363) served from the shipped 2024 wijken
     min_expected_children: int = 5  # no spec may ask for cells that CBS figures put below this
     crl: Path | None = None  # the federation CA's revocation list, re-read when it changes
 
@@ -138,6 +139,7 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
     geos = c.get("geography_dirs", list, [])
     if geos and (geo or not all(isinstance(g, str) for g in geos)):
         c.bad("geography_dirs", "a list of folders, one per gemeente, instead of geography_dir")
+    gemeenten = _gemeenten(c, raw)
     bits = c.get("paillier_bits", int, 2048)
     if bits is not None and bits not in (1024, 2048, 3072):
         c.bad("paillier_bits", "1024 (tests only), 2048 or 3072")
@@ -161,7 +163,32 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
         paillier_bits=bits,  # type: ignore[arg-type]
         audit_log=(base / audit).resolve() if audit else None, source=Path(path),
         min_cell_floor=floor, min_expected_children=expected, crl=crl,  # type: ignore[arg-type]
-        geography_dirs=tuple((base / g).resolve() for g in geos or ()))
+        geography_dirs=tuple((base / g).resolve() for g in geos or ()), gemeenten=gemeenten)
+
+
+def _gemeenten(c: "_Checker", raw: dict[str, Any]) -> tuple[str, ...]:
+    """``gemeente = "GM0363"`` (or "cbs:GM0363", "Amsterdam") / ``gemeenten = [...]``: CBS
+    gemeenten from the shipped data, resolved to GM codes (an unknown name lists close matches)."""
+    one = c.get("gemeente", str, None)
+    many = c.get("gemeenten", list, None)
+    if one is not None and many is not None:
+        c.bad("gemeenten", "give either gemeente or gemeenten, not both")
+        return ()
+    names = [one] if one is not None else list(many or [])
+    if not all(isinstance(n, str) and n for n in names):
+        c.bad("gemeenten", 'a list of CBS gemeente codes or names, e.g. ["GM0363", "Zwolle"]')
+        return ()
+    if not names:
+        return ()
+    from wijkindex.geography.cbs import resolve  # pandas: only when a config names a CBS gemeente
+
+    out = []
+    for n in names:
+        try:
+            out.append(resolve(n[4:] if n.lower().startswith("cbs:") else n))
+        except ConfigError as exc:
+            c.bad("gemeente" if one is not None else "gemeenten", exc.message)
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from rich.table import Table
 from wijkindex.clients import AggregatorClient
 from wijkindex.errors import WijkindexError
 from wijkindex.federation import LocalFederation, Processes, lay_out, round_spec, start_processes
-from wijkindex.geo import load_zwolle
+from wijkindex.geography import load_gemeente, load_zwolle
 from wijkindex.protocol import messages as m
 
 
@@ -29,9 +29,11 @@ class DemoResult:
 
 
 def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float = 1.0, years: int = 3,
-             data_dir: Path | None = None, console: Console | None = None) -> DemoResult:
+             data_dir: Path | None = None, gemeente: str | None = None,
+             console: Console | None = None) -> DemoResult:
     """Synth (``years`` periods), PKI, aggregator and nodes as processes; one round per period
-    (the last with the joint indicators and cumulative risk); tables and report.html."""
+    (the last with the joint indicators and cumulative risk); tables and report.html.
+    ``gemeente``: a CBS gemeente (code or name) instead of Zwolle 2014 (or ``data_dir``)."""
     from wijkindex.estimators.index import write_index
     from wijkindex.clients import history_of, privacy_rows, write_table, write_tables
     from wijkindex.report.html import render_report
@@ -44,15 +46,18 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
                              fix="choose another --out or remove the folder")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    geo = load_zwolle(data_dir)
-    with console.status("generating the synthetic federation on Zwolle's real geography") as st:
+    geo = load_gemeente(gemeente) if gemeente else load_zwolle(data_dir)
+    where = (f"{geo.gemeente_name}'s {len(geo.wijken)} CBS wijken (2024)" if gemeente
+             else f"{geo.gemeente_name}'s real geography")
+    with console.status(f"generating the synthetic federation on {where}") as st:
         info = generate_federation(out / "federation", seed=seed, scale=scale, geography=geo, years=years,
                                    progress=lambda msg: st.update(msg))
     timings["synth"] = time.perf_counter() - t0
     console.print(f"[green]1/5[/] synthetic federation: {info.n_children:,} children in {len(geo.wijken)} wijken, "
                   f"holders {', '.join(info.holders)}, periods {', '.join(map(str, info.periods))}")
 
-    fed = lay_out(out, out / "federation", nodes=tuple(info.holders), geography_dir=data_dir)
+    fed = lay_out(out, out / "federation", nodes=tuple(info.holders), geography_dir=data_dir,
+                  gemeente=geo.gemeente_code if gemeente else None)
     console.print(f"[green]2/5[/] development PKI, linkage secret and configs under {out}")
 
     procs: Processes = start_processes(fed)
@@ -89,9 +94,8 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
         write_table(history, out / "history.csv")
     render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
                   privacy=privacy_rows(status), composite=composite, data_dir=data_dir, relative_risk=rr,
-                  history=history, notes=[
-                      ("Synthetische gegevens op de echte wijken en buurten van Zwolle (2014).",
-                       "Synthetic data on the real neighbourhoods of Zwolle (2014)."),
+                  history=history, geography=geo, notes=[
+                      _geo_note(geo, bool(gemeente)),
                       *((f"Koppeling {r['node']}: {r['linked_exact']:,} kinderen op BSN, {r['linked_fuzzy']:,} alleen op "
                          f"naam, geboortedatum en postcode (versleuteld), {r['not_linked']:,} records niet gekoppeld "
                          f"(met ruis, ±{r['moe90']:g}).",
@@ -107,6 +111,19 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     _summary(console, index, status, geo.gemeente_code)
     timings["total"] = time.perf_counter() - t0
     return DemoResult(out, round_id, status, index, info.n_children, timings, dict(procs.peak_rss))
+
+
+def _geo_note(geo, cbs: bool) -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The report's line on what the synthetic data stands on."""
+    if not cbs:
+        return (f"Synthetische gegevens op de echte wijken en buurten van {geo.gemeente_name} (2014).",
+                f"Synthetic data on the real neighbourhoods of {geo.gemeente_name} (2014).")
+    return (f"Synthetische gegevens op de echte wijken van {geo.gemeente_name} (2024): inwoners en leeftijden van "
+            "CBS; risicoaandelen per wijk zijn een model van de KWB-cijfers van de gemeente, geen CBS-cijfers. "
+            "Bron: CBS, Kadaster.",
+            f"Synthetic data on the real wijken of {geo.gemeente_name} (2024): inhabitants and ages from CBS; "
+            "per-wijk risk shares are modelled from the gemeente's KWB figures, not CBS figures. "
+            "Source: CBS, Kadaster.")
 
 
 def _client_cfg(fed: LocalFederation, party: str):  # type: ignore[no-untyped-def]

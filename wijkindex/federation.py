@@ -65,7 +65,8 @@ def _tls(pki_dir: Path, party: str, base: Path) -> dict[str, str]:
 
 def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_NODES,
             port: int | None = None, privacy_total: float = 10.0, paillier_bits: int = 2048,
-            on_invalid: str = "exclude", geography_dir: Path | None = None, poll_seconds: float = 5.0,
+            on_invalid: str = "exclude", geography_dir: Path | None = None, gemeente: str | None = None,
+            poll_seconds: float = 5.0,
             host: str = "127.0.0.1", data_of: Mapping[str, Path] | None = None) -> LocalFederation:
     """Create PKI, linkage secret and the config of every party under ``root``; the aggregator
     listens on, and everyone dials, ``host`` (also in the aggregator's certificate). A node's
@@ -84,6 +85,8 @@ def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_
            "paillier_bits": paillier_bits, "tls": _tls(pki_dir, "aggregator", agg_dir)}
     if geography_dir is not None:
         agg["geography_dir"] = os.path.relpath(Path(geography_dir).resolve(), agg_dir)
+    if gemeente is not None:  # a CBS gemeente from the shipped 2024 wijken
+        agg["gemeente"] = gemeente
     agg_cfg = _write_toml(agg_dir / "aggregator.toml", agg)
 
     node_cfgs = {}

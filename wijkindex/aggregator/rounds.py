@@ -28,7 +28,7 @@ from wijkindex.estimators.composite import IndexDefinition
 from wijkindex.estimators.index import IndexMeta, NoisedRelease, assemble_index
 from wijkindex.aggregator.store import TERMINAL, RoundRow, Store, now
 from wijkindex.errors import CertificateError, CryptoError, SpecError, WijkindexError
-from wijkindex.geo import Geography
+from wijkindex.geography import Geography
 from wijkindex.privacy.noise import NoisePlan, NoiseShare
 from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.protocol import messages as m
@@ -39,7 +39,7 @@ from wijkindex.protocol.relay import chunk_problem
 from wijkindex.protocol.sealing import joint_layout, open_noised
 from wijkindex.protocol.spec import RoundSpec
 from wijkindex.security.signing import verify_spec
-from wijkindex.vocabulary import AREA_COLUMNS, LINKAGE, MECHANISM, POPULATION, Z90
+from wijkindex.vocabulary import LINKAGE, MECHANISM, POPULATION, Z90
 from wijkindex.wire import release_from_proto, release_to_proto
 
 log = logging.getLogger("wijkindex.aggregator")
@@ -51,12 +51,6 @@ class RoundError(WijkindexError):
 
     code = "WI610"
     fix = "check `wijkindex round status ID`; the round may have ended or moved on"
-
-
-def _overlap(lo: int, hi: int, band_lo: int, band_hi: int) -> float:
-    """The share of the CBS band band_lo..band_hi (whole years, even spread) inside lo..hi."""
-    inside = max(0, min(hi, band_hi) - max(lo, band_lo) + 1)
-    return inside / (band_hi - band_lo + 1)
 
 
 class RoundManager:
@@ -97,9 +91,7 @@ class RoundManager:
 
     def cells_for(self, spec: RoundSpec) -> tuple[m.Cell, ...]:
         """The round's cells: every area of the level (sorted by code) x every age band."""
-        geo = self.geography_of(spec)
-        code, name = AREA_COLUMNS[spec.level]
-        areas = (geo.wijken if spec.level == "wijk" else geo.buurten)[[code, name]].sort_values(code).values.tolist()
+        areas = self.geography_of(spec).areas(spec.level).values.tolist()
         return tuple(m.Cell(code, name, band.label) for code, name in areas for band in spec.age_bands)
 
     def propose_cells(self, spec_toml: str, coordinator: str) -> tuple[m.Cell, ...]:
@@ -131,13 +123,10 @@ class RoundManager:
         if spec.min_cell_size < self.min_cell_floor:
             raise SpecError(f"min_cell_size: {spec.min_cell_size} is below this federation's floor of "
                             f"{self.min_cell_floor}: cells that small could single out a child")
-        b = self.geography_of(spec).buurten
-        col = AREA_COLUMNS[spec.level][0]
+        geo = self.geography_of(spec)
         small = []
         for band in spec.age_bands:
-            share = sum(b[f"share_{lo}_{hi}"] * _overlap(band.low, band.high, lo, hi)
-                        for lo, hi in ((0, 3), (4, 11), (12, 17)))
-            expected = (b["inhabitants"] * share).groupby(b[col]).sum()
+            expected = geo.expected_children(band.low, band.high, spec.level)
             small += [f"{code} {band.label} (~{n:.0f})" for code, n in expected.items()
                       if n < self.min_expected_children]
         if small:

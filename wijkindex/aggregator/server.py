@@ -20,7 +20,7 @@ from wijkindex.aggregator.rounds import RoundError, RoundManager
 from wijkindex.aggregator.store import Store
 from wijkindex.config import AggregatorConfig
 from wijkindex.errors import WijkindexError
-from wijkindex.geo import Geography, load_zwolle
+from wijkindex.geography import Geography, load_gemeente, load_zwolle
 from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.proto import wijkindex_pb2_grpc as rpc
 from wijkindex.security.auth import RoleAuthInterceptor, current_identity
@@ -156,6 +156,14 @@ class RunningAggregator:
         self.rounds.store.close()
 
 
+def _geographies(config: AggregatorConfig) -> list[Geography]:
+    """The geographies the config names: folders, CBS gemeenten, or by default Zwolle 2014."""
+    geos = [load_zwolle(d) for d in config.geography_dirs] + [load_gemeente(g) for g in config.gemeenten]
+    if config.geography_dir is not None or not geos:
+        geos.insert(0, load_zwolle(config.geography_dir))
+    return geos
+
+
 def start_aggregator(config: AggregatorConfig, *, geography: Geography | Sequence[Geography] | None = None,
                      interceptors: tuple[grpc.ServerInterceptor, ...] = ()) -> RunningAggregator:
     """Start the server on ``config.listen`` (port 0 picks a free port) and return it running."""
@@ -164,8 +172,7 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | Sequenc
         raise WijkindexError(f"{config.tls.cert} is a {creds.identity.role} certificate; the aggregator needs "
                              "an aggregator certificate")
     store = Store(config.database)
-    geo = geography or ([load_zwolle(d) for d in config.geography_dirs] if config.geography_dirs
-                        else load_zwolle(config.geography_dir))
+    geo = geography or _geographies(config)
     ca_pem = Path(config.tls.ca).read_bytes()
     rounds = RoundManager(store, geo, config.nodes, ca_pem=ca_pem,
                           paillier_bits=config.paillier_bits,

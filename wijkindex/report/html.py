@@ -11,17 +11,20 @@ import os
 import tempfile
 import urllib.parse
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from wijkindex.catalogue import population_label
-from wijkindex.errors import InputFileError
+from wijkindex.errors import WijkindexError
 from wijkindex.estimators.consistency import cumulative_shares
 from wijkindex.estimators.trend import period_rates, year_on_year
 from wijkindex.protocol.spec import parse_age_bands
 from wijkindex.vocabulary import POPULATION
+
+if TYPE_CHECKING:
+    from wijkindex.geography import Geography
 
 LABELS = {
     "eenoudergezin": "Kinderen in een eenoudergezin",
@@ -238,15 +241,15 @@ def csv_link(df: pd.DataFrame, filename: str) -> str:
     return f'<a class="csv" download="{html.escape(filename)}" href="data:text/csv;charset=utf-8,{data}">CSV</a>'
 
 
-def section_explorer(index: pd.DataFrame, data_dir: Path | str | None = None) -> str:
+def section_explorer(index: pd.DataFrame, data_dir: Path | str | None = None, geography: Geography | None = None) -> str:
     """A choropleth of the wijken (real geometry) and bars per wijk, for a chosen indicator and band."""
     from wijkindex.report.svgmap import wijk_paths
 
-    try:
-        paths, width, height = wijk_paths(data_dir)
-    except InputFileError as exc:
-        return f"<h2>Kaart</h2><p class='sub'>Geen kaart: {html.escape(str(exc))}</p>"
     gm_code = str(index["gemeente_code"].iloc[0])
+    try:
+        paths, width, height = wijk_paths(data_dir, geography, gm_code)
+    except WijkindexError as exc:
+        return f"<h2>Kaart</h2><p class='sub'>Geen kaart: {html.escape(str(exc))}</p>"
     wijk = _estimates(index[index["gemeente_code"] == gm_code])
     wijk = wijk[wijk["wijk_code"] != gm_code]
     indicators = list(dict.fromkeys(index["indicator"]))
@@ -654,9 +657,12 @@ def section_footnotes(min_cell_size: int | None = None) -> str:
 def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
                   privacy: Sequence[Mapping[str, object]] = (), notes: Sequence[str | tuple[str, str]] = (),
                   composite: pd.DataFrame | None = None, data_dir: Path | str | None = None,
-                  relative_risk: pd.DataFrame | None = None, history: pd.DataFrame | None = None) -> Path:
-    """Write the report atomically and return its path. ``history``: index rows of several periods."""
-    parts = [section_header(index, title, notes), section_explorer(index, data_dir), section_composite(composite),
+                  relative_risk: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
+                  geography: Geography | None = None) -> Path:
+    """Write the report atomically and return its path. ``history``: index rows of several periods;
+    ``geography``: whose polygons the wijk map draws (default: see ``svgmap.polygons_for``)."""
+    parts = [section_header(index, title, notes), section_explorer(index, data_dir, geography),
+             section_composite(composite),
              section_cumulative(index), section_relative_risk(relative_risk), section_trend(history),
              section_privacy(privacy), section_summary(index)]
     parts += [section_indicator(index, str(i)) for i in dict.fromkeys(index["indicator"])]

@@ -1,25 +1,43 @@
-"""SVG paths of the real buurt geometry, grouped per wijk, for an offline choropleth."""
+"""SVG paths of a geography's real polygons, grouped per wijk, for an offline choropleth."""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
-from wijkindex.geo import buurt_polygons
+if TYPE_CHECKING:
+    from wijkindex.geography import Geography, Polygon
 
 WIDTH = 560
 
 
-def wijk_paths(data_dir: Path | str | None = None) -> tuple[dict[str, list[str]], int, int]:
-    """{wijk code: [SVG path data per buurt]}, width, height (equirectangular, north up)."""
-    polys = buurt_polygons(data_dir)
+def polygons_for(data_dir: Path | str | None = None, geography: "Geography | None" = None,
+                 gemeente_code: str | None = None) -> "Sequence[Polygon]":
+    """The polygons to draw: the geography's own; else a folder in Zwolle-2014 form; else the
+    shipped CBS 2024 wijken of ``gemeente_code``; else Zwolle 2014 (the default geography)."""
+    from wijkindex.geography import DEFAULT_DATA_DIR, buurt_polygons, load_gemeente, load_zwolle
+
+    if geography is not None and geography.polygons:
+        return geography.polygons
+    if data_dir is not None:
+        return buurt_polygons(data_dir)
+    if gemeente_code and gemeente_code != load_zwolle(DEFAULT_DATA_DIR).gemeente_code:
+        return load_gemeente(gemeente_code).polygons
+    return buurt_polygons()
+
+
+def wijk_paths(data_dir: Path | str | None = None, geography: "Geography | None" = None,
+               gemeente_code: str | None = None) -> tuple[dict[str, list[str]], int, int]:
+    """{wijk code: [SVG path data per drawn area]}, width, height (equirectangular, north up)."""
+    polys = polygons_for(data_dir, geography, gemeente_code)
     lons = [x for _, _, rings in polys for ring in rings for x, _ in ring]
     lats = [y for _, _, rings in polys for ring in rings for _, y in ring]
     lat0 = (min(lats) + max(lats)) / 2
     kx = math.cos(math.radians(lat0))
     span_x = (max(lons) - min(lons)) * kx
     span_y = max(lats) - min(lats)
-    scale = (WIDTH - 20) / span_x
+    scale = (WIDTH - 20) / max(span_x, span_y * 1e-3, 1e-9)
     height = int(span_y * scale) + 20
     out: dict[str, list[str]] = {}
     for _, wijk, rings in polys:

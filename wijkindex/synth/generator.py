@@ -1,10 +1,14 @@
-"""A synthetic federation on Zwolle's real geography: one folder of CSV exports per holder.
+"""A synthetic federation on a real geography (Zwolle 2014 by default, or any CBS gemeente):
+one folder of CSV exports per holder.
 
-Children are placed per buurt from the real 2014 age shares and inhabitants; households
+Children are placed per buurt from the real age shares and inhabitants; households
 draw their risk (single mother, mother without work, young mother, rented home with
-huurtoeslag) from the buurt's real single-parent, WWB and unemployment shares; child
+huurtoeslag) from the buurt's single-parent, WWB and unemployment shares (real for Zwolle
+2014, a modelled proxy for a CBS gemeente); child
 outcomes follow a logistic model on that Smart Start profile plus a shared household
-factor, with intercepts solved so gemeente rates match plausible Dutch rates. Holders
+factor, with intercepts solved so gemeente rates match plausible Dutch rates (for a CBS gemeente:
+its KWB youth care share, and bijstand, debt help and rented homes scaled by its poverty and
+social housing relative to the country; ``Geography.calibration``). Holders
 see realistic overlap: incomplete coverage, several records per child, children who do
 not live in the gemeente, and a few rows with an invalid BSN.
 """
@@ -24,7 +28,7 @@ import pandas as pd
 import tomli_w
 
 from wijkindex.errors import WijkindexError
-from wijkindex.geo import Geography, load_zwolle
+from wijkindex.geography import Geography, load_zwolle
 from wijkindex.synth.corrupt import IDENTIFIER_COLUMNS, corrupt
 from wijkindex.synth.names import FIRST_NAMES_F, FIRST_NAMES_M, SURNAMES
 from wijkindex.synth.truth import compute_truth
@@ -202,7 +206,7 @@ def _households(kids: pd.DataFrame, geo: Geography, rng: np.random.Generator) ->
         v = np.log(b[col].clip(lower=0.002))
         mean = np.average(v, weights=weights)
         sd = np.sqrt(np.average((v - mean) ** 2, weights=weights))
-        return (v - mean) / sd
+        return (v - mean) / sd if sd > 0 else v * 0.0  # a gemeente of one wijk has no spread
 
     buurt_z = 0.5 * z("wwb_share") + 0.5 * z("unemployed_share")
     sp_rel = b["single_parent_hh_share"] / np.average(b["single_parent_hh_share"], weights=weights)
@@ -214,7 +218,8 @@ def _households(kids: pd.DataFrame, geo: Geography, rng: np.random.Generator) ->
     kind = np.where(single, "eenouder", np.where(rng.random(n_h) < 0.03, "overig", "tweeouder"))
     jobless = rng.random(n_h) < _sigmoid(-2.2 + 1.5 * single + 0.5 * house["buurt_z"].to_numpy())
     age_first = np.clip(np.round(rng.normal(29.8, 4.3, n_h) - 2.5 * single - 1.5 * jobless), 16, 44).astype(int)
-    rent = rng.random(n_h) < _sigmoid(-2.3 + 1.6 * single + 1.4 * jobless + 0.6 * (age_first < 25)
+    rent_shift = np.log(geo.calibration.get("rent_ratio", 1.0))  # the gemeente's social housing vs the country
+    rent = rng.random(n_h) < _sigmoid(-2.3 + rent_shift + 1.6 * single + 1.4 * jobless + 0.6 * (age_first < 25)
                                       + 0.5 * house["buurt_z"].to_numpy())
     house["huishouden_type"] = kind
     house["moeder_werkloos"] = jobless.astype(int)
@@ -225,8 +230,9 @@ def _households(kids: pd.DataFrame, geo: Geography, rng: np.random.Generator) ->
 
 
 def _outcomes(kids: pd.DataFrame, rng: np.random.Generator, years_back: int = 0,
-              wijk_drift: dict[str, float] | None = None) -> pd.DataFrame:
-    """Indicators from the risk profile; ``years_back`` earlier periods follow TREND and each wijk's drift."""
+              wijk_drift: dict[str, float] | None = None, targets: dict[str, float] | None = None) -> pd.DataFrame:
+    """Indicators from the risk profile; ``years_back`` earlier periods follow TREND and each wijk's drift;
+    ``targets`` override MODEL's gemeente-wide rates (a CBS gemeente's KWB calibration)."""
     drift = kids["wijk_code"].map(wijk_drift or {}).fillna(0.0).to_numpy() * -years_back
     x = np.column_stack([(kids["huishouden_type"] == "eenouder").astype(float), kids["moeder_werkloos"],
                          (kids["moeder_leeftijd_eerste_kind"] < 30).astype(float), kids["huur_huurtoeslag"],
@@ -241,6 +247,7 @@ def _outcomes(kids: pd.DataFrame, rng: np.random.Generator, years_back: int = 0,
                   "verzuim": 0.8 * (age >= 12)}
     first_of_household = ~kids["huishouden"].duplicated()
     for name, (coef, target) in MODEL.items():
+        target = (targets or {}).get(name, target)
         eta = x @ np.asarray(coef) + age_effect.get(name, 0) + kids["family_factor"].to_numpy()
         eta = eta + sum(effect * kids[factor].to_numpy() for factor, effect in PROTECTS.get(name, {}).items())
         if name == "vve_deelname":  # participation among the children with an indication
@@ -415,7 +422,7 @@ def _write_period(tmp: Path, sub: str, geo: Geography, rng: np.random.Generator,
     say("placing children in buurten")
     kids = _children(geo, rng, scale)
     say("drawing households and risk profiles")
-    kids = _outcomes(_households(kids, geo, rng), rng, years_back, wijk_drift)
+    kids = _outcomes(_households(kids, geo, rng), rng, years_back, wijk_drift, geo.calibration)
     kids["bsn"] = _bsns(rng, len(kids))
     kids["geboortedatum"] = _birthdates(rng, kids["age"].to_numpy(), period)
     _names(kids, rng)

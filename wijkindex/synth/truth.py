@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from wijkindex.catalogue import SCOPES
-from wijkindex.geo import Geography
+from wijkindex.geography import Geography
 
 DEFAULT_BANDS = ((0, 3, "0-3"), (4, 11, "4-11"), (12, 17, "12-17"))
 _TRUE = {"1", "true", "ja", "j", "yes", "y"}

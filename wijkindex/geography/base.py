@@ -1,0 +1,79 @@
+"""What the rest of wijkindex asks of a geography: its areas, expected children, polygons.
+
+A :class:`Geography` is one gemeente: ``buurten`` (the finest areas, with inhabitants and
+the age and risk shares the synthetic generator and the disclosure guard use) and
+``wijken`` (their parents). Loaders live beside this module: ``zwolle2014`` (Zwolle's
+2014 buurt monitor) and ``cbs`` (any gemeente from the shipped CBS 2024 wijken).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from wijkindex.vocabulary import AREA_COLUMNS
+
+BANDS = ((0, 3, "share_0_3"), (4, 11, "share_4_11"), (12, 17, "share_12_17"))
+BUURT_COLUMNS = ("buurt_code", "buurt_name", "wijk_code", "inhabitants", "share_0_3", "share_4_11", "share_12_17",
+                 "single_parent_hh_share", "wwb_share", "unemployed_share", "non_western_hh_share")
+WIJK_COLUMNS = ("wijk_code", "wijk_name", "buurten", "inhabitants")
+AREA_LEVELS = AREA_COLUMNS  # level -> (code column, name column)
+# (area code, wijk code, rings of (lon, lat)): one entry per drawn area (a buurt, or a CBS wijk)
+Polygon = tuple[str, str, list[list[tuple[float, float]]]]
+
+
+def _overlap(lo: int, hi: int, a: int, b: int) -> float:
+    """The fraction of band a..b (whole years) inside lo..hi."""
+    return max(0, min(hi, b) - max(lo, a) + 1) / (b - a + 1)
+
+
+@dataclass(frozen=True)
+class Geography:
+    """One gemeente's areas. ``calibration`` holds gemeente-wide target rates for the
+    synthetic generator (indicator -> rate, from KWB figures); ``source`` says where the
+    figures come from, for the report."""
+
+    gemeente_code: str
+    gemeente_name: str
+    buurten: pd.DataFrame
+    wijken: pd.DataFrame
+    polygons: tuple[Polygon, ...] = ()
+    calibration: dict[str, float] = field(default_factory=dict)
+    source: str = ""
+
+    def wijk_name(self, code: str) -> str:
+        return str(self.wijken.set_index("wijk_code").loc[code, "wijk_name"])
+
+    def areas(self, level: str = "wijk") -> pd.DataFrame:
+        """(code, name) of every area of ``level`` ("wijk" or "buurt"), sorted by code."""
+        code, name = AREA_LEVELS[level]
+        frame = self.wijken if level == "wijk" else self.buurten
+        return frame[[code, name]].sort_values(code).reset_index(drop=True)
+
+    def expected_children(self, low: int, high: int, level: str = "wijk") -> pd.Series:
+        """Children aged low..high per area of ``level`` by the public figures (inhabitants x
+        age shares): what the disclosure guard compares with its minimum."""
+        b = self.buurten
+        share = sum(b[s] * _overlap(low, high, lo, hi) for lo, hi, s in BANDS)
+        return (b["inhabitants"] * share).groupby(b[AREA_LEVELS[level][0]]).sum()
+
+    def children(self) -> float:
+        """Expected children 0-17 in the gemeente."""
+        return float(self.expected_children(0, 17).sum())
+
+    def renamed(self, gemeente_code: str, gemeente_name: str) -> "Geography":
+        """The same buurten and wijken under another gemeente code (WK0193xx -> WK<code>xx), for a
+        synthetic federation of several gemeenten; never for real data."""
+        old, new = self.gemeente_code[2:], gemeente_code[2:]
+        if len(new) != len(old) or not gemeente_code.startswith("GM"):
+            raise ValueError(f"a gemeente code like GM0193, got {gemeente_code!r}")
+
+        def code(c: str) -> str:
+            return c[:2] + new + c[2 + len(old):]
+
+        buurten = self.buurten.assign(buurt_code=self.buurten["buurt_code"].map(code),
+                                      wijk_code=self.buurten["wijk_code"].map(code))
+        wijken = self.wijken.assign(wijk_code=self.wijken["wijk_code"].map(code))
+        polygons = tuple((code(a), code(w), rings) for a, w, rings in self.polygons)
+        return Geography(gemeente_code, gemeente_name, buurten, wijken, polygons, dict(self.calibration), self.source)
