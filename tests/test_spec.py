@@ -39,7 +39,8 @@ def test_touching_bands_are_half_open() -> None:
 
 
 @pytest.mark.parametrize("changes, field", [
-    ({"version": 2}, "version"),
+    ({"version": 3}, "version"),
+    ({"version": 2}, "gemeente"),  # version 2 names an area
     ({"period": 1800}, "period"),
     ({"gemeente": "Zwolle"}, "gemeente"),
     ({"level": "provincie"}, "level"),
@@ -135,3 +136,58 @@ def test_bad_joint_is_named(joint: dict, field: str, why: str) -> None:
     with pytest.raises(SpecError) as exc:
         RoundSpec.from_mapping({**THREE, "joint": [joint]})
     assert field in str(exc.value) and why in str(exc.value)
+
+
+REGION = {
+    "version": 2, "period": 2024, "area": "GG0716", "area_name": "GGD IJsselland",
+    "spines": {"GM0193": "brp_zwolle", "GM0148": "brp_dalfsen"},
+    "nodes": {"brp_zwolle": {"privacy_loss": 1.0, "indicators": ["eenoudergezin"]},
+              "brp_dalfsen": {"privacy_loss": 1.0, "indicators": ["eenoudergezin"]},
+              "ggd": {"privacy_loss": 1.0, "indicators": ["overgewicht"]}},
+}
+
+
+def test_version_1_reads_as_a_gemeente_area_and_writes_version_2() -> None:
+    s = RoundSpec.from_mapping(GOOD)
+    assert (s.area, s.gemeenten, s.spine_parties, s.is_region) == ("GM0193", ("GM0193",), ("gemeente",), False)
+    assert s.gemeente == "GM0193" and s.spine == "gemeente"
+    out = s.to_mapping()
+    assert out["version"] == 2 and out["area"] == "GM0193" and "gemeente" not in out
+    assert RoundSpec.from_toml(s.to_toml()) == s
+
+
+def test_region_spec_names_each_gemeentes_spine() -> None:
+    s = RoundSpec.from_mapping(REGION)
+    assert s.is_region and s.gemeenten == ("GM0148", "GM0193")  # sorted by code
+    assert s.spine_parties == ("brp_dalfsen", "brp_zwolle")
+    assert [n.party for n in s.sources] == ["ggd"]
+    assert set(s.relay_edges()) == {("brp_zwolle", "ggd"), ("brp_dalfsen", "ggd")}
+    assert s.gemeente_of_spine("brp_zwolle") == "GM0193"
+    with pytest.raises(ValueError):
+        s.spine  # noqa: B018  (a region has no single spine)
+    # a child is counted by one spine: the round's cost is the sources' plus one spine's
+    assert s.epsilon_of_round() == pytest.approx(2.0)
+    assert RoundSpec.from_toml(s.to_toml()) == s
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"spines": {"GM0193": "brp_zwolle", "GM0148": "brp_zwolle"}}, "spines"),
+    ({"spines": {"GM0193": "brp_zwolle", "Dalfsen": "brp_dalfsen"}}, "spines.Dalfsen"),
+    ({"spines": {"GM0193": "brp_zwolle", "GM0148": "politie"}}, "spines.GM0148"),
+    ({"spines": {}}, "spines"),
+    ({"spine": "brp_zwolle"}, "spine"),
+    ({"area": "gg 0716"}, "area"),
+    ({"joint": [{"name": "j", "attributes": ["brp_zwolle:eenoudergezin", "ggd:overgewicht"]}]}, "joint"),
+    ({"nodes": {**REGION["nodes"], "brp_dalfsen": {"privacy_loss": 0.5, "indicators": ["eenoudergezin"]}}},
+     "spines"),
+])
+def test_bad_region_fields_are_named(changes: dict, field: str) -> None:
+    with pytest.raises(SpecError) as err:
+        RoundSpec.from_mapping({**REGION, **changes})
+    assert f"{field}:" in str(err.value)
+
+
+def test_a_gemeente_area_takes_one_spine_not_a_table() -> None:
+    with pytest.raises(SpecError) as err:
+        RoundSpec.from_mapping({**REGION, "area": "GM0193"})
+    assert "spines: a gemeente round has one `spine`" in str(err.value)

@@ -107,18 +107,22 @@ def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_
                            clients["coordinator"], clients["researcher"])
 
 
-def round_spec(period: int, gemeente: str, indicators: Mapping[str, Sequence[str]], *, epsilon: float = 1.0,
+def round_spec(period: int, area: str, indicators: Mapping[str, Sequence[str]], *, epsilon: float = 1.0,
                spine: str = "gemeente", min_cell_size: int = 10, deadline_seconds: int = 900,
                round_id: str | None = None, joint: Mapping[str, Sequence[str]] | None = None,
-               cumulative: Mapping[str, Sequence[str]] | None = None, fuzzy: Sequence[str] = ()) -> str:
+               cumulative: Mapping[str, Sequence[str]] | None = None, fuzzy: Sequence[str] = (),
+               spines: Mapping[str, str] | None = None, area_name: str = "") -> str:
     """A round spec asking every node for all of its indicators (and the joint and cumulative ones)
-    at one privacy loss; the ``fuzzy`` nodes link their records without a BSN on identifiers."""
+    at one privacy loss; the ``fuzzy`` nodes link their records without a BSN on identifiers.
+    ``area`` is a gemeente (with its ``spine`` node) or a region (``spines``: gemeente -> node)."""
     from wijkindex.protocol.spec import SPEC_VERSION
 
     spec: dict[str, object] = {
-        "version": SPEC_VERSION, "period": period, "gemeente": gemeente, "level": "wijk",
-        "age_bands": ["0-3", "4-11", "12-17"], "spine": spine, "min_cell_size": min_cell_size,
+        "version": SPEC_VERSION, "period": period, "area": area, "level": "wijk",
+        "age_bands": ["0-3", "4-11", "12-17"], "min_cell_size": min_cell_size,
         "deadline_seconds": deadline_seconds,
+        **({"spines": dict(spines)} if spines else {"spine": spine}),
+        **({"area_name": area_name} if area_name else {}),
         "nodes": {n: {"privacy_loss": epsilon, "indicators": list(inds), **({"fuzzy": True} if n in fuzzy else {})}
                   for n, inds in indicators.items()},
     }

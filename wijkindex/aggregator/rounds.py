@@ -13,6 +13,7 @@ of an open round that it has not done yet, so a node that restarts simply asks a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -91,8 +92,8 @@ class RoundManager:
 
     def cells_for(self, spec: RoundSpec) -> tuple[m.Cell, ...]:
         """The round's cells: every area of the level (sorted by code) x every age band."""
-        areas = self.geography_of(spec).areas(spec.level).values.tolist()
-        return tuple(m.Cell(code, name, band.label) for code, name in areas for band in spec.age_bands)
+        return tuple(m.Cell(code, name, band.label) for geo in self.geographies_of(spec)
+                     for code, name in geo.areas(spec.level).values.tolist() for band in spec.age_bands)
 
     def propose_cells(self, spec_toml: str, coordinator: str) -> tuple[m.Cell, ...]:
         """The cells a spec gets here, for the coordinator to sign their digest (checked as at submit)."""
@@ -108,12 +109,26 @@ class RoundManager:
             raise
         return spec
 
-    def geography_of(self, spec: RoundSpec) -> Geography:
-        geo = self.geographies.get(spec.gemeente)
-        if geo is None:
-            raise SpecError(f"gemeente: this aggregator serves {', '.join(sorted(self.geographies))}, "
-                            f"the spec asks for {spec.gemeente!r}")
-        return geo
+    def geographies_of(self, spec: RoundSpec) -> list[Geography]:
+        """The geography of each gemeente of the spec's area (one, or a region's, by code)."""
+        missing = [g for g in spec.gemeenten if g not in self.geographies]
+        if missing:
+            field = "spines" if spec.is_region else "area"
+            raise SpecError(f"{field}: this aggregator serves {', '.join(sorted(self.geographies))}, "
+                            f"the spec asks for {', '.join(missing)}; add them to the aggregator's `gemeenten`")
+        return [self.geographies[g] for g in spec.gemeenten]
+
+    def meta_of(self, spec: RoundSpec, round_id: str) -> IndexMeta:
+        """The index's identity and its summing rows: the gemeente, or a region's gemeenten and itself."""
+        geos = self.geographies_of(spec)
+        if not spec.is_region:
+            return IndexMeta(round_id, spec.period, spec.area, geos[0].gemeente_name, spec.min_cell_size,
+                             level=spec.level)
+        parents = tuple((g.gemeente_code, g.gemeente_name, "gemeente",
+                         tuple(g.areas(spec.level).iloc[:, 0])) for g in geos)
+        name = spec.area_name or spec.area
+        return IndexMeta(round_id, spec.period, spec.area, name, spec.min_cell_size,
+                         parents=(*parents, (spec.area, name, "region", None)), level=spec.level)
 
     def check_disclosure(self, spec: RoundSpec) -> None:
         """Refuse a spec that could single out children: a suppression threshold under the
@@ -123,12 +138,12 @@ class RoundManager:
         if spec.min_cell_size < self.min_cell_floor:
             raise SpecError(f"min_cell_size: {spec.min_cell_size} is below this federation's floor of "
                             f"{self.min_cell_floor}: cells that small could single out a child")
-        geo = self.geography_of(spec)
         small = []
-        for band in spec.age_bands:
-            expected = geo.expected_children(band.low, band.high, spec.level)
-            small += [f"{code} {band.label} (~{n:.0f})" for code, n in expected.items()
-                      if n < self.min_expected_children]
+        for geo in self.geographies_of(spec):
+            for band in spec.age_bands:
+                expected = geo.expected_children(band.low, band.high, spec.level)
+                small += [f"{code} {band.label} (~{n:.0f})" for code, n in expected.items()
+                          if n < self.min_expected_children]
         if small:
             raise SpecError(f"level: at level {spec.level!r}, {len(small)} cell(s) hold fewer than "
                             f"{self.min_expected_children} children by CBS figures, e.g. {', '.join(small[:5])}; "
@@ -163,7 +178,7 @@ class RoundManager:
         t = now()
         row = RoundRow(
             round_id=round_id, nonce=spec.nonce, spec_toml=spec_toml, state="joining", reason="",
-            coordinator=coordinator, period=spec.period, gemeente=spec.gemeente,
+            coordinator=coordinator, period=spec.period, gemeente=spec.area,
             public_key=key.public_key.to_bytes(), cells_json=json.dumps([asdict(c) for c in cells]),
             layout_json=json.dumps({"n_cells": layout.n_cells, "slot_bits": layout.slot_bits,
                                     "slots_per_ciphertext": layout.slots_per_ciphertext}),
@@ -196,7 +211,13 @@ class RoundManager:
             round_id=r.round_id, state=r.state, reason=r.reason,
             nodes=tuple(m.NodeState(n.party, n.state, n.detail) for n in nodes), costs=costs,
             created_at=r.created_at, updated_at=r.updated_at,
-            per_child_epsilon=sum(c.epsilon for c in costs))
+            per_child_epsilon=self._per_child(r, costs))
+
+    def _per_child(self, r: RoundRow, costs: Sequence[m.PrivacyCost]) -> float:
+        """What a child held by every node can lose: the sources' costs and its own spine's."""
+        spec = self._spec(r)
+        spines = [c.epsilon for c in costs if spec.is_spine(c.party)]
+        return sum(c.epsilon for c in costs if not spec.is_spine(c.party)) + max(spines, default=0.0)
 
     def summaries(self) -> list[m.RoundSummary]:
         return [m.RoundSummary(r.round_id, r.state, r.period, r.gemeente, r.updated_at)
@@ -232,23 +253,24 @@ class RoundManager:
                 signature, cert = self.store.spec_signature(r.round_id)
                 return m.JoinTask(r.round_id, r.spec_toml, r.public_key, m.Layout(**layout),
                                   tuple(m.Cell(**c) for c in json.loads(r.cells_json)), signature, cert)
-            if r.state == "sealing" and party == spec.spine and n.state == "joined":
+            if r.state == "sealing" and spec.is_spine(party) and n.state == "joined":
                 recipients = tuple(
                     m.Recipient(o.party, o.envelope_key or b"", o.key_signature or b"", o.certificate_pem or b"")
-                    for o in self.store.nodes(r.round_id) if o.party != spec.spine)
+                    for o in self.store.nodes(r.round_id) if not spec.is_spine(o.party))
                 return m.SealTask(r.round_id, recipients)
-            if r.state == "aggregating" and party != spec.spine and n.state == "joined":
+            if r.state == "aggregating" and not spec.is_spine(party) and n.state == "joined":
                 inbound = [snd for snd, rcpt in spec.relay_edges() if rcpt == party]
                 if not set((snd, party) for snd in inbound) <= self.store.relay_edges(r.round_id):
                     continue  # an earlier node of a chain has not forwarded yet
                 nodes = {o.party: o for o in self.store.nodes(r.round_id)}
-                spine = nodes[spec.spine]
+                spine = nodes[spec.spine_parties[0]]
                 senders = tuple(m.Recipient(snd, b"", b"", nodes[snd].certificate_pem or b"") for snd in inbound)
                 forward = tuple(
                     m.Recipient(rcpt, nodes[rcpt].envelope_key or b"", nodes[rcpt].key_signature or b"",
                                 nodes[rcpt].certificate_pem or b"")
                     for snd, rcpt in spec.relay_edges() if snd == party)
-                return m.AggregateTask(r.round_id, spec.spine, spine.certificate_pem or b"", senders, forward)
+                return m.AggregateTask(r.round_id, ",".join(spec.spine_parties), spine.certificate_pem or b"",
+                                       senders, forward)
         return None
 
     # ---- 2. join ----------------------------------------------------------------------
@@ -266,7 +288,7 @@ class RoundManager:
             self.store.set_node(r.round_id, party, "refused", "declared cost exceeds the spec")
             self.fail(r.round_id, f"node {party} declared a privacy cost above the spec's privacy_loss", actor=party)
             return
-        if party != spec.spine and len(reply.envelope_public_key) != 32:
+        if not spec.is_spine(party) and len(reply.envelope_public_key) != 32:
             raise RoundError(f"node {party} sent no envelope key")
         self.store.set_node(r.round_id, party, "joined", f"will be charged epsilon {reply.cost.epsilon:g} at release",
                             envelope_key=reply.envelope_public_key, key_signature=reply.key_signature,
@@ -285,7 +307,7 @@ class RoundManager:
         round_id = chunks[0].round_id
         r = self._round(round_id, party)
         spec = self._spec(r)
-        expected_state = "sealing" if party == spec.spine else "aggregating"
+        expected_state = "sealing" if spec.is_spine(party) else "aggregating"
         if r.state != expected_state:
             raise RoundError(f"round {round_id} is {r.state}; a relay from {party} fits while {expected_state}")
         recipients = {rcpt for snd, rcpt in spec.relay_edges() if snd == party}
@@ -301,10 +323,11 @@ class RoundManager:
             raise RoundError(f"node {party} already relayed in round {round_id}; nothing is relayed twice")
         size = sum(len(c.envelope) for c in chunks)
         detail = f"{len(chunks)} envelopes, {size} bytes to {', '.join(sorted(recipients))}"
-        if party == spec.spine:
+        if spec.is_spine(party):
             self.store.set_node(round_id, party, "relayed", detail)
         self.store.audit(party, "UploadRelay", "stored", detail, round_id)
-        if party == spec.spine:
+        relayed = {snd for snd, _ in self.store.relay_edges(round_id)}
+        if spec.is_spine(party) and set(spec.spine_parties) <= relayed:  # every gemeente's spine is in
             self.store.set_round_state(round_id, "aggregating", expect="sealing")
         self._notify()
         return len(chunks)
@@ -334,11 +357,12 @@ class RoundManager:
     def release(self, party: str, rel: m.NodeRelease) -> None:
         r = self._round(rel.round_id, party)
         spec = self._spec(r)
-        expected_state = "sealing" if party == spec.spine else "aggregating"
+        expected_state = "sealing" if spec.is_spine(party) else "aggregating"
         if r.state not in (expected_state, "aggregating"):
             raise RoundError(f"round {r.round_id} is {r.state}; a release from {party} does not fit")
         try:
             self._check_release(spec, party, rel)
+            self._check_own_cells(spec, party, rel, r)
         except RoundError as exc:  # a release that breaks the spec cannot be mended by a retry
             self.store.audit(party, "SubmitRelease", "refused", str(exc), r.round_id)
             self.fail(r.round_id, str(exc), actor=party)
@@ -383,6 +407,21 @@ class RoundManager:
                                  f"expected {chains.get(v.indicator, 1)}")
             if (v.sealed is not None) != sealed_expected:
                 raise RoundError(f"release of {party}: {v.indicator} must be {'sealed' if sealed_expected else 'clear'}")
+
+    @staticmethod
+    def _check_own_cells(spec: RoundSpec, party: str, rel: m.NodeRelease, r: RoundRow) -> None:
+        """A region's spine releases counts for its own gemeente's cells only (exact zeros
+        elsewhere): the spines' vectors are summed, and each cell's margin counts one spine's noise."""
+        if not (spec.is_region and spec.is_spine(party)):
+            return
+        from wijkindex.geography.base import gemeente_of_area
+
+        own = spec.gemeente_of_spine(party)
+        foreign = [i for i, c in enumerate(json.loads(r.cells_json)) if gemeente_of_area(c["area_code"]) != own]
+        for v in rel.vectors:
+            if v.clear is not None and v.indicator != LINKAGE and any(v.clear[i] for i in foreign if i < len(v.clear)):
+                raise RoundError(f"release of {party}: {v.indicator} has counts outside gemeente {own}, whose "
+                                 "spine it is")
 
     # ---- 6. finalise ---------------------------------------------------------------------
 
@@ -466,8 +505,9 @@ class RoundManager:
                                                     moe90=Z90 * math.sqrt(var)))
         if POPULATION not in denominators:
             raise RoundError("the spine node released no population counts")
-        meta = IndexMeta(round_id=r.round_id, period=spec.period, gemeente_code=spec.gemeente,
-                         gemeente_name=self.geography_of(spec).gemeente_name, min_cell_size=spec.min_cell_size)
+        numerators = _sum_spines(spec, numerators)
+        denominators = {d.indicator: d for d in _sum_spines(spec, list(denominators.values()))}
+        meta = self.meta_of(spec, r.round_id)
         order = {ind: i for i, ind in enumerate([*(ind for n in spec.nodes for ind in n.indicators),
                                                   *(name for j in spec.joint for name in j.level_names())])}
         numerators.sort(key=lambda x: order.get(x.indicator, len(order)))
@@ -501,6 +541,23 @@ class RoundManager:
                 self.finalise(r.round_id)
             elif r.state not in TERMINAL and self.clock() > r.deadline:
                 self.fail(r.round_id, "deadline passed while the aggregator was down")
+
+
+def _sum_spines(spec: RoundSpec, releases: list[NoisedRelease]) -> list[NoisedRelease]:
+    """A region round's spine vectors of one indicator summed into one (each cell holds one
+    spine's count and noise, so the margin is one spine's); the source is the spines' names."""
+    if not spec.is_region:
+        return releases
+    out: list[NoisedRelease] = []
+    merged: dict[str, NoisedRelease] = {}
+    for rel in releases:
+        if not spec.is_spine(rel.source):
+            out.append(rel)
+            continue
+        prev = merged.get(rel.indicator)
+        merged[rel.indicator] = rel if prev is None else dataclasses.replace(
+            prev, source=f"{prev.source}+{rel.source}", values=tuple(a + b for a, b in zip(prev.values, rel.values)))
+    return [*merged.values(), *out]
 
 
 def _plan_of(cost: m.PrivacyCost) -> NoisePlan:

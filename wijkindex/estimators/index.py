@@ -31,7 +31,9 @@ from wijkindex.vocabulary import POPULATION, Z90
 INDEX_COLUMNS = ["period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "indicator", "source",
                  "numerator", "denominator", "rate", "moe90", "suppressed", "index_vs_gemeente",
                  "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb", "round_id",
-                 "numerator_noisy", "denominator_noisy", "population"]
+                 "numerator_noisy", "denominator_noisy", "population", "area_code", "area_level"]
+# a row's area_code is its wijk_code (the version-1 name, kept readable); area_level says what it is:
+# "wijk"/"buurt", "gemeente" (a sum of its areas' unclipped cells) or "region" (a sum of its gemeenten)
 
 
 class Scoping(Protocol):
@@ -56,11 +58,29 @@ class NoisedRelease:
 
 @dataclass(frozen=True)
 class IndexMeta:
+    """The round's identity and areas. ``parents``: the rows that sum areas, as (code, name, level,
+    area codes or None for every area): by default one gemeente row over every cell; a region
+    round has one per gemeente and one for the region. A region round's ``gemeente_code`` is the
+    region's code."""
+
     round_id: str
     period: int
     gemeente_code: str
     gemeente_name: str
     min_cell_size: int = 10
+    parents: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = ()
+    level: str = "wijk"
+
+    def parent_rows(self) -> tuple[tuple[str, str, str, tuple[str, ...] | None], ...]:
+        return self.parents or ((self.gemeente_code, self.gemeente_name, "gemeente", None),)
+
+    def gemeente_of(self) -> dict[str, str]:
+        """Each area's gemeente row code (areas of no listed gemeente: the round's code)."""
+        out: dict[str, str] = {}
+        for code, _, level, areas in self.parent_rows():
+            if level == "gemeente" and areas is not None:
+                out.update({a: code for a in areas})
+        return out
 
 
 def _validate(cells: Sequence[Cell], denominators: Mapping[str, NoisedRelease],
@@ -88,6 +108,11 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
     _validate(cells, denominators, numerators)
     bands = list(dict.fromkeys(c.age_band for c in cells))
     band_of = np.array([bands.index(c.age_band) for c in cells])
+    parents = meta.parent_rows()
+    gemeente_of = meta.gemeente_of()
+    area_codes = np.array([c.area_code for c in cells])
+    in_parent = {code: np.ones(len(cells), bool) if members is None else np.isin(area_codes, list(members))
+                 for code, _, _, members in parents}
     frames = []
     pool = {**denominators, **{n.indicator: n for n in numerators}}  # a sub-population is an indicator
     for rel in numerators:
@@ -105,22 +130,25 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
         for i, c in enumerate(cells):
             if c.age_band in shown_bands:
                 rows.append((c.area_code, c.area_name, c.age_band, int(num[i]), int(den[i]), int(noisy[i]),
-                             int(noisy_den[i]), rel.moe90, denominator.moe90, bool(suppressed[i])))
-        for b, band in enumerate(bands):  # gemeente rows: sums of the unclipped wijk cells (unbiased)
-            if band not in shown_bands:
-                continue
-            k = int((band_of == b).sum())
-            n_sum, d_sum = int(noisy[band_of == b].sum()), int(noisy_den[band_of == b].sum())
-            rows.append((meta.gemeente_code, meta.gemeente_name, band, min(max(n_sum, 0), max(d_sum, 0)),
-                         max(d_sum, 0), n_sum, d_sum, Z90 * math.sqrt(k * rel.variance),
-                         Z90 * math.sqrt(k * denominator.variance), d_sum < meta.min_cell_size))
+                             int(noisy_den[i]), rel.moe90, denominator.moe90, bool(suppressed[i]),
+                             gemeente_of.get(c.area_code, meta.gemeente_code), meta.level))
+        for code, name, level, members in parents:  # sums of the unclipped cells (unbiased)
+            for b, band in enumerate(bands):
+                if band not in shown_bands:
+                    continue
+                sel = (band_of == b) & (in_parent[code])
+                k = int(sel.sum())
+                n_sum, d_sum = int(noisy[sel].sum()), int(noisy_den[sel].sum())
+                rows.append((code, name, band, min(max(n_sum, 0), max(d_sum, 0)),
+                             max(d_sum, 0), n_sum, d_sum, Z90 * math.sqrt(k * rel.variance),
+                             Z90 * math.sqrt(k * denominator.variance), d_sum < meta.min_cell_size, code, level))
         f = pd.DataFrame(rows, columns=["wijk_code", "wijk_name", "age_band", "numerator", "denominator",
                                         "numerator_noisy", "denominator_noisy", "numerator_moe90",
-                                        "denominator_moe90", "suppressed"])
+                                        "denominator_moe90", "suppressed", "gemeente_code", "area_level"])
         f["indicator"], f["source"], f["population"] = rel.indicator, rel.source, den_name
         frames.append(f)
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=INDEX_COLUMNS)
-    is_gm = df["wijk_code"] == meta.gemeente_code
+    is_gm = df["wijk_code"] == df["gemeente_code"]  # gemeente (and region) rows
     # the gemeente's rate is a ratio of unbiased sums; a wijk's shown rate is of its display counts
     raw_rate = df["numerator_noisy"] / df["denominator_noisy"].where(df["denominator_noisy"] > 0)
     df["rate_noisy"] = raw_rate
@@ -134,17 +162,21 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
     ok = raw_rate.notna() & df["moe90_raw"].notna()
     df["moe90"] = np.nan
     df.loc[ok, "moe90"] = clip_interval(raw_rate[ok].to_numpy(float), df.loc[ok, "moe90_raw"].to_numpy(float))[1]
-    gm = df[is_gm].set_index(["indicator", "age_band"])["rate_noisy"]
-    ref = pd.Series([gm.get((i, b), np.nan) for i, b in zip(df["indicator"], df["age_band"])], index=df.index)
+    gm = df[is_gm].set_index(["gemeente_code", "indicator", "age_band"])["rate_noisy"]
+    ref = pd.Series([gm.get(k, np.nan) for k in zip(df["gemeente_code"], df["indicator"], df["age_band"])],
+                    index=df.index)  # each area against its own gemeente
     df["index_vs_gemeente"] = (100 * df["rate"] / ref.where(ref > 0)).round(1)
-    df.loc[df["wijk_code"] == meta.gemeente_code, "index_vs_gemeente"] = np.where(
-        ref[df["wijk_code"] == meta.gemeente_code] > 0, 100.0, np.nan)
+    df.loc[is_gm, "index_vs_gemeente"] = np.where(ref[is_gm] > 0, 100.0, np.nan)
     hide = df["suppressed"]
     for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente", "numerator_noisy",
                 "denominator_noisy", "rate_noisy", "moe90_raw"):
         df.loc[hide, col] = np.nan
-    df["period"], df["gemeente_code"], df["round_id"] = meta.period, meta.gemeente_code, meta.round_id
-    _smooth(df, meta.gemeente_code, orientation or {})
+    df["period"], df["round_id"], df["area_code"] = meta.period, meta.round_id, df["wijk_code"]
+    df["rate_eb"], df["moe90_eb"] = np.nan, np.nan
+    for code in dict.fromkeys(df["gemeente_code"]):  # each gemeente's wijken are smoothed towards it
+        part = df[df["gemeente_code"] == code].copy()
+        _smooth(part, code, orientation or {})
+        df.loc[part.index, ["rate_eb", "moe90_eb"]] = part[["rate_eb", "moe90_eb"]]
     df = df[INDEX_COLUMNS]
     for col in ("numerator", "denominator", "numerator_noisy", "denominator_noisy"):
         df[col] = df[col].astype("Int64")
@@ -185,8 +217,8 @@ def wijk_totals(index: pd.DataFrame) -> pd.DataFrame:
         numerator=(num, "sum"), denominator=(den, "sum"), num_var=("num_var", "sum")).reset_index()
     den = agg["denominator"].astype(float).where(agg["denominator"] > 0)
     agg["rate_raw"] = agg["numerator"].astype(float) / den
-    gm = agg[agg["wijk_code"] == agg["gemeente_code"]].set_index("indicator")["rate_raw"]
-    agg["gemeente_rate"] = agg["indicator"].map(gm)
+    gm = agg[agg["wijk_code"] == agg["gemeente_code"]].set_index(["gemeente_code", "indicator"])["rate_raw"]
+    agg["gemeente_rate"] = [gm.get(k, np.nan) for k in zip(agg["gemeente_code"], agg["indicator"])]
     agg["var"] = agg["num_var"] / den ** 2  # noise variance of the direct rate
     return agg
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from wijkindex.geography.base import AREA_LEVELS, BANDS, Geography, Polygon
+from wijkindex.geography.base import AREA_LEVELS, BANDS, Geography, Polygon, combine, gemeente_of_area
 from wijkindex.geography.cbs import gemeenten, load_gemeente, resolve
 from wijkindex.geography.zwolle2014 import DEFAULT_DATA_DIR, buurt_polygons, load_zwolle, recover_inhabitants
 
-__all__ = ["AREA_LEVELS", "BANDS", "DEFAULT_DATA_DIR", "Geography", "Polygon", "buurt_polygons", "gemeenten",
+__all__ = ["AREA_LEVELS", "BANDS", "DEFAULT_DATA_DIR", "Geography", "Polygon", "buurt_polygons", "combine", "gemeente_of_area", "gemeenten",
            "load_gemeente", "load_geography", "load_zwolle", "recover_inhabitants", "resolve"]
 
 

@@ -9,6 +9,7 @@ the age and risk shares the synthetic generator and the disclosure guard use) an
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import pandas as pd
 
@@ -77,3 +78,28 @@ class Geography:
         wijken = self.wijken.assign(wijk_code=self.wijken["wijk_code"].map(code))
         polygons = tuple((code(a), code(w), rings) for a, w, rings in self.polygons)
         return Geography(gemeente_code, gemeente_name, buurten, wijken, polygons, dict(self.calibration), self.source)
+
+
+def gemeente_of_area(code: str) -> str:
+    """The CBS gemeente code of a wijk or buurt code (WK019310, BU01931000 -> GM0193)."""
+    if len(code) < 6 or code[:2] not in ("WK", "BU") or not code[2:6].isdigit():
+        raise ValueError(f"{code!r} is not a CBS wijk or buurt code (WK + 6 digits, BU + 8)")
+    return "GM" + code[2:6]
+
+
+def combine(geographies: "Sequence[Geography]", code: str, name: str) -> Geography:
+    """Several gemeenten's areas as one geography under a region's ``code`` (for the synthetic
+    generator of a region: its children are drawn over every gemeente at once). The
+    calibration is the inhabitant-weighted mean of the gemeenten'."""
+    geos = list(geographies)
+    codes = [g.gemeente_code for g in geos]
+    if len(set(codes)) != len(codes):
+        raise ValueError(f"a gemeente twice in a region: {', '.join(codes)}")
+    weights = [float(g.buurten["inhabitants"].sum()) for g in geos]
+    keys = set().union(*(g.calibration for g in geos))
+    calibration = {k: sum(w * g.calibration.get(k, 0.0) for g, w in zip(geos, weights)) /
+                   max(sum(w for g, w in zip(geos, weights) if k in g.calibration), 1.0) for k in keys}
+    return Geography(code, name, pd.concat([g.buurten for g in geos], ignore_index=True),
+                     pd.concat([g.wijken for g in geos], ignore_index=True),
+                     tuple(p for g in geos for p in g.polygons), calibration,
+                     "; ".join(dict.fromkeys(g.source for g in geos if g.source)))

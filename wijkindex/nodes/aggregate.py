@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 from wijkindex.errors import CryptoError
 from wijkindex.nodes.context import Party, RoundContext, StepOutput, cost_of
 from wijkindex.nodes.join import verified_peer_key
-from wijkindex.nodes.linking import link
+from wijkindex.nodes.linking import link, spine_view
 from wijkindex.nodes.loading import flagged_ids, joint_levels, population_ids
 from wijkindex.nodes.seal import check_peers, expected_edges
 from wijkindex.protocol import messages as m
@@ -48,8 +48,9 @@ def open_relays(party: Party, ctx: RoundContext, task: m.AggregateTask,
 def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
               fetch: Callable[[], Iterable[m.RelayChunk]]) -> StepOutput:
     spec = ctx.spec
-    if task.spine_party != spec.spine:
-        raise CryptoError(f"the task names {task.spine_party!r} as the spine; the signed spec names {spec.spine!r}")
+    if task.spine_party != ",".join(spec.spine_parties):
+        raise CryptoError(f"the task names {task.spine_party!r} as the spine; the signed spec names "
+                          f"{', '.join(spec.spine_parties)!r}")
     senders, recipients = expected_edges(ctx, party.name)
     check_peers(task.senders, senders, "senders")
     check_peers(task.forward_to, recipients, "next hops")
@@ -110,7 +111,7 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
         noised = add_noise_sealed(ctx.public_key, layout_j, agg, ctx.plan.joint.sample(layout_j.n_cells))
         vectors.append(m.ReleasedVector(j.name, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
                                         noise_terms=len(spec.chain(j))))
-    spine_relay = relays.get(spec.spine)
+    spine_relay = spine_view(ctx, relays)
     sealed = spine_relay.columns.get(relay.SEALED, {}) if spine_relay else {}
     marginal = [r for r in spec.releases(party.name) if not r.joint]  # indicators, population counts, linkage
     stats: dict[str, dict[str, int]] = {}

@@ -82,7 +82,7 @@ def datasets_for(party: Party, spec: RoundSpec) -> set[str]:
     if missing:
         raise _refuse(f"node {party.name} does not offer indicator(s) {', '.join(missing)}; "
                       f"it offers {', '.join(offered)}")
-    is_spine = spec.spine == party.name
+    is_spine = spec.is_spine(party.name)
     if is_spine and cfg.spine_dataset is None:
         raise _refuse(f"node {party.name} holds no spine dataset")
     names = {cfg.indicator(i).dataset for i in (*req.indicators, *joint_attrs)}
@@ -107,7 +107,7 @@ def join(party: Party, task: m.JoinTask) -> tuple[m.JoinReply, RoundContext]:
     for n in sorted(names):
         data[n], ctx.digests[n] = load_dataset(party.config, party.config.dataset(n), spec)
     ctx.data = data
-    spine_ds = party.config.spine_dataset.name if spec.spine == party.name else None  # type: ignore[union-attr]
+    spine_ds = party.config.spine_dataset.name if spec.is_spine(party.name) else None  # type: ignore[union-attr]
     if spine_ds:
         ctx.placement, counts = place_spine(party.config, spec, task.cells, data[spine_ds])
         ctx.report.update(counts)

@@ -17,6 +17,30 @@ from wijkindex.protocol import relay
 from wijkindex.protocol.relay import Relay
 
 
+def spine_view(ctx: RoundContext, relays: dict[str, Relay]) -> Relay | None:
+    """The spine relays as one: a gemeente round's spine, or every spine of a region round
+    (each gemeente's children). A child two spines both place (registered in two gemeenten on
+    the reference date) is taken from the first spine in the spec's order only, and counted in
+    the node's report: each child then reaches one cell, as the sensitivity assumes."""
+    parts = [relays[p] for p in ctx.spec.spine_parties if p in relays]
+    if len(parts) <= 1:
+        return parts[0] if parts else None
+    view = Relay("+".join(r.sender for r in parts), parts[0].sender_key)
+    seen: set[bytes] = set()
+    duplicates = 0
+    for r in parts:
+        for p in r.order:
+            if p in seen:
+                duplicates += 1
+                continue
+            seen.add(p)
+            view.order.append(p)
+            for col, values in r.columns.items():
+                view.columns.setdefault(col, {})[p] = values[p]
+    ctx.report["spine_duplicates"] = duplicates
+    return view
+
+
 def link(party: Party, ctx: RoundContext, relays: dict[str, Relay]) -> tuple[int, int, int]:
     """Write each record's link key into the LINK_COLUMN of its frame. Returns the linkage
     report (``linkage_report``): spine children linked exactly, spine children linked only
@@ -24,7 +48,7 @@ def link(party: Party, ctx: RoundContext, relays: dict[str, Relay]) -> tuple[int
     not link): each child in at most one bin, so the report has the node's link sensitivity."""
     pseudo = Pseudonymiser(RoundKey.derive(party.secret, ctx.round_id))
     encoding_key = EncodingKey.derive(party.secret, ctx.round_id)
-    spine_relay = relays.get(ctx.spec.spine)
+    spine_relay = spine_view(ctx, relays)
     sealed = spine_relay.columns.get(relay.SEALED, {}) if spine_relay else {}
     fuzzy = ctx.spec.node(party.name).fuzzy
     spine_enc = None

@@ -179,10 +179,10 @@ class Node:
         """A SealTask is for the round's spine, an AggregateTask for its other nodes (the signed spec's)."""
         ctx = self.rounds.get(task.round_id)
         if ctx is not None:
-            spine = ctx.spec.spine == self.name
+            spine = ctx.spec.is_spine(self.name)
             if spine != isinstance(task, m.SealTask):
                 raise CryptoError(f"round {task.round_id}: a {type(task).__name__} for node {self.name}, which "
-                                  f"{'is' if spine else 'is not'} the signed spec's spine")
+                                  f"{'is' if spine else 'is not'} a spine of the signed spec")
 
     def _on_seal(self, stub: rpc.NodeExchangeStub, task: m.SealTask) -> None:
         self._run_step(stub, task, "sealing", lambda ctx: seal(self.party, ctx, task))

@@ -16,7 +16,7 @@ from wijkindex.linkage.fuzzy import encode_identifiers
 from wijkindex.linkage.pseudonym import EncodingKey, Pseudonymiser, RoundKey
 from wijkindex.nodes.context import Party, RoundContext, StepOutput, cost_of
 from wijkindex.nodes.join import verified_peer_key
-from wijkindex.nodes.loading import flagged_ids, joint_levels, spine_ids_of_ages
+from wijkindex.nodes.loading import flagged_ids, joint_levels, own_cells, spine_ids_of_ages
 from wijkindex.protocol import messages as m
 from wijkindex.protocol import relay
 from wijkindex.protocol.packing import PackingLayout
@@ -93,6 +93,7 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
         return np.bincount(np.asarray(hit, dtype=np.int64), minlength=n_cells)
 
     vectors = []
+    mine = own_cells(spec, party.name, ctx.cells)  # a region's spine counts (and noises) its own gemeente only
     for out in spec.releases(party.name):
         if out.joint:
             hit = [s for s in slots[out.name] if s is not None]
@@ -104,7 +105,10 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
         else:
             c = counts_of(flagged_ids(party.config, ctx, out.name))
         noise = ctx.plan.joint if out.joint else ctx.plan.marginal
-        vectors.append(m.ReleasedVector(out.name, clear=tuple(noise.add_to(c.astype(int).tolist()))))
+        noised = np.asarray(noise.add_to(c.astype(int).tolist()), dtype=np.int64)
+        if not out.joint:
+            noised[~mine] = 0  # cells of other gemeenten: no child of this spine, nothing released
+        vectors.append(m.ReleasedVector(out.name, clear=tuple(int(x) for x in noised)))
     release = m.NodeRelease(task.round_id, tuple(vectors), cost_of(party.name, ctx.plan, sorted(ctx.data)))
     return StepOutput(release, tuple(chunks))
 

@@ -4,9 +4,9 @@ A spec is versioned TOML. ``RoundSpec.from_toml`` checks every field and raises 
 :class:`SpecError` listing each offending field by its path, so a coordinator fixes a
 spec in one go. Example::
 
-    version = 1
+    version = 2
     period = 2014
-    gemeente = "GM0193"
+    area = "GM0193"            # a gemeente; or a region, with [spines] instead of spine
     level = "wijk"
     age_bands = ["0-3", "4-11", "12-17"]
     spine = "gemeente"
@@ -39,6 +39,19 @@ children the JGZ saw) or another indicator of the same node (a sub-population: V
 participation among the children with a VVE indication). Cells of age bands wholly outside
 ``ages`` are not published; what each node releases follows from the scopes
 (``RoundSpec.releases``).
+
+A region round (``area`` a region code such as "GG0716", or a user's own) names the spine
+node of each of its gemeenten instead of one ``spine``::
+
+    area = "GG0716"
+    area_name = "GGD IJsselland"
+    [spines]                   # each gemeente's BRP node is the spine for its own children
+    GM0193 = "brp_zwolle"
+    GM0148 = "brp_dalfsen"
+
+The other nodes (a GGD serving the whole region, a school board with schools in several
+gemeenten) take part once and link their records to every spine. Version-1 specs
+(``gemeente = "GM0193"``) are still read, as a gemeente area.
 """
 
 from __future__ import annotations
@@ -56,7 +69,8 @@ from wijkindex.linkage.fuzzy import link_sensitivity
 from wijkindex.privacy.noise import NoisePlan
 from wijkindex.vocabulary import LINKAGE, POPULATION
 
-SPEC_VERSION = 1
+SPEC_VERSION = 2
+READ_VERSIONS = (1, 2)  # version 1: ``gemeente`` instead of ``area``
 LEVELS = ("wijk", "buurt")
 DEFAULT_AGE_BANDS = ("0-3", "4-11", "12-17")
 DEFAULT_JOINT_WEIGHT = 0.5  # a joint vector's share of the epsilon a marginal vector gets (privacy/noise.py)
@@ -65,6 +79,7 @@ DEFAULT_SLOT_BITS = 40  # per-cell counter width in a packed Paillier plaintext 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _ROUND_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{2,80}$")
 _GEMEENTE = re.compile(r"^GM\d{4}$")
+_REGION = re.compile(r"^[A-Z][A-Z0-9_-]{1,15}$")  # GG0716, JZ12, or a user's own code
 _BAND = re.compile(r"^(\d{1,2})-(\d{1,2})$")
 
 
@@ -168,10 +183,10 @@ class Release:
 @dataclass(frozen=True)
 class RoundSpec:
     period: int
-    gemeente: str
+    area: str                                # a gemeente (GM0193) or a region's code
     level: str
     age_bands: tuple[AgeBand, ...]
-    spine: str
+    spines: tuple[tuple[str, str], ...]      # (gemeente code, its spine node), sorted by code
     nodes: tuple[NodeRequest, ...]
     round_id: str = ""
     min_cell_size: int = 10
@@ -184,6 +199,38 @@ class RoundSpec:
     cells_sha256: str = ""
     slot_bits: int = DEFAULT_SLOT_BITS
     scopes: tuple[tuple[str, Scope], ...] = ()  # [indicator.NAME] tables; absent: every child, ages 0-17
+    area_name: str = ""
+
+    @property
+    def is_region(self) -> bool:
+        """A round over several gemeenten (each with its own spine), or a region of one."""
+        return not _GEMEENTE.match(self.area)
+
+    @property
+    def gemeenten(self) -> tuple[str, ...]:
+        return tuple(g for g, _ in self.spines)
+
+    @property
+    def spine_parties(self) -> tuple[str, ...]:
+        return tuple(p for _, p in self.spines)
+
+    def is_spine(self, party: str) -> bool:
+        return party in self.spine_parties
+
+    def gemeente_of_spine(self, party: str) -> str:
+        return next(g for g, p in self.spines if p == party)
+
+    @property
+    def spine(self) -> str:
+        """The spine node of a gemeente round (a region round has one per gemeente: ``spines``)."""
+        if len(self.spines) != 1:
+            raise ValueError(f"round over {self.area} has {len(self.spines)} spines; use spine_parties")
+        return self.spines[0][1]
+
+    @property
+    def gemeente(self) -> str:
+        """The gemeente of a gemeente round (version-1 name of ``area``)."""
+        return self.area
 
     @property
     def reference_date(self) -> date:
@@ -196,8 +243,8 @@ class RoundSpec:
 
     @property
     def sources(self) -> tuple[NodeRequest, ...]:
-        """The nodes other than the spine holder: they receive the sealed spine."""
-        return tuple(n for n in self.nodes if n.party != self.spine)
+        """The nodes other than the spine holders: they receive every sealed spine."""
+        return tuple(n for n in self.nodes if not self.is_spine(n.party))
 
     def node(self, party: str) -> NodeRequest:
         for n in self.nodes:
@@ -228,7 +275,7 @@ class RoundSpec:
 
     def relay_edges(self) -> tuple[tuple[str, str], ...]:
         """(sender, recipient) of every relay: the spine to each source, and each chain hop."""
-        edges = {(self.spine, s.party) for s in self.sources}
+        edges = {(sp, s.party) for sp in self.spine_parties for s in self.sources}
         for j in self.joint:
             chain = self.chain(j)
             edges.update(zip(chain, chain[1:]))
@@ -286,16 +333,16 @@ class RoundSpec:
         holds (the spine's registered children; a source's linked children for the scopes that
         ask), its linkage report if it links fuzzily, the joint indicators its chain ends at.
         The node builds its release from this, the aggregator checks a release against it."""
-        at_spine = party == self.spine
+        at_spine = self.is_spine(party)
         req = self.node(party)
         out = [Release(ind, sealed=not at_spine) for ind in req.indicators]
         if at_spine:
             out.append(Release(POPULATION))
         dens = dict.fromkeys(self.denominator_of(i) for n in self.nodes for i in n.indicators)
         for den in dens:
-            holder = self.spine if den.startswith(POPULATION + "@") else (
+            at = (party if at_spine else None) if den.startswith(POPULATION + "@") else (
                 den.split(":", 1)[1].split("@")[0] if den.startswith(POPULATION + ":") else None)
-            if holder == party:
+            if at == party:
                 out.append(Release(den, sealed=not at_spine))
         if req.fuzzy:
             out.append(Release(LINKAGE))
@@ -346,22 +393,21 @@ class RoundSpec:
         def bad(path: str, why: str) -> None:
             problems.append(f"{path}: {why}")
 
-        allowed = {"version", "round_id", "period", "gemeente", "level", "age_bands", "spine",
+        allowed = {"version", "round_id", "period", "area", "area_name", "gemeente", "level", "age_bands", "spine",
+                   "spines",
                    "nodes", "min_cell_size", "deadline_seconds", "nonce", "joint", "joint_weight",
                    "cells_sha256", "slot_bits", "indicator"}
         for key in sorted(set(raw) - allowed):
             bad(key, "unknown field")
-        if raw.get("version") != SPEC_VERSION:
-            bad("version", f"must be {SPEC_VERSION}, got {raw.get('version')!r}")
+        version = raw.get("version")
+        if version not in READ_VERSIONS:
+            bad("version", f"must be {SPEC_VERSION} (or 1, read as before), got {version!r}")
         round_id = raw.get("round_id", "")
         if round_id and (not isinstance(round_id, str) or not _ROUND_ID.match(round_id)):
             bad("round_id", "3-80 characters of letters, digits, '.', '_' or '-'")
         period = raw.get("period")
         if not isinstance(period, int) or isinstance(period, bool) or not 1990 <= period <= 2100:
             bad("period", f"a year between 1990 and 2100, got {period!r}")
-        gemeente = raw.get("gemeente")
-        if not isinstance(gemeente, str) or not _GEMEENTE.match(gemeente):
-            bad("gemeente", f"a CBS gemeente code like 'GM0193', got {gemeente!r}")
         level = raw.get("level", "wijk")
         if level not in LEVELS:
             bad("level", f"one of {', '.join(LEVELS)}, got {level!r}")
@@ -386,23 +432,23 @@ class RoundSpec:
         if not isinstance(nonce, str) or not re.fullmatch(r"[0-9a-f]{16,64}", nonce):
             bad("nonce", "16-64 lowercase hex characters")
 
-        nodes = _parse_nodes(raw.get("nodes"), bad, known_nodes)
-        spine = raw.get("spine")
-        if not isinstance(spine, str) or not spine:
-            bad("spine", "the name of the node holding the population spine")
-        elif nodes and spine not in {n.party for n in nodes}:
-            bad("spine", f"{spine!r} is not one of the round's nodes ({', '.join(n.party for n in nodes)})")
+        nodes = _parse_nodes(raw.get("nodes"), bad, known_nodes, raw.get("spines"))
+        area, area_name, spines = _parse_area(raw, version, bad, nodes)
+        spine_parties = {p for _, p in spines}
         for n in nodes:
-            if n.fuzzy and n.party == spine:
-                bad(f"nodes.{n.party}.fuzzy", "the spine node links nothing; fuzzy linkage is for source nodes")
-
-        joint = _parse_joint(raw.get("joint", []), bad, nodes, spine if isinstance(spine, str) else "")
+            if n.fuzzy and n.party in spine_parties:
+                bad(f"nodes.{n.party}.fuzzy", "a spine node links nothing; fuzzy linkage is for source nodes")
+        if len(spines) > 1 and raw.get("joint"):
+            bad("joint", "joint indicators and cumulative risk run in a gemeente's own round (one spine); "
+                         "a region round releases the marginal indicators")
+        joint = _parse_joint(raw.get("joint", []), bad, nodes, spines[0][1] if len(spines) == 1 else "")
         scopes = _parse_scopes(raw.get("indicator", {}), bad, nodes, joint, bands)
         if problems:
             listing = "\n  - ".join(problems)
             raise SpecError(f"{source} is invalid ({len(problems)} problem(s)):\n  - {listing}")
-        return cls(period=period, gemeente=gemeente, level=level, age_bands=bands,  # type: ignore[arg-type]
-                   spine=spine, nodes=tuple(nodes), round_id=round_id or "",  # type: ignore[arg-type]
+        return cls(period=period, area=area, level=level, age_bands=bands,  # type: ignore[arg-type]
+                   spines=spines, nodes=tuple(nodes), round_id=round_id or "",  # type: ignore[arg-type]
+                   area_name=area_name,
                    min_cell_size=min_cell, deadline_seconds=deadline, nonce=nonce, joint=joint,
                    joint_weight=float(joint_weight), cells_sha256=cells_sha256,  # type: ignore[arg-type]
                    slot_bits=slot_bits, scopes=scopes)  # type: ignore[arg-type]
@@ -414,19 +460,23 @@ class RoundSpec:
         return dataclasses.replace(self, cells_sha256=cells_sha256)
 
     def epsilon_of_round(self) -> float:
-        """What one child held by every node of the round can lose in it: the sum of the nodes'
-        OpenDP costs (basic composition). The spine's dataset is charged this much, since every
-        node's release depends on the cells the spine gives its children (docs/privacy.md)."""
-        return sum(self.noise_plan(n.party).epsilon_spent for n in self.nodes)
+        """What one child held by every node of the round can lose in it: the sum of the OpenDP
+        costs (basic composition) of the sources and of one spine (a child has one gemeente:
+        its own spine's release is the only one of the spines that counts it). A spine's
+        dataset is charged this much, since every source's release depends on the cells the
+        spine gives its children (docs/privacy.md)."""
+        sources = sum(self.noise_plan(n.party).epsilon_spent for n in self.sources)
+        return sources + max(self.noise_plan(p).epsilon_spent for p in self.spine_parties)
 
     def to_mapping(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "version": SPEC_VERSION,
             "period": self.period,
-            "gemeente": self.gemeente,
+            "area": self.area,
+            **({"area_name": self.area_name} if self.area_name else {}),
             "level": self.level,
             "age_bands": [b.label for b in self.age_bands],
-            "spine": self.spine,
+            **({"spines": dict(self.spines)} if self.is_region else {"spine": self.spine}),
             "min_cell_size": self.min_cell_size,
             "deadline_seconds": self.deadline_seconds,
             "nonce": self.nonce,
@@ -487,7 +537,64 @@ def _parse_bands(value: Any, bad: Any) -> tuple[AgeBand, ...]:
     return tuple(bands)
 
 
-def _parse_nodes(value: Any, bad: Any, known_nodes: Iterable[str] | None) -> list[NodeRequest]:
+def _parse_area(raw: Mapping[str, Any], version: Any, bad: Any, nodes: list[NodeRequest],
+                ) -> tuple[str, str, tuple[tuple[str, str], ...]]:
+    """(area, area name, spines): version 1 names a ``gemeente`` and its ``spine``; version 2
+    an ``area`` with ``spine`` (a gemeente) or ``[spines]`` (a region: gemeente -> node)."""
+    parties = {n.party: n for n in nodes}
+    key = "gemeente" if version == 1 else "area"
+    if version == 1 and "area" in raw or version != 1 and "gemeente" in raw:
+        bad("area" if version == 1 else "gemeente",
+            "version 1 names a `gemeente`, version 2 an `area`: write `version = 2` and `area = ...`")
+    area = raw.get(key)
+    name = raw.get("area_name", "")
+    if not isinstance(name, str) or len(name) > 120:
+        bad("area_name", "a name of at most 120 characters")
+        name = ""
+    spines: list[tuple[str, str]] = []
+    if not isinstance(area, str) or not (_GEMEENTE.match(area) or _REGION.match(area)):
+        bad(key, f"a CBS gemeente code like 'GM0193' or a region code like 'GG0716', got {area!r}")
+        return "", name, (("", ""),)
+    if _GEMEENTE.match(area):
+        spine = raw.get("spine")
+        if "spines" in raw:
+            bad("spines", f"a gemeente round has one `spine`; [spines] is for a region (area {area} is a gemeente)")
+        if not isinstance(spine, str) or not spine:
+            bad("spine", "the name of the node holding the population spine")
+        elif nodes and spine not in parties:
+            bad("spine", f"{spine!r} is not one of the round's nodes ({', '.join(parties)})")
+        return area, name, ((area, spine if isinstance(spine, str) else ""),)
+    if "spine" in raw:
+        bad("spine", f"a region round ({area}) names each gemeente's spine node in [spines], not one `spine`")
+    table = raw.get("spines")
+    if not isinstance(table, Mapping) or not table:
+        bad("spines", 'a table of gemeente code = spine node, e.g. [spines] GM0193 = "brp_zwolle"')
+        return area, name, (("", ""),)
+    for g, p in sorted(table.items()):
+        if not _GEMEENTE.match(str(g)):
+            bad(f"spines.{g}", "a CBS gemeente code like 'GM0193'")
+        elif not isinstance(p, str) or (nodes and p not in parties):
+            bad(f"spines.{g}", f"{p!r} is not one of the round's nodes ({', '.join(parties)})")
+        else:
+            spines.append((str(g), p))
+    used = [p for _, p in spines]
+    for p in sorted({p for p in used if used.count(p) > 1}):
+        bad("spines", f"node {p} is the spine of several gemeenten; each gemeente's BRP node is its own")
+    reqs = [parties[p] for p in used if p in parties]
+    if any((r.indicators, r.privacy_loss) != (reqs[0].indicators, reqs[0].privacy_loss) for r in reqs):
+        bad("spines", "every spine node of a region is asked the same indicators at the same privacy_loss "
+                      "(their counts are summed into the region's)")
+    return area, name, tuple(spines) or (("", ""),)
+
+
+def _spines_of(spines: Any, *parties: str) -> bool:
+    """Whether every one of ``parties`` is a spine of a region's [spines] table (they each count
+    the same indicators for their own gemeente)."""
+    return isinstance(spines, Mapping) and all(p in spines.values() for p in parties)
+
+
+def _parse_nodes(value: Any, bad: Any, known_nodes: Iterable[str] | None,
+                 raw_spines: Any = None) -> list[NodeRequest]:
     if not isinstance(value, dict) or not value:
         bad("nodes", "a table of participating nodes, e.g. [nodes.gemeente]")
         return []
@@ -518,7 +625,7 @@ def _parse_nodes(value: Any, bad: Any, known_nodes: Iterable[str] | None) -> lis
             if ind.startswith(POPULATION) or ind == LINKAGE:
                 bad(f"{path}.indicators", f"{ind!r}: names starting with {POPULATION!r} and {LINKAGE!r} are "
                                           f"the round's own counts")
-            if ind in seen_indicators:
+            if ind in seen_indicators and not _spines_of(raw_spines, seen_indicators[ind], party):
                 bad(f"{path}.indicators", f"{ind!r} is also asked of {seen_indicators[ind]}")
             seen_indicators[ind] = party
         fuzzy = body.get("fuzzy", False)

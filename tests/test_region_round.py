@@ -1,0 +1,152 @@
+"""A region round on loopback: two gemeenten, each gemeente's BRP node the spine for its own
+children, one regional GGD (linking by BSN and, for records without one, fuzzily) and one
+school board serving both. The index has wijk rows, a row per gemeente and a region row, each
+an unbiased sum of its cells' unclipped noised counts with its margin; every node is charged
+what the spec says, and a spine that releases counts outside its own gemeente is refused."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from wijkindex.aggregator.server import start_aggregator
+from wijkindex.clients import AggregatorClient
+from wijkindex.config import load_aggregator_config, load_node_config
+from wijkindex.federation import LocalFederation, lay_out, round_spec
+from wijkindex.geography import gemeente_of_area
+from wijkindex.nodes.node import Node
+from wijkindex.privacy.ledger import PrivacyLedger
+from wijkindex.protocol.spec import RoundSpec
+from wijkindex.synth.region import RegionInfo, generate_region
+
+pytestmark = pytest.mark.slow
+REGION, NAME = "GG9999", "Testregio"
+
+
+@dataclass
+class RegionRun:
+    info: RegionInfo
+    fed: LocalFederation
+    spec: RoundSpec
+    index: pd.DataFrame
+    status: object
+
+
+def _start(fed: LocalFederation, info: RegionInfo, names: list[str], nodes: dict[str, Node] | None = None):
+    agg = start_aggregator(load_aggregator_config(fed.aggregator_config), geography=list(info.geographies))
+    address = f"127.0.0.1:{agg.port}"
+    running = []
+    for name in names:
+        cfg = load_node_config(fed.node_configs[name])
+        node = (nodes or {}).get(name) or Node(type(cfg)(**{**cfg.__dict__, "aggregator": address}))
+        threading.Thread(target=node.run, daemon=True).start()
+        running.append(node)
+    return agg, address, running
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory, geography) -> RegionRun:
+    tmp = tmp_path_factory.mktemp("region")
+    geos = [geography, geography.renamed("GM9001", "Tweede gemeente")]
+    info = generate_region(tmp / "fed", geos, code=REGION, name=NAME, seed=31, scale=0.04)
+    names = list(info.holders)
+    fed = lay_out(tmp / "run", info.federation.out_dir, nodes=names, port=0, paillier_bits=1024, poll_seconds=1.0)
+    agg, address, nodes = _start(fed, info, names)
+    try:
+        with AggregatorClient(address, fed.credentials("coordinator")) as c:
+            text = round_spec(info.federation.period, REGION, info.holders, spines=info.spines, area_name=NAME,
+                              round_id="region-1", fuzzy=["ggd"])
+            rid = c.submit_round(text)
+            status = c.wait_round(rid, timeout=300)
+            assert status.state == "completed", status.reason
+        with AggregatorClient(address, fed.credentials("researcher")) as r:
+            index, status = r.get_index(rid)
+    finally:
+        for n in nodes:
+            n.stop()
+        agg.stop(grace=0.5)
+    return RegionRun(info, fed, RoundSpec.from_toml(text), index, status)
+
+
+def test_region_index_has_wijk_gemeente_and_region_rows(region: RegionRun) -> None:
+    idx = region.index
+    levels = idx.groupby("area_level")["area_code"].unique()
+    assert set(levels["gemeente"]) == {"GM0193", "GM9001"}
+    assert list(levels["region"]) == [REGION]
+    wijk = idx[idx["area_level"] == "wijk"]
+    assert (wijk["gemeente_code"] == wijk["wijk_code"].map(gemeente_of_area)).all()  # each wijk under its gemeente
+    assert set(idx.loc[idx["area_level"] == "region", "wijk_name"]) == {NAME}
+    # the GGD and the school take part once: one source per indicator, the spines' counts summed
+    sources = idx.drop_duplicates("indicator").set_index("indicator")["source"]
+    assert sources["psychosociale_problemen"] == "ggd"
+    assert sources["eenoudergezin"] == "+".join(sorted(region.info.spines.values()))
+
+
+def test_sums_are_unbiased_and_margins_add_up(region: RegionRun) -> None:
+    """Gemeente rows sum their wijken's unclipped cells, the region row sums both gemeenten
+    (suppressed cells included), and the margins grow as the square root of the cells summed."""
+    idx = region.index
+    parents = idx[idx["area_level"] != "wijk"].set_index(["area_code", "indicator", "age_band"])
+    shown = parents[~parents["suppressed"]]
+    for (ind, band), g in shown.reset_index().groupby(["indicator", "age_band"]):
+        rows = g.set_index("area_code")
+        if not {"GM0193", "GM9001", REGION} <= set(rows.index):
+            continue
+        total = rows.loc["GM0193", "numerator_noisy"] + rows.loc["GM9001", "numerator_noisy"]
+        assert rows.loc[REGION, "numerator_noisy"] == total, (ind, band)
+        var = rows.loc["GM0193", "numerator_moe90"] ** 2 + rows.loc["GM9001", "numerator_moe90"] ** 2
+        assert rows.loc[REGION, "numerator_moe90"] == pytest.approx(np.sqrt(var))
+
+
+def test_region_figures_are_near_the_truth(region: RegionRun) -> None:
+    truth = pd.read_csv(region.info.federation.out_dir / "truth" / "truth.csv", dtype={"wijk_code": str})
+    truth = truth[truth["wijk_code"].str.startswith("WK")]
+    truth["gm"] = truth["wijk_code"].map(gemeente_of_area)
+    per_gm = truth.groupby(["gm", "indicator", "age_band"])[["numerator", "denominator"]].sum()
+    idx = region.index[region.index["area_level"] == "gemeente"].set_index(["area_code", "indicator", "age_band"])
+    merged = idx.merge(per_gm.add_suffix("_true"), left_index=True, right_index=True)
+    assert len(merged) > 20
+    z = (merged["numerator_noisy"] - merged["numerator_true"]) / (merged["numerator_moe90"] / 1.645)
+    assert (z.abs() < 4.5).all()  # a gemeente's count is its own children only, within its noise
+    assert abs(z.mean()) < 0.6
+
+
+def test_each_node_is_charged_what_the_spec_says(region: RegionRun) -> None:
+    spec = region.spec
+    assert region.status.per_child_epsilon == pytest.approx(spec.epsilon_of_round())
+    for name in region.info.holders:
+        ledger = PrivacyLedger(region.fed.root / "nodes" / name / "ledger.sqlite", 10.0)
+        spent = ledger.entries()
+        assert spent, name
+        expected = spec.epsilon_of_round() if spec.is_spine(name) else spec.noise_plan(name).epsilon_spent
+        assert max(e.epsilon for e in spent) == pytest.approx(expected)
+
+
+def test_a_spine_counting_outside_its_gemeente_is_refused(region: RegionRun) -> None:
+    """The spines' vectors are summed: a spine that put counts (or noise) in another
+    gemeente's cells would double that cell's noise or plant children there."""
+    import json
+    from types import SimpleNamespace
+
+    from wijkindex.aggregator.rounds import RoundError, RoundManager
+    from wijkindex.protocol import messages as m
+
+    spec = region.spec
+    wijken = sorted(region.index.loc[region.index["area_level"] == "wijk", "wijk_code"].unique())
+    cells = [{"area_code": w, "area_name": w, "age_band": b} for w in wijken for b in ("0-3", "4-11", "12-17")]
+    row = SimpleNamespace(cells_json=json.dumps(cells))
+    party = spec.spines[0][1]  # GM0193's spine
+    own = [gemeente_of_area(c["area_code"]) == spec.spines[0][0] for c in cells]
+    honest = tuple(5 if o else 0 for o in own)
+    cost = m.PrivacyCost(party, 1.0, "discrete_laplace", 1, 1.0, ())
+    RoundManager._check_own_cells(spec, party, m.NodeRelease("r", (m.ReleasedVector("population", clear=honest),),
+                                                             cost), row)
+    hostile = tuple(5 for _ in own)
+    with pytest.raises(RoundError, match="outside gemeente GM0193"):
+        RoundManager._check_own_cells(spec, party, m.NodeRelease(
+            "r", (m.ReleasedVector("population", clear=hostile),), cost), row)
