@@ -150,3 +150,15 @@ def test_a_spine_counting_outside_its_gemeente_is_refused(region: RegionRun) -> 
     with pytest.raises(RoundError, match="outside gemeente GM0193"):
         RoundManager._check_own_cells(spec, party, m.NodeRelease(
             "r", (m.ReleasedVector("population", clear=hostile),), cost), row)
+
+
+def test_region_tables_and_report(region: RegionRun, tmp_path: Path) -> None:
+    """Composite scores and relative risks per wijk against its own gemeente."""
+    from wijkindex.clients import write_tables
+    from wijkindex.estimators.index import round_area
+
+    assert round_area(region.index) == REGION
+    _, composite, rr = write_tables(region.index, tmp_path)
+    assert (tmp_path / "index.csv").exists() and (tmp_path / "composite.csv").exists()
+    scored = composite[composite["wijk_code"].str.startswith("WK")]
+    assert {"GM0193", "GM9001"} <= set(scored["wijk_code"].map(gemeente_of_area))

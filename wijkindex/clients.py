@@ -176,7 +176,9 @@ def write_table(df: pd.DataFrame, path: Path) -> Path:
 
 def history_of(client: AggregatorClient, index: pd.DataFrame) -> pd.DataFrame:
     """The index rows of this gemeente's other completed periods (latest round per period), for trends."""
-    period, gemeente = int(index["period"].iloc[0]), str(index["gemeente_code"].iloc[0])
+    from wijkindex.estimators.index import round_area
+
+    period, gemeente = int(index["period"].iloc[0]), round_area(index)
     latest: dict[int, m.RoundSummary] = {}
     for r in client.list_rounds():
         if r.state == "completed" and r.gemeente_code == gemeente and r.period != period:

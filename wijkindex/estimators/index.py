@@ -223,6 +223,13 @@ def wijk_totals(index: pd.DataFrame) -> pd.DataFrame:
     return agg
 
 
+def round_area(index: pd.DataFrame) -> str:
+    """The code of the area a round's index covers: its region row's, else its gemeente's."""
+    if "area_level" in index.columns and (index["area_level"] == "region").any():
+        return str(index.loc[index["area_level"] == "region", "wijk_code"].iloc[0])
+    return str(index["gemeente_code"].iloc[0])
+
+
 def noisy_columns(index: pd.DataFrame) -> tuple[str, str]:
     """The columns a derived figure sums: the unclipped noised counts (an index written before
     they existed has only the display counts)."""
