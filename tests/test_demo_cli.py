@@ -49,6 +49,9 @@ def test_demo_end_to_end_in_separate_processes(tmp_path: Path) -> None:
     assert "gemeente+ggd+school" in set(index["source"])
     pq = pd.read_parquet(out / "index.parquet")
     assert len(pq) == len(index)
+    reference = pd.read_csv(out / "reference.csv")  # Zwolle's CBS figures beside its region and the country
+    assert {"NL01", "GG1009", "JZ07", "GM0193"} <= set(reference["area_code"])
+    assert (index["source"] == "referentie").sum() == len(reference)
     assert (out / "report.html").read_text(encoding="utf-8").count("<table") >= 12
     composite = pd.read_csv(out / "composite.csv")
     assert set(composite["domain"]) == {"gezin", "zorg", "gezondheid", "onderwijs", "beschermend", "totaal"}

@@ -151,15 +151,23 @@ def export_index(client: AggregatorClient, round_id: str, out_dir: Path,
 
 def write_tables(df: pd.DataFrame, out_dir: Path, index_definition: Path | None = None
                  ) -> tuple[tuple[Path, ...], pd.DataFrame, pd.DataFrame]:
-    """The index and what is derived from it (post-processing): composite scores and relative risks."""
+    """The index and what is derived from it (post-processing): composite scores and relative risks,
+    and the published reference figures of the index's gemeente (reference.csv; also appended to
+    index.csv/.parquet as rows whose ``reference_source`` is set, see estimators.reference)."""
     from wijkindex.estimators.composite import IndexDefinition, composite_scores
     from wijkindex.estimators.index import write_index
     from wijkindex.estimators.relative_risk import load_relative_risks, relative_risks
 
+    from wijkindex.estimators.reference import reference_for_index, with_reference
+
     composite = composite_scores(df, IndexDefinition.load(index_definition))
     rr = relative_risks(df, load_relative_risks(index_definition))
-    paths: tuple[Path, ...] = (*write_index(df, out_dir), write_table(composite, out_dir / "composite.csv"),
+    reference = reference_for_index(df)  # published CBS figures beside the index (empty: not a CBS gemeente)
+    paths: tuple[Path, ...] = (*write_index(with_reference(df, reference), out_dir),
+                               write_table(composite, out_dir / "composite.csv"),
                                write_table(rr, out_dir / "relative_risk.csv"))
+    if not reference.empty:
+        paths += (write_table(reference, out_dir / "reference.csv"),)
     if df.attrs.get("linkage"):
         paths += (write_table(pd.DataFrame(df.attrs["linkage"]), out_dir / "linkage.csv"),)
     return paths, composite, rr

@@ -34,7 +34,6 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     """Synth (``years`` periods), PKI, aggregator and nodes as processes; one round per period
     (the last with the joint indicators and cumulative risk); tables and report.html.
     ``gemeente``: a CBS gemeente (code or name) instead of Zwolle 2014 (or ``data_dir``)."""
-    from wijkindex.estimators.index import write_index
     from wijkindex.clients import history_of, privacy_rows, write_table, write_tables
     from wijkindex.report.html import render_report
     from wijkindex.synth.generator import generate_federation
@@ -88,8 +87,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
             history = history_of(researcher, index)
     finally:
         procs.stop()
-    write_index(index, out)
-    _, composite, rr = write_tables(index, out)
+    _, composite, rr = write_tables(index, out)  # index.csv/.parquet (with the reference rows) and reference.csv
     if history["period"].nunique() > 1:
         write_table(history, out / "history.csv")
     render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
@@ -103,7 +101,8 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
                          f"name, date of birth and postcode (encrypted), {r['not_linked']:,} records not linked "
                          f"(noised, ±{r['moe90']:g}).") for r in index.attrs.get("linkage", []))])
     console.print(f"[green]5/5[/] wrote index.csv, index.parquet, composite.csv, relative_risk.csv, "
-                  f"linkage.csv, history.csv and report.html in {out}")
+                  f"linkage.csv, {'reference.csv, ' if (out / 'reference.csv').exists() else ''}history.csv and "
+                  f"report.html in {out}")
     for rep in index.attrs.get("linkage", []):
         console.print(f"      {rep['node']}: {rep['linked_exact']:,} children linked by BSN, "
                       f"{rep['linked_fuzzy']:,} only on identifiers (records without a BSN), "

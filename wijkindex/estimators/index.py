@@ -262,14 +262,19 @@ def write_index(df: pd.DataFrame, out_dir: Path) -> tuple[Path, Path]:
     return csv_path, pq_path
 
 
-def read_index(path: Path | str) -> pd.DataFrame:
+def read_index(path: Path | str, *, reference: bool = False) -> pd.DataFrame:
+    """An index written by ``write_index``; the published reference rows that write_tables appends
+    (``reference_source`` set) are left out unless ``reference=True``."""
     path = Path(path)
     if path.suffix == ".parquet":
-        return pd.read_parquet(path)
-    df = pd.read_csv(path, dtype={"wijk_code": str, "age_band": str})
-    for col in ("numerator", "denominator", "numerator_noisy", "denominator_noisy"):
-        if col in df.columns:
-            df[col] = df[col].astype("Int64")
+        df = pd.read_parquet(path)
+    else:
+        df = pd.read_csv(path, dtype={"wijk_code": str, "age_band": str, "reference_source": str})
+        for col in ("numerator", "denominator", "numerator_noisy", "denominator_noisy"):
+            if col in df.columns:
+                df[col] = df[col].astype("Int64")
+    if not reference and "reference_source" in df.columns:
+        df = df[df["reference_source"].fillna("").astype(str).eq("")].reset_index(drop=True)
     return df
 
 

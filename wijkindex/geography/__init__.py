@@ -12,10 +12,12 @@ from pathlib import Path
 
 from wijkindex.geography.base import AREA_LEVELS, BANDS, Geography, Polygon, combine, gemeente_of_area
 from wijkindex.geography.cbs import gemeenten, load_gemeente, resolve
+from wijkindex.geography.regions import Region, load_region, load_regions_toml, region_of, regions
 from wijkindex.geography.zwolle2014 import DEFAULT_DATA_DIR, buurt_polygons, load_zwolle, recover_inhabitants
 
-__all__ = ["AREA_LEVELS", "BANDS", "DEFAULT_DATA_DIR", "Geography", "Polygon", "buurt_polygons", "combine", "gemeente_of_area", "gemeenten",
-           "load_gemeente", "load_geography", "load_zwolle", "recover_inhabitants", "resolve"]
+__all__ = ["AREA_LEVELS", "BANDS", "DEFAULT_DATA_DIR", "Geography", "Polygon", "Region", "buurt_polygons", "combine",
+           "gemeente_of_area", "gemeenten", "load_gemeente", "load_geography", "load_region", "load_regions_toml",
+           "load_zwolle", "recover_inhabitants", "region_of", "regions", "resolve"]
 
 
 def load_geography(name: str | Path | None = None) -> Geography:
