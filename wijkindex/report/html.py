@@ -21,6 +21,8 @@ from wijkindex.report.charts import (LEVEL_COLOURS, MIN_CHILDREN_SHARES, _level_
 from wijkindex.report.labels import (LABELS, LABELS_EN, NOT_APPLICABLE, SOURCES, band_names, label, label_en, tr,
                                      tr_band, tr_label)
 from wijkindex.report.maps import EXPLORER_JS, section_explorer
+from wijkindex.report.national import available as national_available
+from wijkindex.report.national import section_national
 from wijkindex.report.page import CSS, LANG_JS, _estimates, _shade, csv_link
 from wijkindex.report.tables import (section_composite, section_footnotes, section_header, section_indicator,
                                      section_privacy, section_summary)
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["CSS", "EXPLORER_JS", "LABELS", "LABELS_EN", "LANG_JS", "LEVEL_COLOURS", "MIN_CHILDREN_SHARES",
            "NOT_APPLICABLE", "SOURCES", "band_names", "csv_link", "label", "label_en", "render_report",
            "section_composite", "section_cumulative", "section_explorer", "section_footnotes", "section_header",
-           "section_indicator", "section_privacy", "section_relative_risk", "section_summary", "section_trend", "tr",
+           "section_indicator", "section_national", "section_privacy", "section_relative_risk", "section_summary", "section_trend", "tr",
            "tr_band", "tr_label", "_estimates", "_level_groups", "_rr_cells", "_rr_text", "_shade", "_trend_changes"]
 
 
@@ -39,11 +41,16 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
                   privacy: Sequence[Mapping[str, object]] = (), notes: Sequence[str | tuple[str, str]] = (),
                   composite: pd.DataFrame | None = None, data_dir: Path | str | None = None,
                   relative_risk: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
-                  geography: Geography | None = None) -> Path:
+                  geography: Geography | None = None, national: bool | None = None,
+                  national_groups: Mapping[str, str] | None = None) -> Path:
     """Write the report atomically and return its path. ``history``: index rows of several periods;
-    ``geography``: whose polygons the wijk map draws (default: see ``svgmap.polygons_for``)."""
+    ``geography``: whose polygons the wijk map draws (default: see ``svgmap.polygons_for``);
+    ``national``: the map of all gemeenten of the Netherlands (default: on when the shipped CBS
+    data is installed); ``national_groups``: GM code -> region code, regions outlined on it."""
+    if national is None:
+        national = national_available()
     parts = [section_header(index, title, notes), section_explorer(index, data_dir, geography),
-             section_composite(composite),
+             section_national(index, national_groups) if national else "", section_composite(composite),
              section_cumulative(index), section_relative_risk(relative_risk), section_trend(history),
              section_privacy(privacy), section_summary(index)]
     parts += [section_indicator(index, str(i)) for i in dict.fromkeys(index["indicator"])]

@@ -18,6 +18,7 @@ td.gm{font-weight:600;background:#f7f7f7}.sup{color:#888;font-style:italic}.moe{
 .note{background:#f6f8fa;border-left:4px solid #4a78b5;padding:.6rem 1rem}a.csv{font-size:.8rem;margin-left:.5rem}
 #wi-explorer{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}#wi-explorer select{margin:0 .8rem .6rem .3rem}
 #wi-map path{stroke:#fff;stroke-width:.6}#wi-map g:hover path{stroke:#000;stroke-width:1.2}
+#wi-national path.gm:not(.sel):hover{stroke:#000;stroke-width:1}#wi-nl-ind,#wi-nl-band{margin:0 .8rem .6rem .3rem}
 .legend span[style]{display:inline-block;width:1.4rem;height:.8rem;margin-right:.2rem;vertical-align:middle}
 """
 
