@@ -127,7 +127,8 @@ def test_national_map_in_chromium(geography, tmp_path: Path, several: bool) -> N
     else:
         report = render_report(index, tmp_path / "report.html", title="Kinderindex Zwolle")
     r = chromium("--dump-dom", report.as_uri(), profile=tmp_path / "p1")
-    assert not [line for line in r.stderr.splitlines() if ":CONSOLE" in line], r.stderr[-2000:]
+    console = [line for line in r.stderr.splitlines() if ":CONSOLE" in line]
+    assert not console, console
     dom = r.stdout
     nl = dom.split('id="wi-national"', 1)[1].split("</svg>", 1)[0]
     fills = re.findall(r'<path data-gm="(GM\d{4})" class="([^"]*)"[^>]*?fill="([^"]*)"', nl)
