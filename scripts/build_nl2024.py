@@ -53,7 +53,12 @@ def build_gemeenten() -> int:
     src = json.loads((SRC / "gemeenten_2024.geojson").read_text(encoding="utf-8"))["features"]
     src = sorted((f for f in src if f["properties"]["gemeentecode"] != "GM0998"),
                  key=lambda f: f["properties"]["gemeentecode"])
-    geoms = shapely.coverage_simplify(np.array([_polygonal(shape(f["geometry"])) for f in src]), GEMEENTE_TOLERANCE)
+    # the source polygons were simplified one by one: neighbours' edges nearly but not exactly meet. Cleaned
+    # as one coverage (shared edges made identical, slivers closed) they simplify together, and a region's
+    # outline can be drawn from the edges its gemeenten do not share
+    geoms = shapely.coverage_clean(np.array([_polygonal(shape(f["geometry"])) for f in src]),
+                                   gap_width=GEMEENTE_TOLERANCE, snapping_distance=GEMEENTE_TOLERANCE / 4)
+    geoms = shapely.coverage_simplify(geoms, GEMEENTE_TOLERANCE)
     feats = []
     for f, g in zip(src, geoms):
         m = mapping(g)

@@ -166,3 +166,19 @@ def test_selected_gemeente_is_visibly_outlined(tmp_path: Path) -> None:
                                                           int(max(ys)) + 1)), dtype=int)
     dark = int((px.max(axis=2) < 60).sum())
     assert dark > 300, dark
+
+
+def test_region_outline_leaves_out_the_edges_its_gemeenten_share() -> None:
+    """The shipped polygons are one clean coverage: neighbours share their edges exactly, so a
+    region (here: the whole country) is outlined by its outer edges only."""
+    from collections import Counter
+
+    rings, _ = nationalmap._projected(nationalmap.WIDTH)
+    edges = Counter(frozenset((a, b)) for rs in rings.values() for ring in rs for a, b in zip(ring, ring[1:]) if a != b)
+    shared, outer = sum(1 for n in edges.values() if n == 2), sum(1 for n in edges.values() if n == 1)
+    # polygons simplified one by one (not as a coverage) share about half as many edges as they have outer ones
+    assert shared > 1.3 * outer and sum(1 for n in edges.values() if n > 2) < 20  # a few collapse at 0.1 px
+    svg = nationalmap.national_map_svg(pd.Series(dtype=float), None, groups={c: "NL" for c in rings})
+    outline = svg.split("class='region'", 1)[1].split("d='", 1)[1].split("'", 1)[0]
+    steps = sum(len(line.split("L")) - 1 for line in outline.split("M")[1:])
+    assert steps == outer
