@@ -3,7 +3,9 @@
 Run once when the source files change: ``python scripts/build_nl2024.py [SRC]``. Writes
 ``wijken_2024.geojson.gz`` (coordinates rounded to 5 decimals, about 1 m; only the
 properties the loader uses) and ``gemeenten_kwb.csv.gz`` (one row per 2024 gemeente with
-the KWB figures the synthetic calibration uses). The product never reads SRC at run time.
+the KWB figures the synthetic calibration uses), and ``gemeenten_2024.geojson.gz`` (the 342
+gemeente polygons for the national map, simplified as a coverage so that neighbours keep a
+shared edge; needs shapely, ``pip install wijkindex[data]``). The product never reads SRC at run time.
 """
 
 from __future__ import annotations
@@ -36,12 +38,51 @@ BY_YOUNG = ("pct_jeugdzorg",)
 KWB21_PREDECESSORS = {"GM1980": ("GM0398", "GM0416"),  # Dijk en Waard: Heerhugowaard, Langedijk
                       "GM1982": ("GM0756", "GM1684", "GM0786", "GM0815", "GM1702"),  # Land van Cuijk
                       "GM1991": ("GM1685", "GM0856")}  # Maashorst: Landerd, Uden
+GEMEENTE_TOLERANCE = 0.002  # degrees (about 140 m east-west, 220 m north-south): under a pixel of the national map
 
 
-def _round(coords):  # type: ignore[no-untyped-def]
+def _round(coords, digits=5):  # type: ignore[no-untyped-def]
     if isinstance(coords[0], (int, float)):
-        return [round(coords[0], 5), round(coords[1], 5)]
-    return [_round(c) for c in coords]
+        return [round(coords[0], digits), round(coords[1], digits)]
+    return [_round(c, digits) for c in coords]
+
+
+def _polygonal(geom):  # type: ignore[no-untyped-def]
+    """The polygons of a repaired geometry (make_valid may return a collection with stray lines)."""
+    import shapely
+
+    parts = [p for p in shapely.get_parts(shapely.get_parts(shapely.make_valid(geom))) if p.geom_type == "Polygon"]
+    return shapely.MultiPolygon(parts) if len(parts) > 1 else parts[0]
+
+
+def build_gemeenten() -> int:
+    """gemeenten_2024.geojson.gz: code, name and coverage-simplified polygon of every 2024 gemeente."""
+    import numpy as np
+    import shapely
+    from shapely.geometry import mapping, shape
+
+    src = json.loads((SRC / "gemeenten_2024.geojson").read_text(encoding="utf-8"))["features"]
+    src = sorted((f for f in src if f["properties"]["gemeentecode"] != "GM0998"),
+                 key=lambda f: f["properties"]["gemeentecode"])
+    # the source polygons were simplified one by one: neighbours' edges nearly but not exactly meet. Cleaned
+    # as one coverage (shared edges made identical, slivers closed) they simplify together, and a region's
+    # outline can be drawn from the edges its gemeenten do not share
+    geoms = shapely.coverage_clean(np.array([_polygonal(shape(f["geometry"])) for f in src]),
+                                   gap_width=GEMEENTE_TOLERANCE, snapping_distance=GEMEENTE_TOLERANCE / 4)
+    geoms = shapely.coverage_simplify(geoms, GEMEENTE_TOLERANCE)
+    feats = []
+    for f, g in zip(src, geoms):
+        m = mapping(g)
+        feats.append({"type": "Feature",
+                      "properties": {"gemeentecode": f["properties"]["gemeentecode"],
+                                     "gemeentenaam": f["properties"]["gemeentenaam"]},
+                      "geometry": {"type": m["type"], "coordinates": _round(json.loads(json.dumps(m["coordinates"])),
+                                                                             4)}})
+    text = json.dumps({"type": "FeatureCollection", "features": feats}, separators=(",", ":"))
+    with open(OUT / "gemeenten_2024.geojson.gz", "wb") as raw, \
+            gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=9, mtime=0) as fh:  # mtime 0: reproducible bytes
+        fh.write(text.encode("utf-8"))
+    return len(feats)
 
 
 def main() -> None:
@@ -103,7 +144,7 @@ def main() -> None:
     w.writerows(rows)
     with gzip.open(OUT / "gemeenten_kwb.csv.gz", "wt", encoding="utf-8", compresslevel=9) as fh:
         fh.write(buf.getvalue())
-    print(f"{len(feats)} wijken of {len(names)} gemeenten -> {OUT}")
+    print(f"{len(feats)} wijken of {len(names)} gemeenten, {build_gemeenten()} gemeente polygons -> {OUT}")
     print(f"{build_regions(SRC, OUT)} gemeenten with a GGD region and jeugdzorgregio -> {OUT / 'regions_2024.csv'}")
 
 
