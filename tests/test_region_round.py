@@ -153,12 +153,21 @@ def test_a_spine_counting_outside_its_gemeente_is_refused(region: RegionRun) -> 
 
 
 def test_region_tables_and_report(region: RegionRun, tmp_path: Path) -> None:
-    """Composite scores and relative risks per wijk against its own gemeente."""
+    """Composite scores and relative risks per wijk against its own gemeente; the report shows the
+    region with its gemeenten side by side and maps every wijk of the region."""
     from wijkindex.clients import write_tables
     from wijkindex.estimators.index import round_area
+    from wijkindex.geography import combine
+    from wijkindex.report.html import render_report
 
     assert round_area(region.index) == REGION
     _, composite, rr = write_tables(region.index, tmp_path)
     assert (tmp_path / "index.csv").exists() and (tmp_path / "composite.csv").exists()
     scored = composite[composite["wijk_code"].str.startswith("WK")]
     assert {"GM0193", "GM9001"} <= set(scored["wijk_code"].map(gemeente_of_area))
+    geo = combine(region.info.geographies, REGION, NAME)
+    path = render_report(region.index, tmp_path / "report.html", title=NAME, composite=composite,
+                         relative_risk=rr, geography=geo)
+    text = path.read_text(encoding="utf-8")
+    assert "Gemeenten in de regio" in text and "Tweede gemeente" in text and NAME in text
+    assert text.count("data-wijk=") == region.index.loc[region.index["area_level"] == "wijk", "wijk_code"].nunique()

@@ -24,6 +24,8 @@ from wijkindex.report.maps import EXPLORER_JS, section_explorer
 from wijkindex.report.national import available as national_available
 from wijkindex.report.national import section_national
 from wijkindex.report.page import CSS, LANG_JS, _estimates, _shade, csv_link
+from wijkindex.report.reference import section_reference
+from wijkindex.report.region import is_region_index, region_view, section_region
 from wijkindex.report.tables import (section_composite, section_footnotes, section_header, section_indicator,
                                      section_privacy, section_summary)
 
@@ -42,17 +44,34 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
                   composite: pd.DataFrame | None = None, data_dir: Path | str | None = None,
                   relative_risk: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
                   geography: Geography | None = None, national: bool | None = None,
-                  national_groups: Mapping[str, str] | None = None) -> Path:
+                  national_groups: Mapping[str, str] | None = None,
+                  reference: pd.DataFrame | None = None) -> Path:
     """Write the report atomically and return its path. ``history``: index rows of several periods;
     ``geography``: whose polygons the wijk map draws (default: see ``svgmap.polygons_for``);
     ``national``: the map of all gemeenten of the Netherlands (default: on when the shipped CBS
-    data is installed); ``national_groups``: GM code -> region code, regions outlined on it."""
+    data is installed); ``national_groups``: GM code -> region code, regions outlined on it (default: the GGD regions);
+    ``reference``: the published CBS figures beside the index (default: ``reference_for_index``).
+    A region round's index reports the region, with its gemeenten side by side."""
     if national is None:
         national = national_available()
-    parts = [section_header(index, title, notes), section_explorer(index, data_dir, geography),
-             section_national(index, national_groups) if national else "", section_composite(composite),
-             section_cumulative(index), section_relative_risk(relative_risk), section_trend(history),
-             section_privacy(privacy), section_summary(index)]
+    whole = index
+    if reference is None:  # the published CBS figures of the index's gemeente(n)
+        from wijkindex.estimators.reference import reference_for_index
+
+        reference = reference_for_index(index)
+    if national and national_groups is None:  # GGD regions outlined on the map of the Netherlands
+        from wijkindex.geography.regions import membership
+
+        national_groups = membership()["ggd_code"].to_dict()
+    region = ""
+    if is_region_index(index):  # the region is the report's area; its gemeenten side by side
+        region = section_region(index)
+        index = region_view(index)
+        history = region_view(history) if history is not None and is_region_index(history) else history
+    parts = [section_header(index, title, notes), region, section_explorer(index, data_dir, geography),
+             section_national(whole, national_groups) if national else "", section_reference(reference, indicators=dict.fromkeys(index["indicator"])),
+             section_composite(composite), section_cumulative(index), section_relative_risk(relative_risk),
+             section_trend(history), section_privacy(privacy), section_summary(index)]
     parts += [section_indicator(index, str(i)) for i in dict.fromkeys(index["indicator"])]
     parts.append(section_footnotes())
     doc = (f"<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
