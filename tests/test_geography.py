@@ -147,7 +147,7 @@ def test_demo_for_a_small_gemeente_through_the_cli(tmp_path: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "wijkindex", "demo", "--gemeente", "vlieland", "--scale", "0.5",
                         "--seed", "5", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert "Vlieland" in r.stderr
+    assert "completed" in r.stderr
     index = pd.read_csv(out / "index.csv", dtype={"wijk_code": str})
     assert set(index["gemeente_code"]) == {"GM0096"}
     wijken = set(index.loc[index["wijk_code"] != "GM0096", "wijk_code"])
