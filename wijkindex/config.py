@@ -201,6 +201,9 @@ class DatasetConfig:
     # column -> identifier kind (given_name, surname, date, sex, postcode): with these, a
     # record without a valid BSN links on keyed similarity encodings instead of failing
     identifiers: dict[str, str] = field(default_factory=dict)
+    # the spine only: a gemeente's table (postcode, huisnummer, buurt_code, wijk_code) that gives
+    # each child's wijk and buurt from its address, instead of wijk_code/buurt_code columns
+    area_lookup: Path | None = None
 
     def file_for(self, period: int) -> Path:
         """The export of one period: ``{period}`` in the configured path is the round's year."""
@@ -288,6 +291,20 @@ def load_node_config(path: Path) -> NodeConfig:
                       test_only_small_keys=bool(small_keys))
 
 
+def _check_area_lookup(c: _Checker, p: str, spine: bool, cols: dict[str, str]) -> None:
+    """``area_lookup``: on the spine, with postcode and huisnummer columns, and no area columns."""
+    if not spine:
+        c.bad(p + "area_lookup", "only the spine dataset is placed in areas; remove area_lookup here")
+    need = [col for col in ("postcode", "huisnummer") if col not in cols]
+    if need:
+        c.bad(p + "columns", f"area_lookup derives the wijk and buurt from the columns postcode and huisnummer; "
+                             f"declare {' and '.join(need)} (huisnummer as \"str\" to allow additions like 12a)")
+    both = [col for col in ("wijk_code", "buurt_code") if col in cols]
+    if both:
+        c.bad(p + "area_lookup", f"the dataset declares {', '.join(both)} and an area_lookup: take the areas "
+                                 "from the file (remove area_lookup) or from the table (remove the column(s))")
+
+
 def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], list[IndicatorConfig]]:
     try:
         raw = _read(path)
@@ -316,8 +333,11 @@ def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], li
                 c.bad(f"{p}identifiers.{col}", f"{col!r} is not among the declared columns")
         if len(set(idents.values())) != len(idents):
             c.bad(f"{p}identifiers", "each identifier kind may name one column")
+        lookup = c.path("area_lookup", table=d, prefix=p) if "area_lookup" in d else None
+        if "area_lookup" in d:
+            _check_area_lookup(c, p, bool(spine), cols)
         if name and file and id_col:
-            datasets.append(DatasetConfig(name, file, id_col, dict(cols), bool(spine), dict(idents)))
+            datasets.append(DatasetConfig(name, file, id_col, dict(cols), bool(spine), dict(idents), lookup))
     names = {d.name for d in datasets}
     if sum(d.spine for d in datasets) > 1:
         c.bad("datasets", "at most one dataset is the spine")

@@ -89,7 +89,7 @@ def _text(v: str) -> str:
 _PUBLIC_REASONS = (
     "not 9 digits", "fails the 11-proef", "impossible date", "unknown date format", "not a 0/1 flag",
     "not a Dutch postcode", "not an integer", f"longer than {MAX_FIELD} characters",
-    "appears in more than one row",
+    "appears in more than one row", "address not in the area lookup table",
 )
 
 
@@ -150,11 +150,15 @@ def _read_text(path: Path) -> str:
 
 def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
                  on_invalid: Literal["fail", "exclude"] = "fail", dataset: str = "",
-                 unique: str | None = None) -> LoadedRecords:
+                 unique: str | None = None,
+                 derive: Callable[[pd.DataFrame, str], tuple[pd.DataFrame, list[RecordIssue]]] | None = None,
+                 ) -> LoadedRecords:
     """Read and validate one CSV export (``,`` or ``;``, UTF-8 with or without BOM).
 
     ``unique`` names a column whose values must not repeat (the spine's BSN: one row per child);
-    every row of a repeated value is an issue, since which of them is right cannot be told."""
+    every row of a repeated value is an issue, since which of them is right cannot be told.
+    ``derive(frame, file)`` adds columns from the parsed values (the spine's areas from its
+    addresses) and returns the issues of rows it cannot derive, handled like any invalid value."""
     path = Path(path)
     name = f"{path.parent.name}/{path.name}"
     base = path.name
@@ -218,6 +222,13 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
             out[col.name] = pd.Series([v if v is not None else 0 for v in values], dtype="int64")
         else:
             out[col.name] = pd.Series([v if v is not None else "" for v in values], dtype=object)
+    if derive is not None:
+        out, derived = derive(out, name)
+        for issue in derived:
+            i = (issue.location.row or 0) - 1
+            if 0 <= i < n and not bad[i]:  # a row already invalid keeps its first reason
+                bad[i] = True
+                issues.append(issue)
     if unique is not None and unique in out.columns:
         kind: Kind = next((c.kind for c in columns if c.name == unique), "str")
         keys = out[unique].astype(str)

@@ -53,8 +53,13 @@ def load_dataset(config: NodeConfig, ds: DatasetConfig, spec: RoundSpec) -> tupl
     # with identifiers, a missing or invalid BSN is not an error: the record links fuzzily
     cols = [ColumnSpec(name, "str" if fuzzy and (name == ds.id_column or name in ds.identifiers) else kind)  # type: ignore[arg-type]
             for name, kind in ds.columns.items()]
+    derive = None
+    if ds.spine and ds.area_lookup is not None:  # the children's areas from their addresses
+        from wijkindex.geography.lookup import area_deriver, load_area_lookup
+
+        derive = area_deriver(load_area_lookup(ds.area_lookup))
     loaded = load_records(path, cols, on_invalid=config.on_invalid, dataset=ds.name,
-                          unique=ds.id_column if ds.spine else None)
+                          unique=ds.id_column if ds.spine else None, derive=derive)
     if fuzzy:
         split_bsns(loaded, ds, f"{path.parent.name}/{path.name}")
     if loaded.n_excluded:
