@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+from wijkindex.estimators.index import read_index
 import pytest
 
 from wijkindex.errors import ConfigError
@@ -148,8 +150,9 @@ def test_demo_for_a_small_gemeente_through_the_cli(tmp_path: Path) -> None:
                         "--seed", "5", "--out", str(out)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "completed" in r.stderr
-    index = pd.read_csv(out / "index.csv", dtype={"wijk_code": str})
+    index = read_index(out / "index.csv")  # the federation's rows (CBS reference rows left out)
     assert set(index["gemeente_code"]) == {"GM0096"}
+    assert {"NL01", "GM0096"} <= set(read_index(out / "index.csv", reference=True)["wijk_code"])
     wijken = set(index.loc[index["wijk_code"] != "GM0096", "wijk_code"])
     _source()  # skip without the CBS source
     src = source_wijken("GM0096")
