@@ -171,3 +171,23 @@ def test_region_tables_and_report(region: RegionRun, tmp_path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     assert "Gemeenten in de regio" in text and "Tweede gemeente" in text and NAME in text
     assert text.count("data-wijk=") == region.index.loc[region.index["area_level"] == "wijk", "wijk_code"].nunique()
+
+
+def test_region_demo_through_the_cli(tmp_path: Path) -> None:
+    """`wijkindex demo --region`: a shipped GGD region's gemeenten, one BRP node each, one round."""
+    import subprocess
+    import sys
+
+    from wijkindex.estimators.index import read_index
+    from wijkindex.geography import load_region
+
+    out = tmp_path / "demo"
+    r = subprocess.run([sys.executable, "-m", "wijkindex", "demo", "--region", "gooi en vechtstreek", "--years", "1",
+                        "--scale", "0.03", "--seed", "3", "--out", str(out)], capture_output=True, text=True,
+                       timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    index = read_index(out / "index.csv")
+    reg = load_region("gooi en vechtstreek")  # the name resolves as the command resolves it
+    assert set(index.loc[index["area_level"] == "gemeente", "wijk_code"]) == set(reg.gemeenten)
+    assert set(index.loc[index["area_level"] == "region", "wijk_code"]) == {reg.code}
+    assert "Gemeenten in de regio" in (out / "report.html").read_text(encoding="utf-8")

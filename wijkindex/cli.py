@@ -495,8 +495,11 @@ def report(round_id: str, out: Path, config_path: Path, index_definition: Path |
                    "is calibrated on its real CBS wijken [default: Zwolle's finer 2014 buurten]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
               help=f"Your own geography folder, in Zwolle-2014 form [default: {DEFAULT_DATA}]")
+@click.option("--region", default=None,
+              help="A GGD region or jeugdzorgregio (code or name: GG3316, 'GGD IJsselland'): one round per period "
+                   "over all its gemeenten, each with its own BRP node, one regional GGD and school board.")
 def demo(out: Path, seed: int, scale: float, epsilon: float, years: int, gemeente: str | None,
-         data_dir: Path | None) -> None:
+         data_dir: Path | None, region: str | None) -> None:
     """Run a whole federation on this machine: synth, PKI, aggregator, three nodes, rounds, export, report.
 
     The last period's round has every indicator, the joint ones and cumulative risk;
@@ -510,11 +513,15 @@ def demo(out: Path, seed: int, scale: float, epsilon: float, years: int, gemeent
       wijkindex demo --out demo-out
       wijkindex demo --out demo-amsterdam --gemeente GM0363 --scale 0.2
       wijkindex demo --out demo-vlieland --gemeente Vlieland
+      wijkindex demo --out demo-gooi --region "GGD Gooi en Vechtstreek" --scale 0.1
     """
-    from wijkindex.demo import run_demo
+    from wijkindex.demo import run_demo, run_region_demo
 
-    if gemeente is not None and data_dir is not None:
-        raise WijkindexError("--gemeente and --data both name a geography", fix="give one of them")
+    if sum(x is not None for x in (gemeente, data_dir, region)) > 1:
+        raise WijkindexError("--gemeente, --data and --region each name a geography", fix="give one of them")
+    if region is not None:
+        run_region_demo(out, region, seed=seed, scale=scale, epsilon=epsilon, years=years, console=console)
+        return
     run_demo(out, seed=seed, scale=scale, epsilon=epsilon, years=years, data_dir=data_dir, gemeente=gemeente,
              console=console)
 

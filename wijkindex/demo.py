@@ -112,6 +112,65 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     return DemoResult(out, round_id, status, index, info.n_children, timings, dict(procs.peak_rss))
 
 
+def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 1.0, epsilon: float = 1.0,
+                    years: int = 3, console: Console | None = None) -> DemoResult:
+    """A region's federation: a BRP node per gemeente (the spine of its own children), one
+    regional GGD and one school board; a region round per period (marginal indicators: chains
+    stay within one gemeente's round), the tables and a report of the region and its gemeenten."""
+    from wijkindex.clients import history_of, privacy_rows, write_table, write_tables
+    from wijkindex.geography import combine, load_region
+    from wijkindex.report.html import render_report
+    from wijkindex.synth.region import generate_region
+
+    console = console or Console(stderr=True)
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise WijkindexError(f"{out} is not empty; give the demo a new folder",
+                             fix="choose another --out or remove the folder")
+    t0 = time.perf_counter()
+    reg = load_region(region)
+    geos = [load_gemeente(g) for g in reg.gemeenten]
+    with console.status(f"generating the synthetic federation of {reg.name} ({len(geos)} gemeenten)") as st:
+        info = generate_region(out / "federation", geos, code=reg.code, name=reg.name, seed=seed, scale=scale,
+                               years=years, progress=lambda msg: st.update(msg))
+    fed_info = info.federation
+    timings = {"synth": time.perf_counter() - t0}
+    console.print(f"[green]1/4[/] synthetic region {reg.name} ({reg.code}): {fed_info.n_children:,} children in "
+                  f"{len(geos)} gemeenten; nodes {', '.join(info.holders)}")
+    fed = lay_out(out, fed_info.out_dir, nodes=tuple(info.holders), gemeenten=reg.gemeenten)
+    procs: Processes = start_processes(fed)
+    try:
+        console.print(f"[green]2/4[/] aggregator on {fed.address} and {len(fed.node_configs)} node processes")
+        with AggregatorClient.from_config(_client_cfg(fed, "coordinator")) as coord:
+            for period in fed_info.periods:
+                t = time.perf_counter()
+                round_id = coord.submit_round(round_spec(period, reg.code, info.holders, epsilon=epsilon,
+                                                         spines=info.spines, area_name=reg.name,
+                                                         fuzzy=fed_info.fuzzy))
+                status = _follow(console, coord, round_id, procs)
+                timings["round"] = time.perf_counter() - t
+                console.print(f"      round {round_id} ({period}) {status.state} in {timings['round']:.1f} s")
+        console.print(f"[green]3/4[/] {len(fed_info.periods)} region round(s) completed")
+        with AggregatorClient.from_config(_client_cfg(fed, "researcher")) as researcher:
+            index, status = researcher.get_index(round_id)
+            history = history_of(researcher, index)
+    finally:
+        procs.stop()
+    _, composite, rr = write_tables(index, out)
+    if history["period"].nunique() > 1:
+        write_table(history, out / "history.csv")
+    render_report(index, out / "report.html", title=f"Kinderindex {reg.name} {fed_info.period}",
+                  privacy=privacy_rows(status), composite=composite, relative_risk=rr, history=history,
+                  geography=combine(geos, reg.code, reg.name), notes=[
+                      (f"Synthetische gegevens op de echte wijken van de {len(geos)} gemeenten van {reg.name} (2024). "
+                       "Bron: CBS, Kadaster.",
+                       f"Synthetic data on the real wijken of the {len(geos)} municipalities of {reg.name} (2024). "
+                       "Source: CBS, Kadaster.")])
+    console.print(f"[green]4/4[/] wrote index.csv, composite.csv, history.csv and report.html in {out}")
+    timings["total"] = time.perf_counter() - t0
+    return DemoResult(out, round_id, status, index, fed_info.n_children, timings, dict(procs.peak_rss))
+
+
 def _geo_note(geo, cbs: bool) -> tuple[str, str]:  # type: ignore[no-untyped-def]
     """The report's line on what the synthetic data stands on."""
     if not cbs:

@@ -67,7 +67,8 @@ def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_
             port: int | None = None, privacy_total: float = 10.0, paillier_bits: int = 2048,
             on_invalid: str = "exclude", geography_dir: Path | None = None, gemeente: str | None = None,
             poll_seconds: float = 5.0,
-            host: str = "127.0.0.1", data_of: Mapping[str, Path] | None = None) -> LocalFederation:
+            host: str = "127.0.0.1", data_of: Mapping[str, Path] | None = None,
+            gemeenten: Sequence[str] = ()) -> LocalFederation:
     """Create PKI, linkage secret and the config of every party under ``root``; the aggregator
     listens on, and everyone dials, ``host`` (also in the aggregator's certificate). A node's
     data is ``federation_dir/<node>`` unless ``data_of`` names another folder."""
@@ -87,6 +88,8 @@ def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_
         agg["geography_dir"] = os.path.relpath(Path(geography_dir).resolve(), agg_dir)
     if gemeente is not None:  # a CBS gemeente from the shipped 2024 wijken
         agg["gemeente"] = gemeente
+    elif gemeenten:  # several (a region's)
+        agg["gemeenten"] = list(gemeenten)
     agg_cfg = _write_toml(agg_dir / "aggregator.toml", agg)
 
     node_cfgs = {}
