@@ -413,7 +413,7 @@ def main() -> None:
     rrs = Draws(rr_keys, t_rr.reindex(rr_keys).to_numpy(float))
     comps = Draws(comp_keys, t_comp.reindex(comp_keys).to_numpy(float))
     cum_truth = true_cumulative_shares(truth, cumulative, spec.age_bands)
-    cums = {meth: Draws(cum_truth.index, cum_truth.to_numpy(float)) for meth in (*METHODS, "equal")}
+    cums = {meth: Draws(cum_truth.index, cum_truth.to_numpy(float)) for meth in (*METHODS, "equal", "unbiased")}
     suppressed_cells = 0
     rr_counts = {"gemeente": [0, 0, 0], "wijk": [0, 0, 0]}  # published, too uncertain, too few children
 
@@ -460,9 +460,9 @@ def main() -> None:
 
         per_area = draw_cumulative_shares(idx, cumulative, spec.age_bands, "per-area", partial)
         for meth, d in cums.items():
-            f = per_area if meth == "per-area" else draw_cumulative_shares(idx, cumulative, spec.age_bands, meth,
-                                                                            partial, per_area)
-            d.add(f, "share", "share_low90", "share_high90")
+            f = per_area if meth in ("per-area", "unbiased") else draw_cumulative_shares(
+                idx, cumulative, spec.age_bands, meth, partial, per_area)
+            d.add(f, "share_unbiased" if meth == "unbiased" else "share", "share_low90", "share_high90")
     elapsed = time.perf_counter() - started
 
     # ---- the figures -------------------------------------------------------------------------
@@ -661,7 +661,8 @@ def main() -> None:
                   "(RR / true RR - 1); composite scores in points (gemeente = 100) against the exact truth's scores.")
     console.print("cumulative-risk shares: the report publishes 0-17 per wijk and for the gemeente (with a 90% interval); "
                   "per band they are computed the same way for comparison but not published. 'equal': the unweighted "
-                  "projection used before (for comparison).")
+                  "projection used before (for comparison); 'unbiased': share_unbiased, the unclipped split "
+                  "(sums to 100%, may be negative; what figures built on the shares use).")
     console.print(f"populations: {len(populations)} released ({', '.join(populations)}); no published cell outside "
                   f"its indicator's ages or population in any draw (checked: {len(rate_keys):,} publishable rate rows)")
     console.print(f"run time: {elapsed:.0f} s ({args.draws} draws)")

@@ -100,7 +100,7 @@ def test_fay_herriot_properties() -> None:
     est, mse = fay_herriot(y, v, x)
     # all the spread around the line is noise: the estimates are the fitted line, far closer to the truth
     assert np.abs(est - truth).mean() < 0.7 * np.abs(y - truth).mean()
-    assert (mse < v).all() and (mse > 0).all()
+    assert (mse > 0).all() and np.median(mse) < v[0]  # per area the jackknife MSE can exceed v: see below
     # nearly noise-free areas keep their own rate
     est, _ = fay_herriot(y, np.full(16, 1e-12), x)
     assert np.allclose(est, y, atol=1e-5)
@@ -109,6 +109,26 @@ def test_fay_herriot_properties() -> None:
     assert np.allclose(est, shrink(y, v, float(y.mean()))[0])
     with pytest.raises(ValueError, match="at least 4 areas"):
         fay_herriot(y[:3], v[:3], x[:3])
+
+
+def test_fay_herriot_mse_tracks_the_real_error_when_all_spread_is_noise() -> None:
+    """tau^2 = 0 (the truth on the line): the jackknife MSE is below the noise variance in almost
+    every area-draw and on average within a factor 2 of the real squared error, and its 90% margins
+    cover 85-95%. Prasad and Rao's linearised g2 + 2 g3 averaged 2.4x the real error here (0.44 v
+    against 0.18 v) and covered 99%: the over-wide margins the jackknife replaced."""
+    x = np.column_stack([np.ones(16), np.linspace(60, 160, 16)])
+    truth = x @ np.array([0.0, 0.001])
+    v = np.full(16, 0.02 ** 2)
+    rng = np.random.default_rng(3)
+    mses, errors = [], []
+    for _ in range(150):
+        est, mse = fay_herriot(truth + rng.normal(0, 0.02, 16), v, x)
+        mses.append(mse)
+        errors.append((est - truth) ** 2)
+    mses, errors = np.array(mses), np.array(errors)
+    assert (mses < v).mean() > 0.95
+    assert 0.5 < mses.mean() / errors.mean() < 2.0, mses.mean() / errors.mean()
+    assert 0.85 <= (errors <= 1.6448536269514722 ** 2 * mses).mean() <= 0.95
 
 
 @settings(max_examples=60, deadline=None)

@@ -228,3 +228,23 @@ def test_topdown_wijken_add_up_to_the_gemeente(cumulative_draws) -> None:
         by_level = counts[~gm].groupby(f.loc[~gm, "indicator"]).sum()
         if f.loc[~gm, "wijk_code"].nunique() == 16:
             assert np.allclose(by_level.reindex(list(LEVELS)), counts[gm].to_numpy(), atol=1e-3)
+
+
+def test_unbiased_shares_average_to_the_truth_where_the_display_cannot(cumulative_draws) -> None:
+    """``share_unbiased`` (the unclipped split, summing to 100%) averages to the truth even for the
+    wijken, whose non-negative display leans towards the rare levels; where it is non-negative the
+    display equals it (the projection only acts where a level would go below 0)."""
+    draws, true_share = cumulative_draws
+    rows, lean = [], []
+    for f in draws["per-area"]:
+        assert np.allclose(f.groupby("wijk_code")["share_unbiased"].sum(), 1.0)
+        clean = f.groupby("wijk_code")["share_unbiased"].transform("min") >= 0
+        assert np.allclose(f.loc[clean, "share"], f.loc[clean, "share_unbiased"], atol=1e-9)
+        w = f[f["wijk_code"] != META.gemeente_code]
+        t = np.array([true_share[c][LEVELS.index(i)] for c, i in zip(w["wijk_code"], w["indicator"])])
+        rows.append((w["share_unbiased"] - t).groupby(w["indicator"]).mean().reindex(list(LEVELS)).to_numpy())
+        lean.append((w["share"] - t).groupby(w["indicator"]).mean().reindex(list(LEVELS)).to_numpy())
+    err, lean = np.vstack(rows), np.vstack(lean)
+    bias, se = err.mean(axis=0), err.std(axis=0, ddof=1) / np.sqrt(len(err))
+    assert (np.abs(bias) < 4 * se + 1e-9).all(), (bias, se)
+    assert lean.mean(axis=0)[-1] > 4 * lean.std(axis=0, ddof=1)[-1] / np.sqrt(len(lean))  # the display's lean is real

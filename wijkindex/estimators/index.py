@@ -201,7 +201,8 @@ def _smooth(df: pd.DataFrame, gemeente_code: str, orientation: Mapping[str, int]
             continue
         est, moe = estimate_with_margin(g["rate_noisy"].to_numpy(), (g["moe90_raw"].to_numpy() / Z90) ** 2,
                                         float(centre), by_standing.covariate(ind, g["wijk_code"]),
-                                        g["denominator_noisy"].to_numpy(float))
+                                        g["denominator_noisy"].to_numpy(float),
+                                        by_standing.covariate_variance(ind, g["wijk_code"]))
         df.loc[g.index, "rate_eb"] = est
         df.loc[g.index, "moe90_eb"] = moe
 
