@@ -188,7 +188,8 @@ SPEC_CASES: list[tuple[dict, str]] = [
     (_spec("min_cell_size", -1), "min_cell_size"),
     (_spec("joint_weight", 0), "joint_weight"),
     (_spec("joint_weight", True), "joint_weight"),
-    (_spec("version", 2), "version"),
+    (_spec("version", 3), "version"),
+    (_spec("version", 2), "gemeente"),  # version 2 names an area, not a gemeente
     (_spec("extra", 1), "extra"),
     (_spec("joint", [{"name": "j", "attributes": ["gemeente:eenoudergezin"]}]), "joint[0].attributes"),
     (_spec("joint", [{"name": "j", "attributes": ["politie:x", "ggd:overgewicht"]}]), "joint[0].attributes"),
