@@ -414,10 +414,10 @@ class RoundManager:
         elsewhere): the spines' vectors are summed, and each cell's margin counts one spine's noise."""
         if not (spec.is_region and spec.is_spine(party)):
             return
-        from wijkindex.geography.base import gemeente_of_area
-
+        cells = json.loads(r.cells_json)
+        mine = spec.own_areas(party, (c["area_code"] for c in cells))
         own = spec.gemeente_of_spine(party)
-        foreign = [i for i, c in enumerate(json.loads(r.cells_json)) if gemeente_of_area(c["area_code"]) != own]
+        foreign = [i for i, c in enumerate(cells) if c["area_code"] not in mine]
         for v in rel.vectors:
             if v.clear is not None and v.indicator != LINKAGE and any(v.clear[i] for i in foreign if i < len(v.clear)):
                 raise RoundError(f"release of {party}: {v.indicator} has counts outside gemeente {own}, whose "

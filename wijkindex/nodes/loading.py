@@ -15,7 +15,6 @@ import pandas as pd
 
 from wijkindex.config import DatasetConfig, NodeConfig
 from wijkindex.errors import InputFileError, Location, WijkindexError
-from wijkindex.geography.base import gemeente_of_area
 from wijkindex.linkage.bsn import normalise_bsn
 from wijkindex.linkage.records import ColumnSpec, LoadedRecords, RecordIssue, load_records, shown_value
 from wijkindex.nodes.context import LINK_COLUMN, RoundContext, SpinePlacement
@@ -111,7 +110,7 @@ def place_spine(config: NodeConfig, spec: RoundSpec, cells: tuple[m.Cell, ...], 
     area_col = "wijk_code" if spec.level == "wijk" else "buurt_code"
     areas = list(dict.fromkeys(c.area_code for c in cells))
     n_bands = len(spec.age_bands)
-    mine = own_areas(spec, config.name, areas)  # in a region round, the spine's own gemeente's areas
+    mine = spec.own_areas(config.name, areas)  # in a region round, the spine's own gemeente's areas
     area_idx = frame[area_col].map({a: i for i, a in enumerate(areas) if a in mine})
     ref = spec.reference_date
     born = pd.to_datetime(frame["geboortedatum"])
@@ -141,18 +140,9 @@ def place_spine(config: NodeConfig, spec: RoundSpec, cells: tuple[m.Cell, ...], 
                           age[ok].astype(int).to_numpy()), counts
 
 
-def own_areas(spec: RoundSpec, party: str, areas: list[str]) -> set[str]:
-    """The areas whose children this spine holds: every area, or in a region round those of
-    its own gemeente (by the CBS area code)."""
-    if not spec.is_region:
-        return set(areas)
-    gemeente = spec.gemeente_of_spine(party)
-    return {a for a in areas if gemeente_of_area(a) == gemeente}
-
-
 def own_cells(spec: RoundSpec, party: str, cells: tuple[m.Cell, ...]) -> np.ndarray:
     """Which of the round's cells this spine counts (its releases are exactly 0 elsewhere)."""
-    mine = own_areas(spec, party, list(dict.fromkeys(c.area_code for c in cells)))
+    mine = spec.own_areas(party, (c.area_code for c in cells))
     return np.array([c.area_code in mine for c in cells], dtype=bool)
 
 

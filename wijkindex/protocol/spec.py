@@ -65,6 +65,7 @@ from datetime import date
 from typing import Any, Iterable, Mapping
 
 from wijkindex.errors import SpecError
+from wijkindex.geography.base import gemeente_of_area
 from wijkindex.linkage.fuzzy import link_sensitivity
 from wijkindex.privacy.noise import NoisePlan
 from wijkindex.vocabulary import LINKAGE, POPULATION
@@ -219,6 +220,15 @@ class RoundSpec:
 
     def gemeente_of_spine(self, party: str) -> str:
         return next(g for g, p in self.spines if p == party)
+
+    def own_areas(self, party: str, areas: Iterable[str]) -> set[str]:
+        """The areas whose children a spine holds: every area, or in a region round those of its
+        own gemeente (by the CBS area code). The spine counts only these and the aggregator
+        refuses a spine release with counts elsewhere: one rule for both."""
+        if not self.is_region:
+            return set(areas)
+        gemeente = self.gemeente_of_spine(party)
+        return {a for a in areas if gemeente_of_area(a) == gemeente}
 
     @property
     def spine(self) -> str:
