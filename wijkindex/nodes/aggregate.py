@@ -58,7 +58,8 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
     relays = open_relays(party, ctx, task, fetch)
     if any(spec.next_hop(j, party.name) for j in spec.joint_for(party.name)):  # it will re-randomise
         warm_pool(ctx.public_key, max((len(r.order) for r in relays.values()), default=0))
-    link_counts = link(party, ctx, relays)
+    spine_relay = spine_view(ctx, relays)  # every spine's children, once
+    link_counts = link(party, ctx, spine_relay)
 
     def joint_input(j: JointIndicator) -> tuple[Relay, dict[bytes, int], bool, list[int]]:
         chain = spec.chain(j)
@@ -111,7 +112,6 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
         noised = add_noise_sealed(ctx.public_key, layout_j, agg, ctx.plan.joint.sample(layout_j.n_cells))
         vectors.append(m.ReleasedVector(j.name, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
                                         noise_terms=len(spec.chain(j))))
-    spine_relay = spine_view(ctx, relays)
     sealed = spine_relay.columns.get(relay.SEALED, {}) if spine_relay else {}
     marginal = [r for r in spec.releases(party.name) if not r.joint]  # indicators, population counts, linkage
     stats: dict[str, dict[str, int]] = {}

@@ -41,14 +41,14 @@ def spine_view(ctx: RoundContext, relays: dict[str, Relay]) -> Relay | None:
     return view
 
 
-def link(party: Party, ctx: RoundContext, relays: dict[str, Relay]) -> tuple[int, int, int]:
-    """Write each record's link key into the LINK_COLUMN of its frame. Returns the linkage
+def link(party: Party, ctx: RoundContext, spine_relay: Relay | None) -> tuple[int, int, int]:
+    """Write each record's link key into the LINK_COLUMN of its frame, against ``spine_relay``
+    (``spine_view`` of the round's relays). Returns the linkage
     report (``linkage_report``): spine children linked exactly, spine children linked only
     fuzzily, children not linked (BSNs not in the spine, identity groups without a BSN that did
     not link): each child in at most one bin, so the report has the node's link sensitivity."""
     pseudo = Pseudonymiser(RoundKey.derive(party.secret, ctx.round_id))
     encoding_key = EncodingKey.derive(party.secret, ctx.round_id)
-    spine_relay = spine_view(ctx, relays)
     sealed = spine_relay.columns.get(relay.SEALED, {}) if spine_relay else {}
     fuzzy = ctx.spec.node(party.name).fuzzy
     spine_enc = None
