@@ -39,10 +39,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     from wijkindex.synth.generator import generate_federation
 
     console = console or Console(stderr=True)
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise WijkindexError(f"{out} is not empty; give the demo a new folder",
-                             fix="choose another --out or remove the folder")
+    out = _new_folder(out)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     geo = load_gemeente(gemeente) if gemeente else load_zwolle(data_dir)
@@ -123,10 +120,7 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
     from wijkindex.synth.region import generate_region
 
     console = console or Console(stderr=True)
-    out = Path(out)
-    if out.exists() and any(out.iterdir()):
-        raise WijkindexError(f"{out} is not empty; give the demo a new folder",
-                             fix="choose another --out or remove the folder")
+    out = _new_folder(out)
     t0 = time.perf_counter()
     reg = load_region(region)
     geos = [load_gemeente(g) for g in reg.gemeenten]
@@ -169,6 +163,15 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
     console.print(f"[green]4/4[/] wrote index.csv, composite.csv, history.csv and report.html in {out}")
     timings["total"] = time.perf_counter() - t0
     return DemoResult(out, round_id, status, index, fed_info.n_children, timings, dict(procs.peak_rss))
+
+
+def _new_folder(out: Path | str) -> Path:
+    """The demo's output folder, refused if it holds anything (a demo never overwrites)."""
+    out = Path(out)
+    if out.exists() and any(out.iterdir()):
+        raise WijkindexError(f"{out} is not empty; give the demo a new folder",
+                             fix="choose another --out or remove the folder")
+    return out
 
 
 def _geo_note(geo, cbs: bool) -> tuple[str, str]:  # type: ignore[no-untyped-def]
