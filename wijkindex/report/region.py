@@ -13,6 +13,7 @@ import html
 
 import pandas as pd
 
+from wijkindex.estimators.index import round_area
 from wijkindex.report.labels import NOT_APPLICABLE, band_names, tr, tr_band, tr_label
 from wijkindex.report.page import csv_link
 
@@ -23,7 +24,7 @@ def is_region_index(index: pd.DataFrame) -> bool:
 
 def region_view(index: pd.DataFrame) -> pd.DataFrame:
     """The wijk rows and the region row, as the index of one area (the region)."""
-    region = str(index.loc[index["area_level"] == "region", "wijk_code"].iloc[0])
+    region = round_area(index)
     keep = index["area_level"].isin(["wijk", "buurt", "region"])
     view = index[keep].copy()
     view["gemeente_code"] = region
