@@ -63,7 +63,10 @@ def test_survey_records_link_fuzzily_and_the_index_agrees_with_the_truth(fed: Ru
     linked = report["fuzzy_linkage"]["jgz"]["linked_fuzzily"]
     assert report["fuzzy_linkage"]["jgz"]["without_bsn"] == int((jgz["bsn"] == "").sum()) + \
         sum(1 for i in report["datasets"]["jgz"]["issues"] if "linked on its identifiers" in i)
-    assert 0.97 * linkable <= linked <= linkable + 3, (linked, linkable)
+    # the round's rule links within blocks, one group per block: about 89% of the linkable survey
+    # records on the synthetic data (docs/linkage.md, "Measured"); the old whole-spine rule linked 99%
+    assert 0.82 * linkable <= linked <= linkable + 3, (linked, linkable)
+    assert report["fuzzy_linkage"]["groups"]["ambiguous"] < 0.05 * linkable
 
     # the released linkage report is the node's counts, noised, and reaches the researcher's export
     exact = report["linkage_counts"]
@@ -81,7 +84,7 @@ def test_without_fuzzy_linkage_the_survey_records_are_lost(fed: Running) -> None
     """The counterfactual that shows the test above can fail: no fuzzy linkage, a clear shortfall."""
     index, _ = _round(fed, "fuzzy-off", ())
     diff, total = _shortfall(index, fed.info)
-    assert diff < -0.05 * total, (diff, total)
+    assert diff < -0.03 * total, (diff, total)  # survey-only flags are 4-12% of the truth here
     assert not index.attrs.get("linkage")
 
 

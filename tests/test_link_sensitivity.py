@@ -9,11 +9,13 @@ ONE child (its spine row, if it lives in the gemeente, and all its records, with
 BSN), and measures the L1 change of every released vector.
 
 The bound (docs/linkage.md, "Sensitivity"): with K_c the number of identity groups (distinct
-identity keys) of the added child's records without a BSN and X_c the number of other children's
-groups that the child's spine row captures (their best candidate becomes it) or whose identity key
-its records share, every vector changes by at most 1 + K_c + X_c, and no other record's link
-moves except those X_c groups'. The node declares K (``MAX_GROUPS_PER_CHILD``) and assumes X = 0,
-so its vectors have sensitivity ``link_sensitivity(K)``.
+identity keys) of the added child's records without a BSN, every indicator vector changes by at
+most ``link_sensitivity(K_c)`` = 2 + K_c and the linkage report by ``report_sensitivity(K_c)`` =
+2 + 2 K_c, and at most 1 + K_c other children's groups change their link (the one group of the
+spine row's block, and one per group of the child's: the group whose block or identity key it
+shares). The node declares K (``MAX_GROUPS_PER_CHILD``), so its vectors have sensitivity
+``link_sensitivity(K)``. Until 2026-12-02 the rule took every group's best candidate in the whole
+spine, and one added spine row could take the links of any number of other groups.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from wijkindex.linkage.bsn import random_bsn
-from wijkindex.linkage.fuzzy import (MAX_GROUPS_PER_CHILD, encode_identifiers, identity_keys, link_sensitivity,
-                                     link_without_bsn, linkage_report)
+from wijkindex.linkage.fuzzy import (MAX_GROUPS_PER_CHILD, block_key, identity_keys, link_sensitivity,
+                                     link_without_bsn, linkage_report, report_sensitivity, spine_candidates)
 from wijkindex.linkage.pseudonym import EncodingKey
-from wijkindex.synth.corrupt import corrupt, typo
+from wijkindex.synth.corrupt import corrupt
 from wijkindex.synth.names import FIRST_NAMES_F, FIRST_NAMES_M, SURNAMES
 
 IDS = {"voornaam": "given_name", "achternaam": "surname", "geboortedatum": "date", "geslacht": "sex",
@@ -63,7 +65,7 @@ def release(spine: pd.DataFrame, records: pd.DataFrame) -> Release:
     unlinked_bsn = {b.encode() for b in records.loc[has, "bsn"] if b not in cell_of}
     target[has] = [b if b in cell_of else "" for b in records.loc[has, "bsn"]]
     no_bsn = np.nonzero(~has)[0]
-    links = link_without_bsn(records.iloc[no_bsn], IDS, encode_identifiers(spine, IDS, KEY), KEY)
+    links = link_without_bsn(records.iloc[no_bsn], IDS, spine_candidates(spine, IDS, KEY), KEY)
     group[no_bsn] = links.keys
     target[no_bsn[links.record_rows]] = [spine_bsn[j] for j in links.spine_rows]
     fuzzy = {spine_bsn[j].encode() for j in links.spine_rows}
@@ -157,38 +159,33 @@ def add_child(w: World, row: dict | None, records: list[dict], *, position: int 
     return World(spine, recs, w.rng_seed)
 
 
-def accounting(before: Release, after: Release, w_after: World, child: str) -> tuple[int, int, int]:
-    """(K_c, X_c, other records whose link moved outside the X_c groups) for the added ``child``."""
+def accounting(before: Release, after: Release, w_after: World, child: str) -> tuple[int, int]:
+    """(K_c, how many other children's identity groups changed their link) for the added ``child``."""
     recs = w_after.records
     mine = (recs["child"] == child).to_numpy()
     survey = (recs["bsn"] == "").to_numpy()
-    own_keys = set(after.group[mine & survey])
-    k_c = len(own_keys)
-    others = ~mine
-    # X_c: other children's groups captured by the child's spine row, or sharing one of its keys
-    captured = {g for g, t, o, s in zip(after.group, after.target, others, survey) if o and s and t == child}
-    shared = {g for g, o, s in zip(after.group, others, survey) if o and s and g in own_keys}
-    x_groups = captured | shared
+    k_c = len(set(after.group[mine & survey]))
     n_old = len(before.target)  # the added records come last
-    moved = [i for i in range(n_old) if others[i] and after.target[i] != before.target[i]
-             and after.group[i] not in x_groups]
-    return k_c, len(x_groups), len(moved)
+    moved = {after.group[i] for i in range(n_old)
+             if not mine[i] and survey[i] and after.target[i] != before.target[i]}
+    return k_c, len(moved)
 
 
 def check(w: World, row: dict | None, records: list[dict], *, position: int | None = None) -> tuple[dict, int, int]:
-    """Add the child; assert the bound and that no other link moved. Returns (L1 per vector, K_c, X_c)."""
+    """Add the child; assert the bounds. Returns (L1 per vector, K_c, other groups whose link moved)."""
     before = release(w.spine, w.records)
     w2 = add_child(w, row, records, position=position)
     after = release(w2.spine, w2.records)
     child = row["bsn"] if row is not None else records[0]["child"]
-    k_c, x_c, moved = accounting(before, after, w2, child)
+    k_c, moved = accounting(before, after, w2, child)
     changes = l1(before, after)
-    assert moved == 0, f"{moved} other records' links moved"
+    assert moved <= (row is not None) + k_c, f"{moved} other groups' links moved (K_c = {k_c})"
     for name, d in changes.items():
-        assert d <= link_sensitivity(k_c) + x_c, (name, d, k_c, x_c)
+        limit = report_sensitivity(k_c) if name == "linkage" else link_sensitivity(k_c)
+        assert d <= limit - (row is None), (name, d, k_c)  # a child outside the spine has no row to count
     again = release(w.spine, w.records)  # a function of the data: removing the child gives the first release back
     assert all(np.array_equal(again.vectors[n], before.vectors[n]) for n in before.vectors)
-    return changes, k_c, x_c
+    return changes, k_c, moved
 
 
 def new_kid(seed: int, used: set[str], size: int = 1) -> list[dict]:
@@ -212,15 +209,18 @@ def test_the_world_links_as_a_round_would(world: World) -> None:
     in_spine = world.records["child"].isin(set(world.spine["bsn"])).to_numpy()
     right = (r.target == world.records["child"].to_numpy())
     assert survey.sum() > 50
-    assert right[survey & in_spine].mean() > 0.95
+    # 60% of the survey records carry one to three errors; those in the date (a day off) or in an
+    # initial leave their block, so about 85% link (docs/linkage.md, "Measured"); what links is right
+    assert right[survey & in_spine].mean() > 0.80
+    assert right[survey & (r.target != "")].mean() > 0.97
     assert (r.target[survey & ~in_spine] == "").mean() > 0.5
     assert r.vectors["linkage"].sum() > 0
 
 
 def test_a_spine_child_with_a_bsn_record(world: World) -> None:
     (kid,) = new_kid(1, _used(world))
-    changes, k_c, x_c = check(world, kid, [_bsn_record(kid)])
-    assert (k_c, x_c) == (0, 0)
+    changes, k_c, moved = check(world, kid, [_bsn_record(kid)])
+    assert (k_c, moved) == (0, 0)
     assert changes == {FLAGS[0]: 1, FLAGS[1]: 1, "linkage": 1}  # flagged once, one child linked exactly
 
 
@@ -229,18 +229,21 @@ def test_a_spine_child_with_survey_records_with_typos(world: World, n_records: i
     (kid,) = new_kid(2 + n_records, _used(world))
     rng = random.Random(n_records)
     records = [{**_survey(kid, rng, 1.0), **{f: 1 for f in FLAGS}} for _ in range(n_records)]
-    changes, k_c, x_c = check(world, kid, records)
-    assert x_c == 0 and 1 <= k_c <= n_records
+    changes, k_c, moved = check(world, kid, records)
+    assert 1 <= k_c <= n_records
     assert max(changes.values()) <= link_sensitivity(k_c)
-    assert changes[FLAGS[0]] == 1  # its records link to it: it is flagged once, however many it has
+    # its records link to it and it is flagged once, however many it has; or, where its records form
+    # several groups in one block, none links (the node cannot tell one child's from two children's)
+    blocks = {block_key(r["voornaam"], r["achternaam"], r["geboortedatum"]) for r in records}
+    assert changes[FLAGS[0]] == (1 if k_c == 1 or len(blocks) == k_c else 0)
 
 
 def test_a_spine_child_with_a_bsn_record_and_three_identical_survey_records(world: World) -> None:
     """Copies of one survey record are one identity group: the child counts once in every vector."""
     (kid,) = new_kid(7, _used(world))
     rec = _survey(kid, random.Random(3), 0.0)
-    changes, k_c, x_c = check(world, kid, [_bsn_record(kid), rec, dict(rec), dict(rec)])
-    assert (k_c, x_c) == (1, 0)
+    changes, k_c, moved = check(world, kid, [_bsn_record(kid), rec, dict(rec), dict(rec)])
+    assert (k_c, moved) == (1, 0)
     assert changes == {FLAGS[0]: 1, FLAGS[1]: 1, "linkage": 1}
 
 
@@ -250,29 +253,29 @@ def test_a_child_outside_the_spine_with_unlinkable_copies_counts_once(world: Wor
     (kid,) = new_kid(8, _used(world))
     kid["postcode"] = "7300 XX"
     rec = _survey(kid, random.Random(4), 0.0)
-    changes, k_c, x_c = check(world, None, [_bsn_record(kid), rec, dict(rec), dict(rec)])
-    assert (k_c, x_c) == (1, 0)
+    changes, k_c, moved = check(world, None, [_bsn_record(kid), rec, dict(rec), dict(rec)])
+    assert (k_c, moved) == (1, 0)
     assert changes == {FLAGS[0]: 0, FLAGS[1]: 0, "linkage": 2} and changes["linkage"] <= link_sensitivity()
 
 
 def test_a_child_outside_the_spine_whose_records_resemble_three_spine_children(world: World) -> None:
     """The hard case: a child not in the spine whose three survey records (typos) each look like a
     different spine child. Each record's group links to its look-alike, so three spine children are
-    flagged: the change is K_c = 3 (one per identity group), within 1 + K_c, and over what K = 1
+    flagged: the change is K_c = 3 (one per identity group), within 2 + K_c, and over what K = 1
     allows. This is why K is declared, and d_in includes it."""
     r0 = release(world.spine, world.records)
     linked = set(r0.target) - {""}
     quiet = world.spine[~world.spine["bsn"].isin(linked)].iloc[:3]  # spine children no record reaches
-    rng = random.Random(5)
     records = []
     for _, s in quiet.iterrows():
         rec = {c: s[c] for c in ID_COLS}
-        rec["voornaam"] = typo(rec["voornaam"], rng) if len(rec["voornaam"]) > 3 else rec["voornaam"] + "e"
+        rec["voornaam"] = rec["voornaam"] + "e"  # a typo that keeps the initials: the block stays
         records.append({"bsn": "", **rec, **{f: 1 for f in FLAGS}, "child": "999999990"})
-    changes, k_c, x_c = check(world, None, records)
-    assert (k_c, x_c) == (3, 0)
+    changes, k_c, moved = check(world, None, records)
+    assert (k_c, moved) == (3, 0)
     assert changes == {FLAGS[0]: 3, FLAGS[1]: 3, "linkage": 3}
-    assert max(changes.values()) > link_sensitivity(MAX_GROUPS_PER_CHILD)  # the declared K = 1 does not cover it
+    # a child outside the spine moves a vector by at most 1 + K under the declared K = 1: not this one
+    assert max(changes.values()) > link_sensitivity(MAX_GROUPS_PER_CHILD) - 1
 
 
 def test_a_sibling_added_to_a_household_moves_no_other_link(world: World) -> None:
@@ -284,9 +287,9 @@ def test_a_sibling_added_to_a_household_moves_no_other_link(world: World) -> Non
     used = _used(world)
     kid = _kid(random.Random(9), sib["achternaam"], sib["postcode"], sib["cell"], used)
     for position in (0, len(world.spine) // 2, None):
-        changes, k_c, x_c = check(world, kid, [_bsn_record(kid), _survey(kid, random.Random(6), 1.0)],
+        changes, k_c, moved = check(world, kid, [_bsn_record(kid), _survey(kid, random.Random(6), 1.0)],
                                   position=position)
-        assert max(changes.values()) <= link_sensitivity(k_c) + x_c
+        assert moved == 0  # the siblings' blocks differ (given names), so no sibling's link moves
 
 
 _child = st.fixed_dictionaries({
@@ -330,25 +333,53 @@ def test_adding_any_child_changes_each_vector_by_at_most_the_bound(world: World,
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(keep=st.lists(st.booleans(), min_size=8, max_size=8), seed=st.integers(0, 2**31))
-def test_a_groups_link_depends_only_on_its_own_records_and_the_spine(world: World, keep: list[bool],
-                                                                     seed: int) -> None:
-    """Link any subset of the identity groups: each keeps the spine child it had with all the records
-    linked at once. Nothing is fitted on the records and nothing is assigned between them."""
+def test_a_groups_link_depends_only_on_its_block(world: World, keep: list[bool], seed: int) -> None:
+    """Link the groups of any subset of the blocks: each keeps the spine child it had with all the
+    records linked at once. Nothing is fitted on the records and nothing is assigned between them;
+    what else a group's link depends on is whether another group shares its block."""
     survey = world.records[world.records["bsn"] == ""].reset_index(drop=True)
-    spine = encode_identifiers(world.spine, IDS, KEY)
+    spine = spine_candidates(world.spine, IDS, KEY)
     whole = link_without_bsn(survey, IDS, spine, KEY)
     target = np.full(len(survey), -1)
     target[whole.record_rows] = whole.spine_rows
-    keys = pd.Series(whole.keys, dtype=object)
-    groups = keys.unique()
+    blocks = pd.Series([block_key(*r) for r in survey[["voornaam", "achternaam", "geboortedatum"]].itertuples(
+        index=False)], dtype=object)
     rng = random.Random(seed)
-    chosen = {g for g in groups if keep[rng.randrange(len(keep))]}
-    rows = np.nonzero(keys.isin(chosen).to_numpy())[0]
+    chosen = {b for b in blocks.unique() if keep[rng.randrange(len(keep))]}
+    rows = np.nonzero(blocks.isin(chosen).to_numpy())[0]
     part = link_without_bsn(survey.iloc[rows], IDS, spine, KEY)
     got = np.full(len(rows), -1)
     got[part.record_rows] = part.spine_rows
     assert got.tolist() == target[rows].tolist()
-    assert part.unlinked_keys == whole.unlinked_keys & set(keys[rows])
+    keys = set(whole.keys[rows])
+    assert part.unlinked_keys == whole.unlinked_keys & keys and part.ambiguous_keys == whole.ambiguous_keys & keys
+
+
+def test_an_added_spine_row_takes_at_most_the_one_group_of_its_block(world: World) -> None:
+    """The finding of 2026-12-02: three unlinked survey records of one name, born in 2010, 2011 and
+    2012 (three blocks); a spine child of that name born in 2011 is added. Under a rule that took
+    each group's best candidate in the whole spine, all three moved to the new row (report change
+    4, three other groups moved); here only the 2011 record's group can."""
+    used = _used(world)
+    (kid,) = new_kid(77, used)
+    records = [{"bsn": "", **{c: kid[c] for c in ID_COLS}, "geboortedatum": f"{y}-03-05", **{f: 1 for f in FLAGS},
+                "child": f"99999{y}"} for y in (2010, 2011, 2012)]
+    w = add_child(world, None, records)
+    row = {**kid, "geboortedatum": "2011-03-05"}
+    changes, k_c, moved = check(w, row, [])
+    assert (k_c, moved) == (0, 1) and changes == {FLAGS[0]: 1, FLAGS[1]: 1, "linkage": 2}
+
+
+def test_two_groups_in_one_block_link_to_no_one(world: World) -> None:
+    """The rule's price: two survey records of one block that differ in their identity key (one
+    child's with two spellings, or two children's) are ambiguous, and counted in no bin."""
+    kid = world.spine.iloc[5].to_dict()
+    rec = {"bsn": "", **{c: kid[c] for c in ID_COLS}, **{f: 1 for f in FLAGS}, "child": kid["bsn"]}
+    alone = link_without_bsn(pd.DataFrame([rec]), IDS, spine_candidates(world.spine, IDS, KEY), KEY)
+    assert alone.spine_rows.tolist() == [5] and not alone.ambiguous_keys
+    two = pd.DataFrame([rec, {**rec, "voornaam": rec["voornaam"] + "e"}])
+    both = link_without_bsn(two, IDS, spine_candidates(world.spine, IDS, KEY), KEY)
+    assert len(both.record_rows) == 0 and len(both.ambiguous_keys) == 2 and not both.unlinked_keys
 
 
 def test_other_worlds_too() -> None:
@@ -362,8 +393,9 @@ def test_other_worlds_too() -> None:
 
 
 def test_link_sensitivity_and_report_are_what_the_docs_say() -> None:
-    assert link_sensitivity() == 1 + MAX_GROUPS_PER_CHILD == 2
-    assert link_sensitivity(3) == 4
+    assert link_sensitivity() == 2 + MAX_GROUPS_PER_CHILD == 3
+    assert report_sensitivity() == 2 + 2 * MAX_GROUPS_PER_CHILD == 4
+    assert link_sensitivity(3) == 5 and report_sensitivity(3) == 8
     with pytest.raises(ValueError):
         link_sensitivity(-1)
     # a child in both BSN bins counts as exact; fuzzy-only excludes the exact; groups count once

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from wijkindex.errors import CryptoError, WijkindexError
-from wijkindex.linkage.fuzzy import encode_identifiers
+from wijkindex.linkage.fuzzy import spine_candidates
 from wijkindex.linkage.pseudonym import EncodingKey, Pseudonymiser, RoundKey
 from wijkindex.nodes.context import Party, RoundContext, StepOutput, cost_of
 from wijkindex.nodes.join import verified_peer_key
@@ -67,9 +67,10 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
         if fuzzy:  # keyed, balanced encodings of the spine, for the nodes that link without a BSN
             ds = party.config.spine_dataset
             assert ds is not None
-            enc = encode_identifiers(placement.rows, ds.identifiers, EncodingKey.derive(party.secret, task.round_id))
+            cand = spine_candidates(placement.rows, ds.identifiers, EncodingKey.derive(party.secret, task.round_id))
             for p in fuzzy:
-                columns[p][relay.ENCODING] = enc.to_bytes()
+                columns[p][relay.ENCODING] = cand.encodings.to_bytes()
+                columns[p][relay.BLOCK] = list(cand.blocks)
         for (j, nxt), column in zip(forward, joint_columns):
             layout_j = ctx.joint_layout(j)
             columns[nxt][relay.joint_column(j.name)] = column

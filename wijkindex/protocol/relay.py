@@ -35,6 +35,7 @@ PSEUDONYM = "pseudonym"
 REAL = "real"  # false on the dummy rows that pad a chunk
 SEALED = "sealed"  # the spine's one-hot cells, for every source
 ENCODING = "encoding"  # the spine's keyed identifier encodings, for fuzzy nodes
+BLOCK = "block"  # the spine's keyed block digests (linkage/fuzzy.block_keys), for fuzzy nodes
 _NOISE = "noise:"
 
 

@@ -66,7 +66,7 @@ from typing import Any, Iterable, Mapping
 
 from wijkindex.errors import SpecError
 from wijkindex.geography.base import gemeente_of_area
-from wijkindex.linkage.fuzzy import link_sensitivity
+from wijkindex.linkage.fuzzy import link_sensitivity, report_sensitivity
 from wijkindex.privacy.noise import NoisePlan
 from wijkindex.vocabulary import LINKAGE, POPULATION
 
@@ -360,16 +360,21 @@ class RoundSpec:
         return tuple(out)
 
     def link_factor(self, party: str) -> int:
-        """How many spine children one child can reach through this node's records: 1, or for a
-        fuzzy node ``link_sensitivity()`` (its own row plus one per identity group of its records
-        without a BSN; docs/linkage.md, "Sensitivity")."""
+        """How many spine children's counts one child can change through this node's records: 1, or
+        for a fuzzy node ``link_sensitivity()`` (its own row, the one group of its block, and one per
+        identity group of its records without a BSN; docs/linkage.md, "Sensitivity")."""
         return link_sensitivity() if self.node(party).fuzzy else 1
 
+    def release_sensitivity(self, party: str, release: Release) -> int:
+        """L1 sensitivity per child of one marginal release of this node: the link factor, or for a
+        fuzzy node's linkage report ``report_sensitivity()``."""
+        return report_sensitivity() if release.name == LINKAGE else self.link_factor(party)
+
     def d_marginal(self, party: str) -> int:
-        """L1 sensitivity per child of this node's marginal vectors (OpenDP's d_in): one per
-        marginal release (indicators, population counts, the linkage report of a fuzzy node:
-        each child in one cell or bin of each), times the node's link factor."""
-        return sum(not r.joint for r in self.releases(party)) * self.link_factor(party)
+        """L1 sensitivity per child of this node's marginal vectors (OpenDP's d_in): the sum of its
+        marginal releases' sensitivities (indicators, population counts, the linkage report of a
+        fuzzy node: each child in one cell or bin of each, times the node's link factor)."""
+        return sum(self.release_sensitivity(party, r) for r in self.releases(party) if not r.joint)
 
     def d_joint(self, party: str) -> int:
         """L1 sensitivity per child of the joint-indicator noise shares this node adds."""
