@@ -32,13 +32,14 @@ def _index(rng: np.random.Generator, period: int = 2024) -> pd.DataFrame:
 
 
 def test_pooled_rate_is_unbiased_and_its_margin_covers() -> None:
+    """3000 re-noised draws, each its own period (so one call pools them all, a row per draw)."""
     rng = np.random.default_rng(7)
     true_rate = sum(n for n, _ in TRUTH.values()) / sum(d for _, d in TRUTH.values())
-    errors, covered = [], []
-    for _ in range(3000):
-        row = pooled_rows([_index(rng)], "NL01", "Nederland", "land").iloc[0]
-        errors.append(row["rate"] - true_rate)
-        covered.append(abs(row["rate"] - true_rate) <= row["moe90"])
+    draws = pd.concat([_index(rng, period=i) for i in range(3000)], ignore_index=True)
+    rows = pooled_rows([draws], "NL01", "Nederland", "land")
+    assert len(rows) == 3000 and (rows["n_gemeenten"] == 3).all()
+    errors = rows["rate"] - true_rate
+    covered = errors.abs() <= rows["moe90"]
     se = np.std(errors) / math.sqrt(len(errors))
     assert abs(np.mean(errors)) < 3 * se + 1e-5
     assert 0.87 <= np.mean(covered) <= 0.93
@@ -47,14 +48,21 @@ def test_pooled_rate_is_unbiased_and_its_margin_covers() -> None:
 def test_missing_and_suppressed_gemeenten_are_said() -> None:
     ix = _index(np.random.default_rng(1))
     row = pooled_rows([ix], "GG01", "Regio", "ggd", members=["GM0001", "GM0002", "GM0009"]).iloc[0]
-    assert row["gemeenten"] == 2 and row["missing"] == "GM0009"
+    assert row["n_gemeenten"] == 2 and row["n_members"] == 3 and row["gemeenten_missing"] == "GM0009"
+    assert row["gemeenten_covered"] == "GM0001, GM0002"
     assert row["numerator_noisy"] == ix["numerator_noisy"].iloc[:2].sum()
-    ix.loc[1, ["numerator_noisy", "denominator_noisy"]] = np.nan  # a suppressed gemeente row
-    assert math.isnan(pooled_rows([ix], "NL01", "Nederland", "land").iloc[0]["rate"])
+    ix.loc[1, ["numerator_noisy", "denominator_noisy"]] = np.nan  # a suppressed gemeente row: not summed, said
+    ix["suppressed"] = [False, True, False]
+    row = pooled_rows([ix], "NL01", "Nederland", "land", members=list(TRUTH)).iloc[0]
+    assert row["n_gemeenten"] == 2 and row["gemeenten_suppressed"] == "GM0002" and row["gemeenten_missing"] == ""
+    assert row["numerator_noisy"] == ix["numerator_noisy"].iloc[[0, 2]].sum()
+    ix["suppressed"] = True  # nothing left to sum: no figure
+    row = pooled_rows([ix], "NL01", "Nederland", "land", members=list(TRUTH)).iloc[0]
+    assert row["n_gemeenten"] == 0 and math.isnan(row["rate"]) and math.isnan(row["numerator_noisy"])
 
 
 def test_a_later_round_of_a_gemeente_replaces_its_earlier_one() -> None:
     rng = np.random.default_rng(2)
     first, second = _index(rng), _index(rng)
     row = pooled_rows([first, second], "NL01", "Nederland", "land").iloc[0]
-    assert row["gemeenten"] == 3 and row["numerator_noisy"] == second["numerator_noisy"].sum()
+    assert row["n_gemeenten"] == 3 and row["numerator_noisy"] == second["numerator_noisy"].sum()

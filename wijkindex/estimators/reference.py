@@ -190,23 +190,41 @@ def peer_description(gemeente_code: str) -> tuple[str, str]:
     return nl, en
 
 
+def comparison_areas(gemeente_code: str, user_regions: Sequence[Region] = ()
+                     ) -> list[tuple[str, str, str, tuple[str, ...]]]:
+    """What a gemeente is compared with, as (area code, name, area level, member gemeenten): the
+    gemeente itself, its GGD region, jeugdzorgregio, any of ``user_regions`` it is in, its peers
+    (``VG`` + its four digits, itself left out) and the country (NL01, all 342). The CBS reference
+    rows and the federation's pooled rows (estimators/pooled.py) use the same areas."""
+    code = resolve(gemeente_code)
+    t = _table()
+    areas: list[tuple[str, str, str, tuple[str, ...]]] = [(code, str(t.loc[code, "gemeentenaam"]), "gemeente",
+                                                            (code,))]
+    for kind in KINDS:
+        r = region_of(code, kind)
+        areas.append((r.code, r.name, kind, tuple(r.gemeenten)))
+    areas += [(r.code, r.name, "region", tuple(r.gemeenten)) for r in user_regions if code in r.gemeenten]
+    peers = peer_gemeenten(code)
+    if peers:
+        areas.append((f"VG{code[2:]}", peer_description(code)[0].split(":")[0] + f" ({len(peers)})", "vergelijkbaar",
+                      peers))
+    areas.append((NATIONAL_CODE, "Nederland", "land", tuple(t.index)))
+    return areas
+
+
+def is_cbs_gemeente(code: str) -> bool:
+    """True for a GM code of the 342 gemeenten of 2024 (the shipped KWB figures)."""
+    return str(code) in _table().index
+
+
 def reference_rows(gemeente_code: str, indicators: Iterable[str] | None = None,
                    user_regions: Sequence[Region] = ()) -> pd.DataFrame:
     """For each indicator with a published counterpart: the gemeente's CBS figure, its GGD
     region, jeugdzorgregio, any of ``user_regions`` it is in, its peers and the country.
     ``value`` is a share (0-1); see REFERENCE_COLUMNS and the module docstring."""
     code = resolve(gemeente_code)
-    t = _table()
-    areas: list[tuple[str, str, str, Sequence[str]]] = [(code, str(t.loc[code, "gemeentenaam"]), "gemeente", (code,))]
-    for kind in KINDS:
-        r = region_of(code, kind)
-        areas.append((r.code, r.name, kind, r.gemeenten))
-    areas += [(r.code, r.name, "region", r.gemeenten) for r in user_regions if code in r.gemeenten]
-    peers = peer_gemeenten(code)
+    areas = comparison_areas(code, user_regions)
     peer_nl, peer_en = peer_description(code)
-    if peers:
-        areas.append((f"VG{code[2:]}", peer_nl.split(":")[0] + f" ({len(peers)})", "vergelijkbaar", peers))
-    areas.append((NATIONAL_CODE, "Nederland", "land", tuple(t.index)))
     rows = []
     for m in measures_for(indicators):
         for area_code, name, level, members in areas:
