@@ -92,6 +92,10 @@ def test_sums_are_unbiased_and_margins_add_up(region: RegionRun) -> None:
     (suppressed cells included), and the margins grow as the square root of the cells summed."""
     idx = region.index
     parents = idx[idx["area_level"] != "wijk"].set_index(["area_code", "indicator", "age_band"])
+    # every spine's population counts: no gemeente row of the whole population is suppressed (a small
+    # sub-population, as vve_deelname's, may be)
+    whole = parents[parents["population"] == "population"]
+    assert not whole["suppressed"].any(), whole[whole["suppressed"]].index.tolist()[:6]
     shown = parents[~parents["suppressed"]]
     for (ind, band), g in shown.reset_index().groupby(["indicator", "age_band"]):
         rows = g.set_index("area_code")
@@ -99,6 +103,8 @@ def test_sums_are_unbiased_and_margins_add_up(region: RegionRun) -> None:
             continue
         total = rows.loc["GM0193", "numerator_noisy"] + rows.loc["GM9001", "numerator_noisy"]
         assert rows.loc[REGION, "numerator_noisy"] == total, (ind, band)
+        den = rows.loc["GM0193", "denominator_noisy"] + rows.loc["GM9001", "denominator_noisy"]
+        assert rows.loc[REGION, "denominator_noisy"] == den, (ind, band)
         var = rows.loc["GM0193", "numerator_moe90"] ** 2 + rows.loc["GM9001", "numerator_moe90"] ** 2
         assert rows.loc[REGION, "numerator_moe90"] == pytest.approx(np.sqrt(var))
 
@@ -110,7 +116,8 @@ def test_region_figures_are_near_the_truth(region: RegionRun) -> None:
     per_gm = truth.groupby(["gm", "indicator", "age_band"])[["numerator", "denominator"]].sum()
     idx = region.index[region.index["area_level"] == "gemeente"].set_index(["area_code", "indicator", "age_band"])
     merged = idx.merge(per_gm.add_suffix("_true"), left_index=True, right_index=True)
-    assert len(merged) > 20
+    assert len(merged) > 20  # and no gemeente's figure of the whole population lost:
+    assert merged.loc[merged["population"] == "population", "numerator_noisy"].notna().all()
     z = (merged["numerator_noisy"] - merged["numerator_true"]) / (merged["numerator_moe90"] / 1.645)
     assert (z.abs() < 4.5).all()  # a gemeente's count is its own children only, within its noise
     assert abs(z.mean()) < 0.6

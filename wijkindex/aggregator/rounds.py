@@ -459,7 +459,7 @@ class RoundManager:
         layout = PackingLayout(**json.loads(r.layout_json))
         cells = [m.Cell(**c) for c in json.loads(r.cells_json)]
         numerators: list[NoisedRelease] = []
-        denominators: dict[str, NoisedRelease] = {}
+        populations: list[NoisedRelease] = []  # a region round has one per spine, summed below
         releases = {p: release_from_proto(pb.Release.FromString(b)) for p, b in self.store.releases(r.round_id).items()}
         plans = {p: _plan_of(x.cost) for p, x in releases.items()}
         joints = {j.name: j for j in spec.joint}
@@ -486,7 +486,7 @@ class RoundManager:
                                        scale=plan.marginal.scale, variance=plan.marginal.variance,
                                        moe90=plan.marginal.moe(0.10))
                     if v.indicator.startswith(POPULATION):
-                        denominators[v.indicator] = nr
+                        populations.append(nr)
                     else:
                         numerators.append(nr)
                     continue
@@ -503,10 +503,10 @@ class RoundManager:
                     numerators.append(NoisedRelease(indicator=name, source="+".join(chain), values=tuple(vals),
                                                     scale=plan.joint.scale, variance=var,
                                                     moe90=Z90 * math.sqrt(var)))
-        if POPULATION not in denominators:
+        if not any(d.indicator == POPULATION for d in populations):
             raise RoundError("the spine node released no population counts")
         numerators = _sum_spines(spec, numerators)
-        denominators = {d.indicator: d for d in _sum_spines(spec, list(denominators.values()))}
+        denominators = {d.indicator: d for d in _sum_spines(spec, populations)}
         meta = self.meta_of(spec, r.round_id)
         order = {ind: i for i, ind in enumerate([*(ind for n in spec.nodes for ind in n.indicators),
                                                   *(name for j in spec.joint for name in j.level_names())])}
