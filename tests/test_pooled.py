@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from wijkindex.estimators.pooled import pooled_rows
 from wijkindex.vocabulary import Z90
@@ -66,3 +67,56 @@ def test_a_later_round_of_a_gemeente_replaces_its_earlier_one() -> None:
     first, second = _index(rng), _index(rng)
     row = pooled_rows([first, second], "NL01", "Nederland", "land").iloc[0]
     assert row["n_gemeenten"] == 3 and row["numerator_noisy"] == second["numerator_noisy"].sum()
+
+
+def _round(codes: dict[str, tuple[int, int]], period: int = 2014, suppressed: tuple[str, ...] = ()) -> pd.DataFrame:
+    moe = Z90 * SCALE * math.sqrt(2)
+    return pd.DataFrame([{"period": period, "gemeente_code": c, "wijk_code": c, "wijk_name": c, "area_code": c,
+                          "area_level": "gemeente", "indicator": "x", "age_band": "0-3", "population": "population",
+                          "numerator_noisy": pd.NA if c in suppressed else n,
+                          "denominator_noisy": pd.NA if c in suppressed else d, "numerator_moe90": moe,
+                          "denominator_moe90": moe, "suppressed": c in suppressed, "rate": n / d, "moe90": 0.05,
+                          "round_id": f"r-{c}"} for c, (n, d) in codes.items()])
+
+
+def test_comparisons_pool_the_areas_and_leave_out_a_gemeente_compared_with_itself() -> None:
+    """Zwolle against the country, GGD IJsselland, jeugdzorgregio IJsselland and its peers, with
+    Deventer (a peer, same GGD region) and Kampen (same GGD region, not a peer) in the federation;
+    a gemeente outside the CBS list (GM9001) gets no areas and counts in none."""
+    from wijkindex.estimators.pooled import comparisons
+    from wijkindex.estimators.reference import peer_gemeenten
+
+    others = _round({"GM0150": (30, 400), "GM0166": (-3, 150), "GM9001": (50, 500)})
+    zwolle = _round({"GM0193": (40, 900)})
+    rows = comparisons([others, zwolle], ["GM0193"]).set_index("area_code")
+    assert list(rows.index) == ["NL01", "GG1009", "JZ07", "VG0193"]
+    assert rows.loc["NL01", "numerator_noisy"] == 40 + 30 - 3 and rows.loc["NL01", "denominator_noisy"] == 1450
+    assert rows.loc["NL01", "n_gemeenten"] == 3 and rows.loc["NL01", "n_members"] == 342
+    assert rows.loc["VG0193", "gemeenten_covered"] == "GM0150"  # a peer; Zwolle itself is not its own peer
+    assert rows.loc["VG0193", "n_members"] == len(peer_gemeenten("GM0193"))
+    assert rows.loc["NL01", "numerator_moe90"] == pytest.approx(math.sqrt(3) * Z90 * SCALE * math.sqrt(2))
+    assert set(rows["compared_with"]) == {"GM0193"}
+    # Zwolle alone: nothing but itself to compare with, so no rows at all
+    assert comparisons([zwolle], ["GM0193"]).empty
+    # Deventer suppressed: left out and said
+    rows = comparisons([_round({"GM0150": (30, 400)}, suppressed=("GM0150",)), zwolle, _round({"GM0166": (5, 90)})],
+                       ["GM0193"]).set_index("area_code")
+    assert rows.loc["GG1009", "gemeenten_suppressed"] == "GM0150" and rows.loc["GG1009", "n_gemeenten"] == 2
+    assert "VG0193" not in rows.index  # its one peer with a round was suppressed: nothing to compare with
+
+
+def test_federation_section_of_the_report() -> None:
+    from wijkindex.estimators.pooled import comparisons
+    from wijkindex.report.federation import section_federation
+
+    zwolle = _round({"GM0193": (40, 900)})
+    zwolle["wijk_name"] = "Zwolle"
+    others = _round({"GM0150": (300, 1000), "GM0166": (120, 400)})
+    pooled = comparisons([others, zwolle], ["GM0193"])
+    html = section_federation(zwolle, pooled)
+    assert "Vergelijking binnen de federatie" in html and html.count("<table") == 1
+    assert "3/342" in html and "3/11" in html and "2/6" not in html and "1/6" in html
+    assert "▼" in html  # 4.4% against about 20%: below by more than both margins
+    assert "Deventer, Kampen, Zwolle" in html and "ontbrekend" in html
+    assert "nog geen vergelijking" in section_federation(zwolle, comparisons([zwolle], ["GM0193"]))
+    assert section_federation(zwolle, None) == ""

@@ -141,33 +141,52 @@ class AggregatorClient:
             df.attrs["linkage"] = json.loads(raw)
         return df, wire.status_from_proto(reply.status)
 
+    def get_pooled(self, round_id: str) -> pd.DataFrame | None:
+        """The federation's pooled figures for the areas this completed round's gemeenten are
+        compared with (estimators/pooled.py), as the aggregator computes them now from every
+        completed round of the period; ``attrs["round_ids"]`` names those rounds. None from an
+        aggregator that predates the call."""
+        try:
+            reply = self.results.GetPooled(pb.GetPooledRequest(round_id=round_id), timeout=self.timeout)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                return None
+            raise _rpc_error(exc, f"reading the pooled figures of round {round_id}") from None
+        df = pa.ipc.open_stream(reply.arrow_ipc).read_all().to_pandas()
+        df.attrs["round_ids"] = list(reply.round_ids)
+        return df
+
 
 def export_index(client: AggregatorClient, round_id: str, out_dir: Path,
                  index_definition: Path | None = None) -> tuple[Path, ...]:
     """Fetch a completed round's index; write index.csv/.parquet, composite.csv and relative_risk.csv."""
     df, _ = client.get_index(round_id)
-    return write_tables(df, Path(out_dir), index_definition)[0]
+    return write_tables(df, Path(out_dir), index_definition, pooled=client.get_pooled(round_id))[0]
 
 
-def write_tables(df: pd.DataFrame, out_dir: Path, index_definition: Path | None = None
-                 ) -> tuple[tuple[Path, ...], pd.DataFrame, pd.DataFrame]:
+def write_tables(df: pd.DataFrame, out_dir: Path, index_definition: Path | None = None, *,
+                 pooled: pd.DataFrame | None = None) -> tuple[tuple[Path, ...], pd.DataFrame, pd.DataFrame]:
     """The index and what is derived from it (post-processing): composite scores and relative risks,
-    and the published reference figures of the index's gemeente (reference.csv; also appended to
-    index.csv/.parquet as rows whose ``reference_source`` is set, see estimators.reference)."""
+    the published reference figures of the index's gemeente (reference.csv) and the federation's
+    pooled figures (``pooled``, from ``AggregatorClient.get_pooled``: pooled.csv); both are also
+    appended to index.csv/.parquet as rows whose ``reference_source`` is set (the measure and its
+    source for CBS rows, "federation" for pooled rows; see estimators.reference and .pooled)."""
     from wijkindex.estimators.composite import IndexDefinition, composite_scores
     from wijkindex.estimators.index import write_index
-    from wijkindex.estimators.relative_risk import load_relative_risks, relative_risks
-
+    from wijkindex.estimators.pooled import with_pooled
     from wijkindex.estimators.reference import reference_for_index, with_reference
+    from wijkindex.estimators.relative_risk import load_relative_risks, relative_risks
 
     composite = composite_scores(df, IndexDefinition.load(index_definition))
     rr = relative_risks(df, load_relative_risks(index_definition))
     reference = reference_for_index(df)  # published CBS figures beside the index (empty: not a CBS gemeente)
-    paths: tuple[Path, ...] = (*write_index(with_reference(df, reference), out_dir),
+    paths: tuple[Path, ...] = (*write_index(with_pooled(with_reference(df, reference), pooled), out_dir),
                                write_table(composite, out_dir / "composite.csv"),
                                write_table(rr, out_dir / "relative_risk.csv"))
     if not reference.empty:
         paths += (write_table(reference, out_dir / "reference.csv"),)
+    if pooled is not None:
+        paths += (write_table(pooled, out_dir / "pooled.csv"),)
     if df.attrs.get("linkage"):
         paths += (write_table(pd.DataFrame(df.attrs["linkage"]), out_dir / "linkage.csv"),)
     return paths, composite, rr
@@ -204,14 +223,15 @@ def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, inde
     from wijkindex.report.html import render_report
 
     df, status = client.get_index(round_id)
+    pooled = client.get_pooled(round_id)
     definition = IndexDefinition.load(index_definition)
     out_dir = Path(out_dir)
-    tables, composite, rr = write_tables(df, out_dir, index_definition)
+    tables, composite, rr = write_tables(df, out_dir, index_definition, pooled=pooled)
     history = history_of(client, df)
     trend = write_table(history, out_dir / "history.csv") if history["period"].nunique() > 1 else None
     html = render_report(df, out_dir / "report.html", title=f"{definition.name}, ronde {round_id}",
                          privacy=privacy_rows(status), composite=composite, data_dir=data_dir,
-                         relative_risk=rr, history=history, geography=_geography(gemeente))
+                         relative_risk=rr, history=history, geography=_geography(gemeente), pooled=pooled)
     return (*tables, *((trend,) if trend else ()), html)
 
 

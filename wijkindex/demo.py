@@ -81,15 +81,16 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
                       f"completed in {timings['round']:.1f} s")
         with AggregatorClient.from_config(_client_cfg(fed, "researcher")) as researcher:
             index, status = researcher.get_index(round_id)
+            pooled = researcher.get_pooled(round_id)
             history = history_of(researcher, index)
     finally:
         procs.stop()
-    _, composite, rr = write_tables(index, out)  # index.csv/.parquet (with the reference rows) and reference.csv
+    _, composite, rr = write_tables(index, out, pooled=pooled)  # index.csv/.parquet with the reference rows
     if history["period"].nunique() > 1:
         write_table(history, out / "history.csv")
     render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
                   privacy=privacy_rows(status), composite=composite, data_dir=data_dir, relative_risk=rr,
-                  history=history, geography=geo, notes=[
+                  history=history, geography=geo, pooled=pooled, notes=[
                       _geo_note(geo, bool(gemeente)),
                       *((f"Koppeling {r['node']}: {r['linked_exact']:,} kinderen op BSN, {r['linked_fuzzy']:,} alleen op "
                          f"naam, geboortedatum en postcode (versleuteld), {r['not_linked']:,} records niet gekoppeld "
@@ -147,15 +148,16 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
         console.print(f"[green]3/4[/] {len(fed_info.periods)} region round(s) completed")
         with AggregatorClient.from_config(_client_cfg(fed, "researcher")) as researcher:
             index, status = researcher.get_index(round_id)
+            pooled = researcher.get_pooled(round_id)
             history = history_of(researcher, index)
     finally:
         procs.stop()
-    _, composite, rr = write_tables(index, out)
+    _, composite, rr = write_tables(index, out, pooled=pooled)
     if history["period"].nunique() > 1:
         write_table(history, out / "history.csv")
     render_report(index, out / "report.html", title=f"Kinderindex {reg.name} {fed_info.period}",
                   privacy=privacy_rows(status), composite=composite, relative_risk=rr, history=history,
-                  geography=combine(geos, reg.code, reg.name), notes=[
+                  geography=combine(geos, reg.code, reg.name), pooled=pooled, notes=[
                       (f"Synthetische gegevens op de echte wijken van de {len(geos)} gemeenten van {reg.name} (2024). "
                        "Bron: CBS, Kadaster.",
                        f"Synthetic data on the real wijken of the {len(geos)} municipalities of {reg.name} (2024). "

@@ -16,6 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from wijkindex import wire
+from wijkindex.aggregator.pooling import Pooling
 from wijkindex.aggregator.rounds import RoundError, RoundManager
 from wijkindex.aggregator.store import Store
 from wijkindex.config import AggregatorConfig
@@ -43,6 +44,7 @@ POLICY: dict[str, frozenset[str]] = {
     _PKG + "NodeExchange/ReportFailure": frozenset({"node"}),
     _PKG + "Results/ListRounds": frozenset({"researcher", "coordinator"}),
     _PKG + "Results/GetIndex": frozenset({"researcher"}),
+    _PKG + "Results/GetPooled": frozenset({"researcher"}),
 }
 
 
@@ -130,6 +132,7 @@ class NodeExchangeService(rpc.NodeExchangeServicer):
 class ResultsService(rpc.ResultsServicer):
     def __init__(self, rounds: RoundManager) -> None:
         self.rounds = rounds
+        self.pooling = Pooling(rounds.store)
 
     def ListRounds(self, request: pb.ListRoundsRequest, context: grpc.ServicerContext) -> pb.ListRoundsReply:
         return pb.ListRoundsReply(rounds=[wire.summary_to_proto(s) for s in self.rounds.summaries()])
@@ -140,6 +143,13 @@ class ResultsService(rpc.ResultsServicer):
         self.rounds.store.audit(who.party, "GetIndex", "served", "", request.round_id)
         status = self.rounds.status(request.round_id)
         return pb.IndexReply(status=wire.status_to_proto(status), arrow_ipc=data)
+
+    def GetPooled(self, request: pb.GetPooledRequest, context: grpc.ServicerContext) -> pb.PooledReply:
+        who = current_identity(context)
+        data, ids = _guard(context, lambda: self.pooling.arrow(request.round_id))
+        self.rounds.store.audit(who.party, "GetPooled", "served", f"pooled from {len(ids)} round(s): {', '.join(ids)}",
+                                request.round_id)
+        return pb.PooledReply(arrow_ipc=data, round_ids=ids)
 
 
 @dataclass

@@ -70,7 +70,7 @@ def pooled_rows(indices: Iterable[pd.DataFrame], code: str, name: str, level: st
     if rows.empty:
         return pd.DataFrame(columns=POOLED_COLUMNS)
     num, den = noisy_columns(rows)
-    n, d = rows[num].astype(float), rows[den].astype(float)
+    n, d = (pd.to_numeric(rows[c], errors="coerce").astype(float) for c in (num, den))
     shown = n.notna() & d.notna()
     if "suppressed" in rows.columns:
         shown &= ~rows["suppressed"].fillna(False).astype(bool)

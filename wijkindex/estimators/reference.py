@@ -217,6 +217,11 @@ def is_cbs_gemeente(code: str) -> bool:
     return str(code) in _table().index
 
 
+def gemeente_name(code: str) -> str:
+    """A 2024 gemeente's name; any other code as it is."""
+    return str(_table().loc[code, "gemeentenaam"]) if is_cbs_gemeente(code) else str(code)
+
+
 def reference_rows(gemeente_code: str, indicators: Iterable[str] | None = None,
                    user_regions: Sequence[Region] = ()) -> pd.DataFrame:
     """For each indicator with a published counterpart: the gemeente's CBS figure, its GGD

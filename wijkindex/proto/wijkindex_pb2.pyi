@@ -303,3 +303,17 @@ class IndexReply(_message.Message):
     status: RoundStatus
     arrow_ipc: bytes
     def __init__(self, status: _Optional[_Union[RoundStatus, _Mapping]] = ..., arrow_ipc: _Optional[bytes] = ...) -> None: ...
+
+class GetPooledRequest(_message.Message):
+    __slots__ = ("round_id",)
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    def __init__(self, round_id: _Optional[str] = ...) -> None: ...
+
+class PooledReply(_message.Message):
+    __slots__ = ("arrow_ipc", "round_ids")
+    ARROW_IPC_FIELD_NUMBER: _ClassVar[int]
+    ROUND_IDS_FIELD_NUMBER: _ClassVar[int]
+    arrow_ipc: bytes
+    round_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, arrow_ipc: _Optional[bytes] = ..., round_ids: _Optional[_Iterable[str]] = ...) -> None: ...

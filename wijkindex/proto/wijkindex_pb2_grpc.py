@@ -501,6 +501,11 @@ class ResultsStub:
                 request_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.GetIndexRequest.SerializeToString,
                 response_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.IndexReply.FromString,
                 _registered_method=True)
+        self.GetPooled = channel.unary_unary(
+                '/wijkindex.v1.Results/GetPooled',
+                request_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.GetPooledRequest.SerializeToString,
+                response_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.PooledReply.FromString,
+                _registered_method=True)
 
 
 class ResultsServicer:
@@ -519,6 +524,14 @@ class ResultsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetPooled(self, request, context):
+        """the federation's figures for the areas a completed round's gemeenten are compared with
+        (country, GGD region, jeugdzorgregio, peers), pooled from every completed round of its period
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResultsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -531,6 +544,11 @@ def add_ResultsServicer_to_server(servicer, server):
                     servicer.GetIndex,
                     request_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.GetIndexRequest.FromString,
                     response_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.IndexReply.SerializeToString,
+            ),
+            'GetPooled': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPooled,
+                    request_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.GetPooledRequest.FromString,
+                    response_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.PooledReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -588,6 +606,33 @@ class Results:
             '/wijkindex.v1.Results/GetIndex',
             wijkindex_dot_proto_dot_wijkindex__pb2.GetIndexRequest.SerializeToString,
             wijkindex_dot_proto_dot_wijkindex__pb2.IndexReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPooled(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wijkindex.v1.Results/GetPooled',
+            wijkindex_dot_proto_dot_wijkindex__pb2.GetPooledRequest.SerializeToString,
+            wijkindex_dot_proto_dot_wijkindex__pb2.PooledReply.FromString,
             options,
             channel_credentials,
             insecure,

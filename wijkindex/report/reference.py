@@ -3,8 +3,8 @@ gemeente's CBS figure beside its GGD region, jeugdzorgregio, comparable gemeente
 country, each with the published measure and where it is only a proxy.
 
 ``section_reference(reference, en=False)`` gives the HTML: Dutch text with its English for the
-report's language switch (``tr``), or English only with ``en=True``. The lead wires it into
-``render_report``; this module only reads html.py's helpers.
+report's language switch (``tr``), or English only with ``en=True``. ``render_report`` (html.py)
+wires it in.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from typing import Iterable
 import pandas as pd
 
 from wijkindex.estimators.reference import missing_counterparts
-from wijkindex.report.html import csv_link, label, label_en, tr
+from wijkindex.report.labels import label, label_en, tr
+from wijkindex.report.page import csv_link
 
 LEVEL_LABELS = {"gemeente": ("gemeente (CBS)", "municipality (CBS)"), "ggd": ("GGD-regio", "GGD region"),
                 "jeugdzorgregio": ("jeugdzorgregio", "youth-care region"), "region": ("eigen regio", "own region"),
