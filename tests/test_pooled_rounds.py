@@ -202,6 +202,21 @@ def test_only_a_researcher_may_ask_and_only_of_a_completed_round(pooled: Pooled)
             r.get_pooled("no-such-round")
     log = [a for a in pooled.agg.rounds.store.audit_log("zwolle-1") if a.action == "GetPooled"]
     assert log and "zwolle-1" in log[-1].detail
+    denied = [a for a in pooled.agg.rounds.store.audit_log() if "GetPooled" in a.action and a.outcome != "served"]
+    assert denied, "the coordinator's refused call is audited"
+
+
+def test_a_round_not_completed_has_no_pooled_figures(tmp_path: Path) -> None:
+    from wijkindex.aggregator.pooling import Pooling
+    from wijkindex.aggregator.rounds import RoundError
+    from wijkindex.aggregator.store import RoundRow, Store, now
+
+    store = Store(tmp_path / "agg.sqlite")
+    store.create_round(RoundRow("open-1", "n1", "", "joining", "", "coordinator", 2014, ZWOLLE, b"", "[]", "{}",
+                                0.0, now(), now()), b"key", [])
+    with pytest.raises(RoundError, match="open-1 is joining"):
+        Pooling(store).for_round("open-1")
+    store.close()
 
 
 def test_the_region_report_in_chromium(pooled: Pooled, tmp_path: Path) -> None:

@@ -438,7 +438,9 @@ def results_list(config_path: Path) -> None:
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
 def results_export(round_id: str, out: Path, config_path: Path) -> None:
     """Write a completed round's index (index.csv, index.parquet) and what follows from it
-    (composite.csv: domain scores; relative_risk.csv: from the joint indicators' 2x2 tables).
+    (composite.csv: domain scores; relative_risk.csv: from the joint indicators' 2x2 tables;
+    reference.csv: CBS figures; pooled.csv: the federation's national, regional and peer figures
+    summed from every completed round of the period, also rows of index.csv).
 
     \b
     Example:

@@ -99,8 +99,8 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
                          f"name, date of birth and postcode (encrypted), {r['not_linked']:,} records not linked "
                          f"(noised, ±{r['moe90']:g}).") for r in index.attrs.get("linkage", []))])
     console.print(f"[green]5/5[/] wrote index.csv, index.parquet, composite.csv, relative_risk.csv, "
-                  f"linkage.csv, {'reference.csv, ' if (out / 'reference.csv').exists() else ''}history.csv and "
-                  f"report.html in {out}")
+                  f"linkage.csv, {'reference.csv, ' if (out / 'reference.csv').exists() else ''}pooled.csv, "
+                  f"history.csv and report.html in {out}")
     for rep in index.attrs.get("linkage", []):
         console.print(f"      {rep['node']}: {rep['linked_exact']:,} children linked by BSN, "
                       f"{rep['linked_fuzzy']:,} only on identifiers (records without a BSN), "
@@ -162,7 +162,7 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
                        "Bron: CBS, Kadaster.",
                        f"Synthetic data on the real wijken of the {len(geos)} municipalities of {reg.name} (2024). "
                        "Source: CBS, Kadaster.")])
-    console.print(f"[green]4/4[/] wrote index.csv, composite.csv, history.csv and report.html in {out}")
+    console.print(f"[green]4/4[/] wrote index.csv, composite.csv, pooled.csv, history.csv and report.html in {out}")
     timings["total"] = time.perf_counter() - t0
     return DemoResult(out, round_id, status, index, fed_info.n_children, timings, dict(procs.peak_rss))
 

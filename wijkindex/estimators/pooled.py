@@ -184,17 +184,3 @@ def with_pooled(table: pd.DataFrame, pooled: pd.DataFrame | None) -> pd.DataFram
     combined.attrs = dict(table.attrs)
     return combined
 
-
-def is_pooled(table: pd.DataFrame) -> pd.Series:
-    """True for the rows ``with_pooled`` appended to an index table."""
-    if "reference_source" not in table.columns:
-        return pd.Series(False, index=table.index)
-    return table["reference_source"].fillna("").astype(str).eq(FEDERATION)
-
-
-def pooled_of(table: pd.DataFrame) -> pd.DataFrame:
-    """The pooled rows of an index table read back from index.csv/.parquet, as POOLED_COLUMNS."""
-    rows = table[is_pooled(table)]
-    out = rows.assign(numerator_noisy=rows["numerator_noisy"].astype(float),
-                      denominator_noisy=rows["denominator_noisy"].astype(float))
-    return out[[c for c in POOLED_COLUMNS if c in out.columns]].reset_index(drop=True)
