@@ -43,15 +43,14 @@ def _listing(codes: str) -> str:
     return tr(f"{len(names)} gemeenten (zie CSV)", f"{len(names)} municipalities (see CSV)")
 
 
-def _raw(row: object) -> tuple[float, float]:
+def _raw(row: dict[str, object] | pd.Series) -> tuple[float, float]:
     """A row's unclipped rate and its margin, from its noised counts (the shown rate and margin are
     clipped to [0, 1]: a difference is judged on what was computed)."""
-    get = row.get if isinstance(row, (dict, pd.Series)) else lambda k: getattr(row, k)  # type: ignore[union-attr]
-    n, d = get("numerator_noisy"), get("denominator_noisy")
-    if pd.isna(n) or pd.isna(d) or float(d) <= 0:
+    n, d = row["numerator_noisy"], row["denominator_noisy"]
+    if pd.isna(n) or pd.isna(d) or float(d) <= 0:  # type: ignore[arg-type]
         return math.nan, math.nan
-    n, d = float(n), float(d)
-    return n / d, rate_moe(n, d, float(get("numerator_moe90")), float(get("denominator_moe90")))
+    n, d = float(n), float(d)  # type: ignore[arg-type]
+    return n / d, rate_moe(n, d, float(row["numerator_moe90"]), float(row["denominator_moe90"]))  # type: ignore[arg-type]
 
 
 def _beyond(own: tuple[float, float], other: tuple[float, float]) -> int:
@@ -139,7 +138,7 @@ def section_federation(index: pd.DataFrame, pooled: pd.DataFrame | None) -> str:
                     cells.append("<td>-</td>")
                     continue
                 p = by.loc[key]
-                mark = {1: " ▲", -1: " ▼", 0: ""}[_beyond(_raw(r), _raw(p))]
+                mark = {1: " ▲", -1: " ▼", 0: ""}[_beyond(_raw(r._asdict()), _raw(p))]
                 cells.append(f"<td>{_figure(p['rate'], p['moe90'])}{mark} <span class='moe'>"
                              f"{int(p['n_gemeenten'])}/{int(p['n_members'])}</span></td>")
             own = "-" if bool(r.suppressed) else _figure(r.rate, r.moe90)
