@@ -176,6 +176,7 @@ def test_index_csv_and_the_report_show_them(pooled: Pooled, tmp_path: Path) -> N
                                                                 "reference_source": str}, keep_default_na=False)
     fed_rows = raw[raw["reference_source"] == FEDERATION]
     assert len(fed_rows) == len(pooled.pooled["zwolle-1"]) and set(fed_rows["source"]) == {"referentie"}
+    assert set(fed_rows["gemeente_code"]) == {ZWOLLE}  # the round's area
     assert {"NL01", "GG1009", "VG0193"} <= set(fed_rows["wijk_code"])
     nl = fed_rows[(fed_rows["wijk_code"] == "NL01") & (fed_rows["indicator"] == "bijstand")
                   & (fed_rows["age_band"] == "4-11")].iloc[0]
@@ -229,6 +230,8 @@ def test_the_region_report_in_chromium(pooled: Pooled, tmp_path: Path) -> None:
 
     index, got = pooled.indices["region-1"], pooled.pooled["region-1"]
     _, composite, rr = write_tables(index, tmp_path, pooled=got)
+    written = read_index(tmp_path / "index.csv", reference=True)
+    assert set(written.loc[written["reference_source"] == FEDERATION, "gemeente_code"]) == {REGION}
     path = render_report(index, tmp_path / "report.html", title=REGION_NAME, composite=composite,
                          relative_risk=rr, geography=pooled.region_geo, pooled=got)
     r = chromium("--dump-dom", path.as_uri(), profile=tmp_path / "p1")

@@ -26,7 +26,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from wijkindex.estimators.index import noisy_columns
+from wijkindex.estimators.index import noisy_columns, round_area
 from wijkindex.estimators.smoothing import clip_interval
 from wijkindex.privacy.noise import rate_moe
 
@@ -159,10 +159,11 @@ def with_pooled(table: pd.DataFrame, pooled: pd.DataFrame | None) -> pd.DataFram
     if pooled is None or pooled.empty or table.empty:
         return out
     first = table.iloc[0]
+    own = table[table["reference_source"].fillna("").astype(str).eq("")] if "reference_source" in table else table
     n = pooled["numerator_noisy"].astype(float)
     d = pooled["denominator_noisy"].astype(float)
     ref = pd.DataFrame({
-        "period": pooled["period"].to_numpy(), "gemeente_code": first.get("gemeente_code"),
+        "period": pooled["period"].to_numpy(), "gemeente_code": round_area(own),  # the round's area
         "wijk_code": pooled["area_code"].to_numpy(), "wijk_name": pooled["area_name"].to_numpy(),
         "area_code": pooled["area_code"].to_numpy(), "area_level": pooled["area_level"].to_numpy(),
         "age_band": pooled["age_band"].to_numpy(), "indicator": pooled["indicator"].to_numpy(),
