@@ -221,7 +221,7 @@ def joint_levels(config: NodeConfig, ctx: RoundContext, joint: JointIndicator) -
     ``all``: the children with every one of this node's attributes (shift 0); the others drop out.
     ``count``: how many of this node's attributes a child has, capped (children absent count 0).
     """
-    mine = joint.at(config.name)
+    mine = ctx.spec.joint_at(joint, config.name)
     if not mine:
         return {}, False
     hits = [set(flagged_ids(config, ctx, ind)) for ind in mine]
