@@ -101,7 +101,7 @@ def test_add_plain_known_answer(kat_key: PaillierPrivateKey) -> None:
 
 
 @settings(max_examples=15, deadline=None)
-@given(st.integers(2, 4), st.integers(1, 40), st.data())
+@given(st.integers(2, 9), st.integers(1, 40), st.data())
 def test_merged_noise_shares_are_one_noise_term(key: PaillierPrivateKey, n_shares: int, n_cells: int,
                                                  data: st.DataObject) -> None:
     """A region's spines each noise their own cells (zero elsewhere); merged, every slot holds one

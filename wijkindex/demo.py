@@ -138,12 +138,15 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
         with AggregatorClient.from_config(_client_cfg(fed, "coordinator")) as coord:
             for period in fed_info.periods:
                 t = time.perf_counter()
+                last = period == fed_info.periods[-1]  # the last with joint indicators and cumulative risk
                 round_id = coord.submit_round(round_spec(period, reg.code, info.holders, epsilon=epsilon,
                                                          spines=info.spines, area_name=reg.name,
-                                                         fuzzy=fed_info.fuzzy))
+                                                         fuzzy=fed_info.fuzzy, joint=info.joint if last else None,
+                                                         cumulative=info.cumulative if last else None))
                 status = _follow(console, coord, round_id, procs)
                 timings["round"] = time.perf_counter() - t
-                console.print(f"      round {round_id} ({period}) {status.state} in {timings['round']:.1f} s")
+                console.print(f"      round {round_id} ({period}{', with joint indicators' if last else ''}) "
+                              f"{status.state} in {timings['round']:.1f} s")
         console.print(f"[green]3/4[/] {len(fed_info.periods)} region round(s) completed")
         with AggregatorClient.from_config(_client_cfg(fed, "researcher")) as researcher:
             index, status = researcher.get_index(round_id)

@@ -312,10 +312,10 @@ def merge_noise_shares(public_key: PaillierPublicKey, layout: PackingLayout, sha
     offsets still fit the packed slots."""
     if not shares or any(len(sh) != layout.n_ciphertexts for sh in shares):
         raise ValueError("noise shares do not match the layout")
-    extra = layout.pack([(len(shares) - 1) * layout.offset] * layout.n_cells)
-    out = []
-    for k, parts in enumerate(zip(*shares)):
-        out.append(public_key.add_plain(public_key.add_many(parts), -extra[k]))
+    one = layout.pack([layout.offset] * layout.n_cells)  # one offset per slot, packed
+    out = list(shares[0])
+    for more in shares[1:]:  # one share at a time: a slot never holds more than two offsets
+        out = [public_key.add_plain(public_key.add(a, b), -one[k]) for k, (a, b) in enumerate(zip(out, more))]
     return out
 
 
