@@ -189,14 +189,35 @@ def read_layers(path: Path, *, where: tuple[tuple[str, ...], str] | None = None)
         head = fh.read(16)
     if head.startswith(b"SQLite format 3"):
         return _read_gpkg(path, where)
-    return {_stem(path): _read_geojson(path, head)}
+    return {_stem(path): _read_geojson(path, head, where)}
+
+
+def distinct_values(path: Path, columns: tuple[str, ...]) -> list[str]:
+    """The values of the first of ``columns`` (by :func:`norm`) in any layer: which gemeenten a
+    national GeoPackage holds, without reading its geometry (for an error message)."""
+    names, out = {norm(c) for c in columns}, set()
+    with open(path, "rb") as fh:
+        if not fh.read(16).startswith(b"SQLite format 3"):
+            return []
+    con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        for (table,) in con.execute("SELECT table_name FROM gpkg_geometry_columns"):
+            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{_ident(table)}")')]
+            key = next((c for c in cols if norm(c) in names), None)
+            if key:
+                out.update(str(v) for (v,) in con.execute(f"SELECT DISTINCT {_q(key)} FROM {_q(table)}"))
+    except sqlite3.DatabaseError:
+        return []
+    finally:
+        con.close()
+    return sorted(out)
 
 
 def _stem(path: Path) -> str:
     return re.sub(r"(\.geo)?json(\.gz)?$", "", path.name, flags=re.I).rstrip(".")
 
 
-def _read_geojson(path: Path, head: bytes) -> Layer:
+def _read_geojson(path: Path, head: bytes, where: tuple[tuple[str, ...], str] | None) -> Layer:
     try:
         opener = gzip.open if head[:2] == b"\x1f\x8b" else open
         with opener(path, "rt", encoding="utf-8-sig") as fh:  # type: ignore[operator]
@@ -214,10 +235,15 @@ def _read_geojson(path: Path, head: bytes) -> Layer:
         raise GeographyFileError(f"{path}: coordinates in {crs}; export the GeoJSON in WGS84 (EPSG:4326) or "
                                  "RD New (EPSG:28992)", public=f"{path.name}: unsupported coordinate system")
     rows, geoms, columns = [], [], {}
+    names = {norm(c) for c in where[0]} if where else set()
     for i, f in enumerate(data["features"], start=1):
         geom = (f or {}).get("geometry") or {}
-        rows.append(dict((f or {}).get("properties") or {}))
-        columns.update(dict.fromkeys(rows[-1]))
+        props = dict((f or {}).get("properties") or {})
+        columns.update(dict.fromkeys(props))
+        key = next((k for k in props if norm(k) in names), None)
+        if where and key is not None and str(props[key]) != where[1]:
+            continue  # another gemeente's area of a national file: its geometry is not read
+        rows.append(props)
         kind, coords = geom.get("type"), geom.get("coordinates") or []
         if kind not in ("Polygon", "MultiPolygon", None):
             raise GeographyFileError(f"{path}: feature {i} is a {kind}; wijken and buurten are (Multi)Polygons",

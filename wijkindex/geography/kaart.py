@@ -32,7 +32,7 @@ import pandas as pd
 
 from wijkindex.geography import cbs
 from wijkindex.geography.base import Geography, Polygon
-from wijkindex.geography.gpkg import GeographyFileError, Layer, norm, read_layers
+from wijkindex.geography.gpkg import GeographyFileError, Layer, distinct_values, norm, read_layers
 
 # canonical column -> the names CBS has used for it (the 2023/2024 GeoPackage first, then the
 # shapefiles up to 2022, then the shipped short form); compared by gpkg.norm
@@ -89,7 +89,7 @@ def _load(path: Path, _stamp: int, gemeente: str | None, level: str, min_childre
     main = buurten if use_buurten else wijken
     assert main is not None
     frame = _frame(path, main, "buurtcode" if use_buurten else "wijkcode")
-    code, name = _gemeente(path, main, frame, gemeente)
+    code, name = _gemeente(path, main, frame, gemeente, wanted)
     frame = frame[frame["gemeentecode"] == code].reset_index(drop=True)
     polys = [(c, c, rings) for c, rings in zip(frame["code"], frame["rings"])]
     source = f"{path.name} (CBS/Kadaster wijk- en buurtkaart; Bron: CBS, Kadaster)"
@@ -209,9 +209,11 @@ def _frame(path: Path, layer: Layer, code_column: str) -> pd.DataFrame:
     return out
 
 
-def _gemeente(path: Path, layer: Layer, frame: pd.DataFrame, gemeente: str | None) -> tuple[str, str]:
+def _gemeente(path: Path, layer: Layer, frame: pd.DataFrame, gemeente: str | None, wanted: str) -> tuple[str, str]:
     """(code, name) of the gemeente asked for, or of the file's only gemeente."""
     codes = sorted(set(frame["gemeentecode"]) - {"GM0998"})  # CBS's "Buitenland" is no gemeente
+    if gemeente is not None and wanted not in codes and not codes:  # read filtered: what does the file hold?
+        codes = sorted(set(distinct_values(path, COLUMNS["gemeentecode"])) - {"GM0998"})
     names = dict(zip(frame["gemeentecode"], frame["gemeentenaam"]))
     if gemeente is None:
         if len(codes) != 1:
