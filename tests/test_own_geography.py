@@ -224,3 +224,90 @@ def test_a_wgs84_geopackage_reads_too(tmp_path: Path) -> None:
     path = write_gpkg(tmp_path / "wgs84.gpkg", {"wijken": gpkg_wijken("GM0096")}, srs_id=4326)
     _same_as_shipped(load_kaart(path), "GM0096")
     assert np.isfinite([x for _, _, rings in load_kaart(path).polygons for r in rings for x, _ in r]).all()
+
+
+# ---- named in the aggregator's config, and --data on the commands ---------------------------
+
+def _aggregator_toml(folder: Path, extra: str) -> Path:
+    for name in ("cert.pem", "key.pem", "ca.pem"):
+        (folder / name).write_text("x", encoding="utf-8")
+    path = folder / "aggregator.toml"
+    path.write_text('version = 1\nnodes = ["gemeente"]\n' + extra +
+                    '\n[tls]\ncert = "cert.pem"\nkey = "key.pem"\nca = "ca.pem"\n', encoding="utf-8")
+    return path
+
+
+def test_the_aggregator_serves_the_gemeenten_of_its_own_file(tmp_path: Path, national_gpkg: Path) -> None:
+    from wijkindex.aggregator.server import _geographies
+    from wijkindex.config import load_aggregator_config
+
+    (tmp_path / "geo").mkdir()
+    kaart = tmp_path / "geo" / national_gpkg.name
+    kaart.write_bytes(national_gpkg.read_bytes())
+    config = load_aggregator_config(_aggregator_toml(tmp_path, f'geography = "geo/{kaart.name}"\n'
+                                                                'gemeenten = ["GM0034", "zwolle"]\n'))
+    assert config.geography == kaart and config.gemeenten == ("GM0034", "zwolle")  # names: the file's
+    geos = _geographies(config)
+    assert [g.gemeente_code for g in geos] == ["GM0034", "GM0193"]
+    for g in geos:
+        _same_as_shipped(g, g.gemeente_code)
+    one = load_aggregator_config(_aggregator_toml(tmp_path, f'geography = "geo/{kaart.name}"\ngemeente = "GM0193"\n'
+                                                            'geography_level = "buurt"\n'))
+    (geo,) = _geographies(one)
+    assert len(geo.areas("buurt")) > len(geo.areas("wijk")) and geo.members("buurt")
+    # a gemeente the file does not hold: the server's start names the file and what it holds
+    missing = load_aggregator_config(_aggregator_toml(tmp_path, f'geography = "geo/{kaart.name}"\n'
+                                                                'gemeente = "Amsterdam"\n'))
+    with pytest.raises(GeographyFileError, match=r"has no gemeente 'Amsterdam' \(it holds 2: GM0034, GM0193\)"):
+        _geographies(missing)
+
+
+def test_geography_config_errors_name_the_field(tmp_path: Path) -> None:
+    from wijkindex.config import ConfigError, load_aggregator_config
+
+    (tmp_path / "folder").mkdir()
+    cases = [('geography = "nergens.gpkg"\n', "geography: ", "nergens.gpkg does not exist"),
+             ('geography = "folder"\n', "geography: ", "is not a wijk- en buurtkaart file"),
+             ('geography = "folder"\ngeography_dir = "folder"\n', "geography: ", "give one"),
+             ('geography_level = "buurt"\n', "geography_level: ", "only with geography")]
+    for extra, field, why in cases:
+        with pytest.raises(ConfigError) as err:
+            load_aggregator_config(_aggregator_toml(tmp_path, extra))
+        assert field in str(err.value) and why in str(err.value), str(err.value)
+
+
+def test_synth_takes_a_file_and_its_gemeente(tmp_path: Path, national_gpkg: Path) -> None:
+    from click.testing import CliRunner
+
+    from wijkindex.cli import main
+
+    out = tmp_path / "federation"
+    result = CliRunner().invoke(main, ["synth", "--out", str(out), "--data", str(national_gpkg), "--gemeente",
+                                       "GM0193", "--scale", "0.02", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    brp = pd.read_csv(next((out / "gemeente").glob("**/brp*.csv")), dtype=str)
+    assert set(brp["wijk_code"]) <= set(load_gemeente("GM0193").wijken["wijk_code"]) and len(brp) > 100
+    # a national file without --gemeente: the command says so, with the WI230 code and the fix
+    result = CliRunner().invoke(main, ["synth", "--out", str(tmp_path / "x"), "--data", str(national_gpkg)])
+    assert result.exit_code == 2 and "[WI230]" in result.output and "say which one" in result.output
+
+
+@pytest.mark.slow
+def test_the_demo_runs_on_a_gemeentes_own_file(tmp_path: Path, national_gpkg: Path) -> None:
+    import subprocess
+    import sys
+    import tomllib
+
+    from wijkindex.estimators.index import read_index
+
+    out = tmp_path / "demo"
+    r = subprocess.run([sys.executable, "-m", "wijkindex", "demo", "--out", str(out), "--data", str(national_gpkg),
+                        "--gemeente", "Almere", "--scale", "0.03", "--years", "1", "--seed", "4"],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-2000:]
+    agg = tomllib.loads((out / "aggregator" / "aggregator.toml").read_text(encoding="utf-8"))
+    assert agg["geography"].endswith(national_gpkg.name) and agg["gemeente"] == "GM0034"
+    index = read_index(out / "index.csv")
+    wijken = set(index.loc[index["wijk_code"] != "GM0034", "wijk_code"])
+    assert wijken == set(load_kaart(national_gpkg, "GM0034").areas("wijk")["wijk_code"])
+    assert national_gpkg.name in (out / "report.html").read_text(encoding="utf-8")
