@@ -43,8 +43,9 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     own_file = data_dir is not None and Path(data_dir).is_file()  # a wijk- en buurtkaart file (gemeente: of it)
+    file_name = Path(data_dir).name if data_dir is not None else ""
     geo = geography_for(data_dir, gemeente)
-    where = (f"{geo.gemeente_name}'s {len(geo.wijken)} wijken from {Path(data_dir).name}" if own_file
+    where = (f"{geo.gemeente_name}'s {len(geo.wijken)} wijken from {file_name}" if own_file
              else f"{geo.gemeente_name}'s {len(geo.wijken)} CBS wijken (2024)" if gemeente
              else f"{geo.gemeente_name}'s real geography")
     with console.status(f"generating the synthetic federation on {where}") as st:
@@ -93,7 +94,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
                   privacy=privacy_rows(status), composite=composite, data_dir=None if own_file else data_dir,
                   relative_risk=rr,
                   history=history, geography=geo, notes=[
-                      _geo_note(geo, bool(gemeente) or own_file, Path(data_dir).name if own_file else "2024"),
+                      _geo_note(geo, bool(gemeente) or own_file, file_name if own_file else "2024"),
                       *((f"Koppeling {r['node']}: {r['linked_exact']:,} kinderen op BSN, {r['linked_fuzzy']:,} alleen op "
                          f"naam, geboortedatum en postcode (versleuteld), {r['not_linked']:,} records niet gekoppeld "
                          f"(met ruis, ±{r['moe90']:g}).",

@@ -195,7 +195,7 @@ def read_layers(path: Path, *, where: tuple[tuple[str, ...], str] | None = None)
 def distinct_values(path: Path, columns: tuple[str, ...]) -> list[str]:
     """The values of the first of ``columns`` (by :func:`norm`) in any layer: which gemeenten a
     national GeoPackage holds, without reading its geometry (for an error message)."""
-    names, out = {norm(c) for c in columns}, set()
+    names, out = {norm(c) for c in columns}, set[str]()
     with open(path, "rb") as fh:
         if not fh.read(16).startswith(b"SQLite format 3"):
             return []

@@ -21,12 +21,9 @@ buurt without them its wijk's.
 
 from __future__ import annotations
 
-import math
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
-
 import numpy as np
 import pandas as pd
 
@@ -248,10 +245,6 @@ def _gemeente(path: Path, layer: Layer, frame: pd.DataFrame, gemeente: str | Non
 
 # ---- buurten --------------------------------------------------------------------------------
 
-def _centre(rings: list[list[tuple[float, float]]]) -> tuple[float, float]:
-    return cbs._centroid(rings)
-
-
 def _shares(frame: pd.DataFrame, weights: pd.Series, fallback: pd.DataFrame | None) -> tuple[pd.Series, pd.Series]:
     """0-14 and 15-24 shares: the area's own, else its wijk's (``fallback`` by wijkcode), else the
     gemeente's inhabitant-weighted shares, else the national ones."""
@@ -282,17 +275,8 @@ def _fold(expected: pd.Series, groups: pd.Series, centre: dict[str, tuple[float,
         if not big:
             big = [str(size[codes.index].idxmax())]
             small = [c for c in small if c != big[0]]
-        host.update(_nearest(small, big, centre))
+        host.update(cbs._nearest(small, big, centre))
     return host
-
-
-def _nearest(codes: Sequence[str], hosts: Sequence[str], centre: dict[str, tuple[float, float]]) -> dict[str, str]:
-    kx = math.cos(math.radians(52.2))
-
-    def dist(a: str, b: str) -> float:
-        (xa, ya), (xb, yb) = centre.get(a, (0.0, 0.0)), centre.get(b, (0.0, 0.0))
-        return ((xb - xa) * kx) ** 2 + (yb - ya) ** 2
-    return {c: min(hosts, key=lambda h: dist(c, h)) for c in codes}
 
 
 def _merge(buurten: pd.DataFrame) -> pd.DataFrame:
@@ -315,7 +299,7 @@ def _from_buurten(code: str, name: str, allb: pd.DataFrame, wijk_frame: pd.DataF
                   source: str) -> Geography:
     """The Geography of a gemeente's CBS buurten (the finest areas; wijken their sums)."""
     kwb = cbs._kwb()
-    centre = {c: _centre(r) for c, r in zip(allb["code"], allb["rings"])}
+    centre = {c: cbs._centroid(r) for c, r in zip(allb["code"], allb["rings"])}
     all_wijken = sorted(set(allb["wijkcode"]) | set(wijk_frame["code"] if wijk_frame is not None else ()))
     b = allb.assign(inhabitants=allb["aantal_inwoners"].fillna(0).astype(int))
     b = b[b["inhabitants"] > 0].sort_values("code").reset_index(drop=True)
@@ -332,7 +316,7 @@ def _from_buurten(code: str, name: str, allb: pd.DataFrame, wijk_frame: pd.DataF
     pts = pd.DataFrame([(w, *centre[c]) for w, c in zip(allb["wijkcode"], allb["code"])], columns=["w", "x", "y"])
     wcentre = {w: (float(g["x"].mean()), float(g["y"].mean())) for w, g in pts.groupby("w")}
     if wijk_frame is not None:
-        wcentre.update({c: _centre(r) for c, r in zip(wijk_frame["code"], wijk_frame["rings"]) if r})
+        wcentre.update({c: cbs._centroid(r) for c, r in zip(wijk_frame["code"], wijk_frame["rings"]) if r})
     per_band = pd.concat([buurten["inhabitants"] * buurten[s] for s in BANDS], axis=1)
     wijk_expected = per_band.groupby(buurten["wijk_code"]).sum().min(axis=1)
     wijk_size = buurten.groupby("wijk_code")["inhabitants"].sum()
@@ -347,13 +331,13 @@ def _from_buurten(code: str, name: str, allb: pd.DataFrame, wijk_frame: pd.DataF
     # 3. aliases: every folded or uninhabited code -> the area its children count in
     areas_w, areas_b = sorted(set(buurten["wijk_code"])), set(buurten["buurt_code"])
     aliases = dict(wijk_host)
-    aliases.update(_nearest([w for w in all_wijken if w not in areas_w and w not in aliases], areas_w, wcentre))
+    aliases.update(cbs._nearest([w for w in all_wijken if w not in areas_w and w not in aliases], areas_w, wcentre))
     aliases.update(buurt_host)
     wijk_of = dict(zip(buurten["buurt_code"], buurten["wijk_code"]))
     for c, w in zip(allb["code"], allb["wijkcode"]):
         if c not in areas_b and c not in aliases:  # uninhabited: the nearest published buurt of its wijk's area
             in_wijk = sorted(a for a in areas_b if wijk_of[a] == aliases.get(w, w))
-            aliases.update(_nearest([c], in_wijk or sorted(areas_b), centre))
+            aliases.update(cbs._nearest([c], in_wijk or sorted(areas_b), centre))
     names = dict(zip(wijk_frame["code"], wijk_frame["naam"])) if wijk_frame is not None else {}
     names.update({w: n for w, n in zip(allb["wijkcode"], allb["wijknaam"]) if w not in names and str(n).strip()})
     wijken = (buurten.groupby("wijk_code").agg(buurten=("buurt_code", "count"), inhabitants=("inhabitants", "sum"))
