@@ -102,8 +102,8 @@ def write_gpkg(path: Path, layers: dict[str, Iterable[dict[str, Any]]], *, srs_i
                  for c in columns}
         con.execute(f'CREATE TABLE "{name}" (fid INTEGER PRIMARY KEY AUTOINCREMENT, geom MULTIPOLYGON'
                     + "".join(f', "{c}" {kinds[c]}' for c in columns) + ")")
-        con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) VALUES (?, 'features', ?, ?)",
-                    (name, name, srs_id))
+        con.execute("INSERT INTO gpkg_contents (table_name, data_type, identifier, srs_id) "
+                    "VALUES (?, 'features', ?, ?)", (name, name, srs_id))
         con.execute("INSERT INTO gpkg_geometry_columns VALUES (?, 'geom', 'MULTIPOLYGON', ?, 0, 0)", (name, srs_id))
         for f in features:
             geom = _rd(f["geometry"]) if srs_id == 28992 else shape(f["geometry"])
@@ -158,5 +158,6 @@ def zwolle_buurten() -> list[dict[str, Any]]:
         out.append({"type": "Feature", "geometry": f["geometry"], "properties": {
             "buurtcode": code, "buurtnaam": p["BU_NAAM"], "wijkcode": p["WK_2014"], "gemeentecode": "GM0193",
             "gemeentenaam": "Zwolle", "water": "NEE", "aantal_inwoners": n,
-            "percentage_personen_0_tot_15_jaar": share, "percentage_personen_15_tot_25_jaar": 12 if n >= 50 else SECRET}})
+            "percentage_personen_0_tot_15_jaar": share,
+            "percentage_personen_15_tot_25_jaar": 12 if n >= 50 else SECRET}})
     return out

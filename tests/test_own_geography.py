@@ -98,7 +98,8 @@ def test_geojson_exports_give_the_shipped_geography(tmp_path: Path) -> None:
     # an older export in RD New that says so in its crs member, one gemeente named by its name
     rd = [{**f, "geometry": json.loads(json.dumps(f["geometry"]))} for f in gpkg_wijken("GM0096")]
     for f in rd:
-        polys = f["geometry"]["coordinates"] if f["geometry"]["type"] == "MultiPolygon" else [f["geometry"]["coordinates"]]
+        geom = f["geometry"]
+        polys = geom["coordinates"] if geom["type"] == "MultiPolygon" else [geom["coordinates"]]
         f["geometry"] = {"type": "MultiPolygon", "coordinates": [[[list(wgs84_to_rd(x, y)) for x, y in ring]
                                                                   for ring in poly] for poly in polys]}
     _same_as_shipped(load_kaart(write_geojson(tmp_path / "vlieland.geojson", rd,
@@ -205,7 +206,8 @@ def test_errors_name_the_file_the_layer_and_the_column(tmp_path: Path, national_
     # a code not in CBS form, a coordinate system other than RD New or WGS84, not a GeoPackage, not JSON
     bad = gpkg_wijken("GM0096")
     bad[0]["properties"]["wijkcode"] = "Wijk 00"
-    assert "column 'wijkcode': 1 code(s) not in CBS form" in str(_error(write_gpkg(tmp_path / "c.gpkg", {"wijken": bad})))
+    e = _error(write_gpkg(tmp_path / "c.gpkg", {"wijken": bad}))
+    assert "column 'wijkcode': 1 code(s) not in CBS form" in str(e)
     other = write_gpkg(tmp_path / "srs.gpkg", {"wijken": gpkg_wijken("GM0096")}, srs_id=4326)
     con = sqlite3.connect(other)
     con.execute("UPDATE gpkg_spatial_ref_sys SET organization_coordsys_id = 3857 WHERE srs_id = 4326")

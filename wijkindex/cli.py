@@ -64,8 +64,8 @@ def main(verbose: bool) -> None:
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Population fraction (0.05 for tests).")
 @click.option("--years", type=click.IntRange(1, 10), default=1, show_default=True,
               help="Consecutive years ending at --period, one export per year in <holder>/<year>/ (for trends).")
-@click.option("--gemeente", default=None, help="A CBS gemeente (code or name) instead of Zwolle 2014; with --data FILE, "
-                                           "the gemeente of that file.")
+@click.option("--gemeente", default=None,
+              help="A CBS gemeente (code or name) instead of Zwolle 2014; with --data FILE, the gemeente of that file.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
               help="Your own geography: a CBS wijk- en buurtkaart file (.gpkg, .geojson[.gz]) or a folder in "
                    f"Zwolle-2014 form [default: {DEFAULT_DATA}]")

@@ -172,7 +172,8 @@ def _frame(path: Path, layer: Layer, code_column: str) -> pd.DataFrame:
     dup = out["code"].duplicated()
     if dup.any():
         raise GeographyFileError(f"{path}: layer {layer.name!r}: code {out['code'][dup].iloc[0]} on more than one "
-                                 "row; export each area once", public=f"{path.name}: layer {layer.name!r}: a code twice")
+                                 "row; export each area once",
+                                 public=f"{path.name}: layer {layer.name!r}: a code twice")
     name = _find(layer, "buurtnaam" if kind == "BU" else "wijknaam")
     out["naam"] = raw[name].fillna("").astype(str).str.strip() if name else ""
     out["naam"] = out["naam"].where(out["naam"] != "", out["code"])

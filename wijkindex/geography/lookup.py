@@ -92,9 +92,11 @@ def _load(path: Path, _stamp: int) -> AreaLookup:
         numbers.append(n)
         bu, wk = bu.strip().upper(), wk.strip().upper()
         if not _WIJK.match(wk):
-            problems.append(f"{Location(name, row, 'wijk_code')}: not a CBS wijk code (WK + 6 digits or letters), got {wk[:20]!r}")
+            problems.append(f"{Location(name, row, 'wijk_code')}: not a CBS wijk code (WK + 6 digits or letters), "
+                            f"got {wk[:20]!r}")
         if not _BUURT.match(bu):
-            problems.append(f"{Location(name, row, 'buurt_code')}: not a CBS buurt code (BU + 8 digits or letters), got {bu[:20]!r}")
+            problems.append(f"{Location(name, row, 'buurt_code')}: not a CBS buurt code (BU + 8 digits or letters), "
+                            f"got {bu[:20]!r}")
         elif _WIJK.match(wk) and bu[2:8] != wk[2:8]:
             problems.append(f"{Location(name, row, 'buurt_code')}: buurt {bu} does not lie in wijk {wk}")
     table = pd.DataFrame({"postcode": postcodes, "huisnummer": pd.array(numbers, dtype="Int64"),
