@@ -92,8 +92,12 @@ class RoundManager:
 
     def cells_for(self, spec: RoundSpec) -> tuple[m.Cell, ...]:
         """The round's cells: every area of the level (sorted by code) x every age band."""
-        return tuple(m.Cell(code, name, band.label) for geo in self.geographies_of(spec)
-                     for code, name in geo.areas(spec.level).values.tolist() for band in spec.age_bands)
+        cells = []
+        for geo in self.geographies_of(spec):
+            members = geo.members(spec.level)  # folded areas: the spine places their children here
+            cells += [m.Cell(code, name, band.label, members.get(code, ()))
+                      for code, name in geo.areas(spec.level).values.tolist() for band in spec.age_bands]
+        return tuple(cells)
 
     def propose_cells(self, spec_toml: str, coordinator: str) -> tuple[m.Cell, ...]:
         """The cells a spec gets here, for the coordinator to sign their digest (checked as at submit)."""
