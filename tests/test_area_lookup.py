@@ -144,3 +144,14 @@ def test_area_lookup_config_is_checked(tmp_path: Path, small_federation) -> None
     assert "datasets[0].area_lookup: the dataset declares wijk_code, buurt_code and an area_lookup" in text
     assert "datasets[1].area_lookup: only the spine dataset" in text
     assert "datasets[1].columns: area_lookup derives the wijk and buurt from the columns postcode and huisnummer" in text
+
+
+def test_amsterdams_lettered_codes_are_cbs_codes(tmp_path: Path) -> None:
+    """Amsterdam's wijk and buurt codes end in letters (WK0363AF, BU0363AF09): a table with them loads."""
+    path = tmp_path / "t.csv"
+    path.write_text("postcode;huisnummer;buurt_code;wijk_code\n1015 AB;1;BU0363AF09;WK0363AF\n1015 AC;;BU0363AF10;"
+                    "WK0363AF\n1015 AD;;BU0363AG01;WK0363AF\n", encoding="utf-8")
+    with pytest.raises(InputFileError, match="buurt BU0363AG01 does not lie in wijk WK0363AF"):
+        load_area_lookup(path)
+    path.write_text("\n".join(path.read_text(encoding="utf-8").splitlines()[:3]) + "\n", encoding="utf-8")
+    assert len(load_area_lookup(path)) == 2

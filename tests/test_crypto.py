@@ -86,7 +86,35 @@ def test_homomorphic_properties(key: PaillierPrivateKey, a: int, b: int, k: int)
     ca, cb = enc.encrypt(a), enc.encrypt(b)
     assert key.decrypt(key.public_key.add(ca, cb)) == a + b
     assert key.decrypt(key.public_key.mul_scalar(ca, k)) == a * k
+    assert key.decrypt(key.public_key.add_plain(ca, b)) == a + b
+    assert key.decrypt(key.public_key.add_plain(ca, -a)) == 0  # a negative plaintext subtracts (mod n)
     assert ca != enc.encrypt(a)  # randomised
+
+
+def test_add_plain_known_answer(kat_key: PaillierPrivateKey) -> None:
+    """c * (1 + m n) mod n^2 from the known-answer ciphertexts: g = n + 1, so g^m = 1 + m n."""
+    n = kat_key.public_key.n
+    for v in KAT["encryptions"][:5]:
+        c, m = int(v["c"]), int(v["m"])
+        assert kat_key.public_key.add_plain(c, 7) == c * (1 + 7 * n) % (n * n)
+        assert kat_key.decrypt(kat_key.public_key.add_plain(c, 7)) == (m + 7) % n
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(2, 9), st.integers(1, 40), st.data())
+def test_merged_noise_shares_are_one_noise_term(key: PaillierPrivateKey, n_shares: int, n_cells: int,
+                                                 data: st.DataObject) -> None:
+    """A region's spines each noise their own cells (zero elsewhere); merged, every slot holds one
+    offset: what the chain's count of noise terms, and the packed slots, allow for."""
+    from wijkindex.protocol.sealing import merge_noise_shares, seal_noise
+
+    layout = PackingLayout.for_levels(n_cells, 3, key.public_key.bits)
+    owner = data.draw(st.lists(st.integers(0, n_shares - 1), min_size=layout.n_cells, max_size=layout.n_cells))
+    noise = data.draw(st.lists(st.integers(-layout.offset + 1, layout.offset - 1), min_size=layout.n_cells,
+                               max_size=layout.n_cells))
+    shares = [seal_noise(key.public_key, layout, [z if o == s else 0 for z, o in zip(noise, owner)])
+              for s in range(n_shares)]
+    assert open_noised(key, layout, merge_noise_shares(key.public_key, layout, shares), noise_terms=1) == noise
 
 
 def test_keys_serialise_and_hide_factors(key: PaillierPrivateKey) -> None:

@@ -73,9 +73,9 @@ def test_joint_costs_are_in_the_ledgers(joint_round, running: Running) -> None:
     _, status, _ = joint_round
     d_in = {c.party: (c.d_in, c.joint_d_in) for c in status.costs}
     # gemeente: population + 6 marginals; 4 joint + 2 (a count histogram moves a child between levels);
-    # ggd (fuzzy, link factor 2): (5 + 2 populations it is a rate of + 1 linkage report) x 2; (1 + 2) x 2;
-    # school: 4 + its pupils aged 4-17; 1 + 2
-    assert d_in == {"gemeente": (7, 6), "ggd": (16, 6), "school": (5, 3)}
+    # ggd (fuzzy, link factor 2 + K = 3): (5 + 2 populations it is a rate of) x 3 + its linkage report
+    # (2 + 2K = 4); (1 + 2) x 3; school: 4 + its pupils aged 4-17; 1 + 2
+    assert d_in == {"gemeente": (7, 6), "ggd": (25, 9), "school": (5, 3)}
     for c in status.costs:
         # the default joint_weight 0.5: a joint unit gets half a marginal vector's epsilon
         assert c.joint_scale == pytest.approx(2 * c.scale)
@@ -140,6 +140,10 @@ def test_nodes_receive_only_sealed_vectors_and_fresh_ciphertexts_down_the_chain(
             if name == "encoding":  # the spine's keyed, balanced encodings, only to the fuzzy GGD
                 assert edge == ("gemeente", "ggd")
                 assert all(len(v) == 256 and int.from_bytes(v, "big").bit_count() == 1024 for v in values)
+                continue
+            if name == "block":  # the spine's keyed block digests (linkage/fuzzy.py), only to the fuzzy GGD
+                assert edge == ("gemeente", "ggd") and all(len(v) == 16 for v in values)
+                assert len(set(values)) > 0.9 * len(values)  # keyed digests of near-unique blocks
                 continue
             assert name == "sealed" or name.startswith("joint:")  # no attribute travels as such
             assert all(len(v) % size == 0 and v for v in values)

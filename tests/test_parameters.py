@@ -94,3 +94,28 @@ def test_a_revoked_or_misnamed_peer_is_refused(tmp_path: Path) -> None:
     crl = revoke(pki, pki / "ggd" / "cert.pem", tmp_path / "crl.pem")
     with pytest.raises(CertificateError, match="revoked"):
         verify_peer(ggd, ca, RevocationList(crl, ca), Identity("node", "ggd"), "recipient ggd")
+
+
+def test_folded_members_are_signed_and_checked() -> None:
+    """A cell's members (areas folded into it) are part of the digest, and a node refuses members
+    that would count a child twice, in another gemeente or level, or differ between bands."""
+    def cells(members: dict[str, tuple[str, ...]], per_band: dict[tuple[str, str], tuple[str, ...]] | None = None,
+              ) -> tuple[m.Cell, ...]:
+        return tuple(m.Cell(f"WK0193{i:02d}", f"Wijk {i}", b,
+                            (per_band or {}).get((f"WK0193{i:02d}", b), members.get(f"WK0193{i:02d}", ())))
+                     for i in range(4) for b in BANDS)
+
+    assert cells({}) == CELLS and cells_digest(cells({})) == cells_digest(CELLS)  # no members: the old digest
+    folded = cells({"WK019301": ("WK019398", "WK019399")})
+    check_cells(folded, cells_digest(folded), BANDS)
+    assert cells_digest(folded) != cells_digest(CELLS)
+    moved = cells({"WK019302": ("WK019398", "WK019399")})
+    with pytest.raises(CryptoError, match="differ from the cells the coordinator signed"):
+        check_cells(moved, cells_digest(folded), BANDS)  # a member moved to another area after signing
+    for bad, why in [(cells({"WK019301": ("WK019399",), "WK019302": ("WK019399",)}), "also folded into"),
+                     (cells({"WK019301": ("WK019302",)}), "also an area of the round"),
+                     (cells({"WK019301": ("WK036399",)}), "another level or gemeente"),
+                     (cells({"WK019301": ("BU01930100",)}), "another level or gemeente"),
+                     (cells({"WK019301": ("WK019399",)}, {("WK019301", BANDS[1]): ()}), "different members")]:
+        with pytest.raises(CryptoError, match=why):
+            check_cells(bad, cells_digest(bad), BANDS)

@@ -13,7 +13,8 @@ def test_committed_stubs_match_the_proto() -> None:
 
 def test_tasks_round_trip() -> None:
     tasks = [
-        m.JoinTask("r1", "version = 1", b"\x01\x02", m.Layout(48, 40, 51), (m.Cell("WK019310", "Binnenstad", "0-3"),)),
+        m.JoinTask("r1", "version = 1", b"\x01\x02", m.Layout(48, 40, 51), (m.Cell("WK019310", "Binnenstad", "0-3"),
+                                                                         m.Cell("WK019311", "D", "0-3", ("WK019399",)))),
         m.SealTask("r1", (m.Recipient("ggd", b"k" * 32, b"sig", b"pem"),)),
         m.AggregateTask("r1", "gemeente", b"pem"),
     ]

@@ -147,6 +147,32 @@ REGION = {
 }
 
 
+def test_region_joint_chains_start_at_every_spine() -> None:
+    """A joint attribute naming any spine is every spine's; each spine seals its own children
+    and relays them to the first holder, which continues one chain."""
+    raw = {**REGION, "nodes": {**REGION["nodes"], "school": {"privacy_loss": 1.0, "indicators": ["verzuim"]}},
+           "joint": [{"name": "j", "attributes": ["brp_zwolle:eenoudergezin", "ggd:overgewicht"]},
+                     {"name": "r", "kind": "count", "attributes": ["brp_dalfsen:eenoudergezin", "brp_dalfsen:bijstand",
+                                                                   "ggd:overgewicht", "school:verzuim"]},
+                     {"name": "s", "attributes": ["brp_zwolle:eenoudergezin", "brp_zwolle:bijstand"]}]}
+    s = RoundSpec.from_mapping(raw)
+    pair, count, spine_only = s.joint
+    assert pair.attributes[0] == ("brp_dalfsen", "eenoudergezin")  # written at the first spine
+    assert s.chain(pair) == ("brp_dalfsen", "brp_zwolle", "ggd")
+    assert s.chain(count) == ("brp_dalfsen", "brp_zwolle", "ggd", "school")
+    assert s.joint_at(count, "brp_zwolle") == s.joint_at(count, "brp_dalfsen") == ("eenoudergezin", "bijstand")
+    assert s.levels(count) == 1 + 2 + 1 + 1  # the spines' attributes count once
+    assert s.previous_hops(count, "ggd") == ("brp_dalfsen", "brp_zwolle")
+    assert s.previous_hops(count, "school") == ("ggd",)
+    assert s.next_hop(count, "brp_zwolle") == s.next_hop(count, "brp_dalfsen") == "ggd"
+    assert ("brp_dalfsen", "brp_zwolle") not in s.relay_edges() and ("ggd", "school") in s.relay_edges()
+    assert s.joint_noise_parties(count) == ("brp_dalfsen", "ggd", "school")  # one spine's share per cell
+    assert [j.name for j in s.joint_released_by("brp_zwolle")] == [j.name for j in s.joint_released_by("brp_dalfsen")] \
+        == ["s"]  # a joint of the spines only: each releases its own gemeente's
+    assert s.d_joint("brp_zwolle") == s.d_joint("brp_dalfsen") == 1 + 2 + 1
+    assert RoundSpec.from_toml(s.to_toml()) == s
+
+
 def test_version_1_reads_as_a_gemeente_area_and_writes_version_2() -> None:
     s = RoundSpec.from_mapping(GOOD)
     assert (s.area, s.gemeenten, s.spine_parties, s.is_region) == ("GM0193", ("GM0193",), ("gemeente",), False)
@@ -177,7 +203,6 @@ def test_region_spec_names_each_gemeentes_spine() -> None:
     ({"spines": {}}, "spines"),
     ({"spine": "brp_zwolle"}, "spine"),
     ({"area": "gg 0716"}, "area"),
-    ({"joint": [{"name": "j", "attributes": ["brp_zwolle:eenoudergezin", "ggd:overgewicht"]}]}, "joint"),
     ({"nodes": {**REGION["nodes"], "brp_dalfsen": {"privacy_loss": 0.5, "indicators": ["eenoudergezin"]}}},
      "spines"),
 ])

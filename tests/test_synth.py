@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -61,11 +60,8 @@ def test_small_federation_files(small_federation) -> None:
 
 
 def test_full_size_federation_and_smart_start_correlation(tmp_path: Path, geography) -> None:
-    t = time.perf_counter()
-    info = generate_federation(tmp_path / "fed", seed=1, geography=geography)
-    seconds = time.perf_counter() - t
+    info = generate_federation(tmp_path / "fed", seed=1, geography=geography)  # its speed: bench/, not here
     assert 26_000 <= info.n_children <= 28_500
-    assert seconds < 30
     brp = pd.read_csv(tmp_path / "fed" / "gemeente" / "brp.csv", dtype=str)
     social = pd.read_csv(tmp_path / "fed" / "gemeente" / "sociaal_domein.csv", dtype=str)
     kids = brp.merge(social, on="bsn", how="left").fillna({"jeugdhulp": "0"})

@@ -64,9 +64,11 @@ def main(verbose: bool) -> None:
 @click.option("--scale", type=float, default=1.0, show_default=True, help="Population fraction (0.05 for tests).")
 @click.option("--years", type=click.IntRange(1, 10), default=1, show_default=True,
               help="Consecutive years ending at --period, one export per year in <holder>/<year>/ (for trends).")
-@click.option("--gemeente", default=None, help="A CBS gemeente (code or name) instead of Zwolle 2014.")
+@click.option("--gemeente", default=None,
+              help="A CBS gemeente (code or name) instead of Zwolle 2014; with --data FILE, the gemeente of that file.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
-              help=f"Your own geography folder, in Zwolle-2014 form [default: {DEFAULT_DATA}]")
+              help="Your own geography: a CBS wijk- en buurtkaart file (.gpkg, .geojson[.gz]) or a folder in "
+                   f"Zwolle-2014 form [default: {DEFAULT_DATA}]")
 def synth(out: Path, seed: int, period: int, scale: float, years: int, gemeente: str | None,
           data_dir: Path | None) -> None:
     """Write a synthetic federation on a real geography: one folder per holder, plus truth/.
@@ -76,11 +78,12 @@ def synth(out: Path, seed: int, period: int, scale: float, years: int, gemeente:
       wijkindex synth --out federation --seed 7
       wijkindex synth --out federation --years 3 --period 2014   # 2012, 2013 and 2014
       wijkindex synth --out federation --gemeente Amsterdam --scale 0.1
+      wijkindex synth --out federation --data wijkenbuurten_2024.gpkg --gemeente GM0193
     """
-    from wijkindex.geography import load_gemeente, load_zwolle
+    from wijkindex.geography import geography_for
     from wijkindex.synth.generator import generate_federation
 
-    geo = load_gemeente(gemeente) if gemeente else load_zwolle(data_dir)
+    geo = geography_for(data_dir, gemeente)
     with console.status("generating the synthetic federation") as status:
         info = generate_federation(out, seed=seed, period=period, scale=scale, geography=geo, years=years,
                                    progress=lambda msg: status.update(msg))
@@ -462,9 +465,10 @@ def results_export(round_id: str, out: Path, config_path: Path) -> None:
 @click.option("--index-definition", type=click.Path(path_type=Path, exists=True), default=None,
               help="TOML with the domains and weights of the composite scores [default: the built-in 0-17 index]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
-              help="Geometry folder (Zwolle-2014 form) for the map [default: the round's gemeente: Zwolle 2014 "
-                   "for GM0193, else its CBS 2024 wijken]")
-@click.option("--gemeente", default=None, help="Draw this CBS gemeente's 2024 wijken (code or name) on the map.")
+              help="Geometry for the map: a CBS wijk- en buurtkaart file (.gpkg, .geojson[.gz]) or a folder in "
+                   "Zwolle-2014 form [default: the round's gemeente: Zwolle 2014 for GM0193, else its CBS 2024 wijken]")
+@click.option("--gemeente", default=None, help="Draw this CBS gemeente's 2024 wijken (code or name) on the map; "
+                                                "with --data FILE, this gemeente of the file.")
 def report(round_id: str, out: Path, config_path: Path, index_definition: Path | None, data_dir: Path | None,
            gemeente: str | None) -> None:
     """Write report.html (map, bars, composite scores, tables with CSV downloads) and the tables.
@@ -496,7 +500,8 @@ def report(round_id: str, out: Path, config_path: Path, index_definition: Path |
               help="Any of the 342 gemeenten of 2024 by CBS code or name (GM0363, 0363, Amsterdam): the federation "
                    "is calibrated on its real CBS wijken [default: Zwolle's finer 2014 buurten]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
-              help=f"Your own geography folder, in Zwolle-2014 form [default: {DEFAULT_DATA}]")
+              help="Your own geography: a CBS wijk- en buurtkaart file (.gpkg, .geojson[.gz]; --gemeente picks one "
+                   f"of a national file) or a folder in Zwolle-2014 form [default: {DEFAULT_DATA}]")
 @click.option("--region", default=None,
               help="A GGD region or jeugdzorgregio (code or name: GG3316, 'GGD IJsselland'): one round per period "
                    "over all its gemeenten, each with its own BRP node, one regional GGD and school board.")
@@ -516,11 +521,14 @@ def demo(out: Path, seed: int, scale: float, epsilon: float, years: int, gemeent
       wijkindex demo --out demo-amsterdam --gemeente GM0363 --scale 0.2
       wijkindex demo --out demo-vlieland --gemeente Vlieland
       wijkindex demo --out demo-gooi --region "GGD Gooi en Vechtstreek" --scale 0.1
+      wijkindex demo --out demo-own --data wijkenbuurten_2024.gpkg --gemeente GM0193
     """
     from wijkindex.demo import run_demo, run_region_demo
 
-    if sum(x is not None for x in (gemeente, data_dir, region)) > 1:
-        raise WijkindexError("--gemeente, --data and --region each name a geography", fix="give one of them")
+    with_file = data_dir is not None and data_dir.is_file()  # --gemeente then picks the file's gemeente
+    if sum(x is not None for x in (gemeente, data_dir, region)) - (with_file and gemeente is not None) > 1:
+        raise WijkindexError("--gemeente, --data and --region each name a geography",
+                             fix="give one of them (--gemeente beside --data only with a wijk- en buurtkaart file)")
     if region is not None:
         run_region_demo(out, region, seed=seed, scale=scale, epsilon=epsilon, years=years, console=console)
         return

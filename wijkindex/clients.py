@@ -229,18 +229,29 @@ def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, inde
     tables, composite, rr = write_tables(df, out_dir, index_definition, pooled=pooled)
     history = history_of(client, df)
     trend = write_table(history, out_dir / "history.csv") if history["period"].nunique() > 1 else None
+    geography = _geography(gemeente, data_dir, df)
+    folder = None if data_dir is not None and Path(data_dir).is_file() else data_dir  # a file: its geography
     html = render_report(df, out_dir / "report.html", title=f"{definition.name}, ronde {round_id}",
-                         privacy=privacy_rows(status), composite=composite, data_dir=data_dir,
-                         relative_risk=rr, history=history, geography=_geography(gemeente), pooled=pooled)
+                         privacy=privacy_rows(status), composite=composite, data_dir=folder,
+                         relative_risk=rr, history=history, geography=geography, pooled=pooled)
     return (*tables, *((trend,) if trend else ()), html)
 
 
-def _geography(gemeente: str | None):  # type: ignore[no-untyped-def]
-    """A CBS gemeente's geography for the map, or None (the map then picks by the index's gemeente)."""
+def _geography(gemeente: str | None, data: Path | None = None,  # type: ignore[no-untyped-def]
+               index: pd.DataFrame | None = None):
+    """The geography for the map: a wijk- en buurtkaart file's gemeente (``--data FILE``: the one
+    ``gemeente`` names, else the round's own), a CBS gemeente's, or None (the map then picks by
+    the index's gemeente)."""
+    from wijkindex.geography import is_geography_file, load_gemeente, load_kaart
+
+    if data is not None and is_geography_file(data):
+        if gemeente is None and index is not None:
+            from wijkindex.estimators.index import round_area
+
+            gemeente = round_area(index) if str(round_area(index)).startswith("GM") else None
+        return load_kaart(data, gemeente)
     if gemeente is None:
         return None
-    from wijkindex.geography import load_gemeente
-
     return load_gemeente(gemeente)
 
 

@@ -17,6 +17,7 @@ from wijkindex.errors import ConfigError
 CONFIG_VERSION = 1
 COLUMN_KINDS = ("bsn", "date", "flag", "str", "code", "postcode", "int")
 IDENTIFIER_KINDS = ("given_name", "surname", "date", "sex", "postcode")
+GEOGRAPHY_FILES = (".gpkg", ".geojson", ".json", ".geojson.gz", ".json.gz")  # a CBS wijk- en buurtkaart file
 
 
 class _Checker:
@@ -125,6 +126,8 @@ class AggregatorConfig:
     gemeenten: tuple[str, ...] = ()  # CBS gemeente codes (GM0363) served from the shipped 2024 wijken
     min_expected_children: int = 5  # no spec may ask for cells that CBS figures put below this
     crl: Path | None = None  # the federation CA's revocation list, re-read when it changes
+    geography: Path | None = None  # a CBS wijk- en buurtkaart file: ``gemeenten`` are read from it
+    geography_level: str = "wijk"  # "buurt": read the file's buurten (rounds at level buurt)
 
 
 def load_aggregator_config(path: Path) -> AggregatorConfig:
@@ -139,7 +142,18 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
     geos = c.get("geography_dirs", list, [])
     if geos and (geo or not all(isinstance(g, str) for g in geos)):
         c.bad("geography_dirs", "a list of folders, one per gemeente, instead of geography_dir")
-    gemeenten = _gemeenten(c, raw)
+    kaart = c.path("geography") if "geography" in raw else None
+    if kaart is not None and (geo or geos):
+        c.bad("geography", "a CBS wijk- en buurtkaart file, or geography_dir(s) folders in Zwolle-2014 form: give one")
+    if kaart is not None and kaart.exists() and not (kaart.is_file() and kaart.name.lower().endswith(GEOGRAPHY_FILES)):
+        c.bad("geography", f"{kaart} is not a wijk- en buurtkaart file ({', '.join(GEOGRAPHY_FILES)}); a folder in "
+                           "Zwolle-2014 form is geography_dir")
+    level = c.get("geography_level", str, "wijk")
+    if level not in ("wijk", "buurt"):
+        c.bad("geography_level", f"'wijk' (the file's wijken) or 'buurt' (its buurten), got {level!r}")
+    if "geography_level" in raw and kaart is None:
+        c.bad("geography_level", "only with geography (a wijk- en buurtkaart file)")
+    gemeenten = _gemeenten(c, raw, shipped=kaart is None)
     bits = c.get("paillier_bits", int, 2048)
     if bits is not None and bits not in (1024, 2048, 3072):
         c.bad("paillier_bits", "1024 (tests only), 2048 or 3072")
@@ -163,12 +177,14 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
         paillier_bits=bits,  # type: ignore[arg-type]
         audit_log=(base / audit).resolve() if audit else None, source=Path(path),
         min_cell_floor=floor, min_expected_children=expected, crl=crl,  # type: ignore[arg-type]
-        geography_dirs=tuple((base / g).resolve() for g in geos or ()), gemeenten=gemeenten)
+        geography_dirs=tuple((base / g).resolve() for g in geos or ()), gemeenten=gemeenten,
+        geography=kaart, geography_level=level or "wijk")
 
 
-def _gemeenten(c: "_Checker", raw: dict[str, Any]) -> tuple[str, ...]:
+def _gemeenten(c: "_Checker", raw: dict[str, Any], shipped: bool = True) -> tuple[str, ...]:
     """``gemeente = "GM0363"`` (or "cbs:GM0363", "Amsterdam") / ``gemeenten = [...]``: CBS
-    gemeenten from the shipped data, resolved to GM codes (an unknown name lists close matches)."""
+    gemeenten from the shipped data, resolved to GM codes (an unknown name lists close matches);
+    beside a ``geography`` file (``shipped=False``) the names are the file's, resolved when it is read."""
     one = c.get("gemeente", str, None)
     many = c.get("gemeenten", list, None)
     if one is not None and many is not None:
@@ -178,8 +194,8 @@ def _gemeenten(c: "_Checker", raw: dict[str, Any]) -> tuple[str, ...]:
     if not all(isinstance(n, str) and n for n in names):
         c.bad("gemeenten", 'a list of CBS gemeente codes or names, e.g. ["GM0363", "Zwolle"]')
         return ()
-    if not names:
-        return ()
+    if not names or not shipped:
+        return tuple(names)
     from wijkindex.geography.cbs import resolve  # pandas: only when a config names a CBS gemeente
 
     out = []

@@ -13,7 +13,7 @@ from rich.table import Table
 from wijkindex.clients import AggregatorClient
 from wijkindex.errors import WijkindexError
 from wijkindex.federation import LocalFederation, Processes, lay_out, round_spec, start_processes
-from wijkindex.geography import load_gemeente, load_zwolle
+from wijkindex.geography import geography_for, load_gemeente
 from wijkindex.protocol import messages as m
 
 
@@ -42,8 +42,11 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     out = _new_folder(out)
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    geo = load_gemeente(gemeente) if gemeente else load_zwolle(data_dir)
-    where = (f"{geo.gemeente_name}'s {len(geo.wijken)} CBS wijken (2024)" if gemeente
+    own_file = data_dir is not None and Path(data_dir).is_file()  # a wijk- en buurtkaart file (gemeente: of it)
+    file_name = Path(data_dir).name if data_dir is not None else ""
+    geo = geography_for(data_dir, gemeente)
+    where = (f"{geo.gemeente_name}'s {len(geo.wijken)} wijken from {file_name}" if own_file
+             else f"{geo.gemeente_name}'s {len(geo.wijken)} CBS wijken (2024)" if gemeente
              else f"{geo.gemeente_name}'s real geography")
     with console.status(f"generating the synthetic federation on {where}") as st:
         info = generate_federation(out / "federation", seed=seed, scale=scale, geography=geo, years=years,
@@ -53,7 +56,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
                   f"holders {', '.join(info.holders)}, periods {', '.join(map(str, info.periods))}")
 
     fed = lay_out(out, out / "federation", nodes=tuple(info.holders), geography_dir=data_dir,
-                  gemeente=geo.gemeente_code if gemeente else None)
+                  gemeente=geo.gemeente_code if gemeente or own_file else None)
     console.print(f"[green]2/5[/] development PKI, linkage secret and configs under {out}")
 
     procs: Processes = start_processes(fed)
@@ -89,9 +92,10 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     if history["period"].nunique() > 1:
         write_table(history, out / "history.csv")
     render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
-                  privacy=privacy_rows(status), composite=composite, data_dir=data_dir, relative_risk=rr,
+                  privacy=privacy_rows(status), composite=composite, data_dir=None if own_file else data_dir,
+                  relative_risk=rr,
                   history=history, geography=geo, pooled=pooled, notes=[
-                      _geo_note(geo, bool(gemeente)),
+                      _geo_note(geo, bool(gemeente) or own_file, file_name if own_file else "2024"),
                       *((f"Koppeling {r['node']}: {r['linked_exact']:,} kinderen op BSN, {r['linked_fuzzy']:,} alleen op "
                          f"naam, geboortedatum en postcode (versleuteld), {r['not_linked']:,} records niet gekoppeld "
                          f"(met ruis, ±{r['moe90']:g}).",
@@ -139,12 +143,15 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
         with AggregatorClient.from_config(_client_cfg(fed, "coordinator")) as coord:
             for period in fed_info.periods:
                 t = time.perf_counter()
+                last = period == fed_info.periods[-1]  # the last with joint indicators and cumulative risk
                 round_id = coord.submit_round(round_spec(period, reg.code, info.holders, epsilon=epsilon,
                                                          spines=info.spines, area_name=reg.name,
-                                                         fuzzy=fed_info.fuzzy))
+                                                         fuzzy=fed_info.fuzzy, joint=info.joint if last else None,
+                                                         cumulative=info.cumulative if last else None))
                 status = _follow(console, coord, round_id, procs)
                 timings["round"] = time.perf_counter() - t
-                console.print(f"      round {round_id} ({period}) {status.state} in {timings['round']:.1f} s")
+                console.print(f"      round {round_id} ({period}{', with joint indicators' if last else ''}) "
+                              f"{status.state} in {timings['round']:.1f} s")
         console.print(f"[green]3/4[/] {len(fed_info.periods)} region round(s) completed")
         with AggregatorClient.from_config(_client_cfg(fed, "researcher")) as researcher:
             index, status = researcher.get_index(round_id)
@@ -176,15 +183,15 @@ def _new_folder(out: Path | str) -> Path:
     return out
 
 
-def _geo_note(geo, cbs: bool) -> tuple[str, str]:  # type: ignore[no-untyped-def]
-    """The report's line on what the synthetic data stands on."""
+def _geo_note(geo, cbs: bool, label: str = "2024") -> tuple[str, str]:  # type: ignore[no-untyped-def]
+    """The report's line on what the synthetic data stands on (``label``: the CBS year or file)."""
     if not cbs:
         return (f"Synthetische gegevens op de echte wijken en buurten van {geo.gemeente_name} (2014).",
                 f"Synthetic data on the real neighbourhoods of {geo.gemeente_name} (2014).")
-    return (f"Synthetische gegevens op de echte wijken van {geo.gemeente_name} (2024): inwoners en leeftijden van "
+    return (f"Synthetische gegevens op de echte wijken van {geo.gemeente_name} ({label}): inwoners en leeftijden van "
             "CBS; risicoaandelen per wijk zijn een model van de KWB-cijfers van de gemeente, geen CBS-cijfers. "
             "Bron: CBS, Kadaster.",
-            f"Synthetic data on the real wijken of {geo.gemeente_name} (2024): inhabitants and ages from CBS; "
+            f"Synthetic data on the real wijken of {geo.gemeente_name} ({label}): inhabitants and ages from CBS; "
             "per-wijk risk shares are modelled from the gemeente's KWB figures, not CBS figures. "
             "Source: CBS, Kadaster.")
 

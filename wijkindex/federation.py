@@ -84,9 +84,10 @@ def lay_out(root: Path, federation_dir: Path, *, nodes: Sequence[str] = DEFAULT_
     agg_dir = root / "aggregator"
     agg = {"version": 1, "listen": address, "database": "aggregator.sqlite", "nodes": list(nodes),
            "paillier_bits": paillier_bits, "tls": _tls(pki_dir, "aggregator", agg_dir)}
-    if geography_dir is not None:
-        agg["geography_dir"] = os.path.relpath(Path(geography_dir).resolve(), agg_dir)
-    if gemeente is not None:  # a CBS gemeente from the shipped 2024 wijken
+    if geography_dir is not None:  # a folder in Zwolle-2014 form, or a wijk- en buurtkaart file (with its gemeente)
+        key = "geography" if Path(geography_dir).is_file() else "geography_dir"
+        agg[key] = os.path.relpath(Path(geography_dir).resolve(), agg_dir)
+    if gemeente is not None:  # a CBS gemeente from the shipped 2024 wijken, or of the geography file
         agg["gemeente"] = gemeente
     elif gemeenten:  # several (a region's)
         agg["gemeenten"] = list(gemeenten)

@@ -20,11 +20,12 @@ def layout_from_proto(x: pb.Layout) -> m.Layout:
 
 
 def cells_to_proto(cells: Iterable[m.Cell]) -> list[pb.Cell]:
-    return [pb.Cell(area_code=c.area_code, area_name=c.area_name, age_band=c.age_band) for c in cells]
+    return [pb.Cell(area_code=c.area_code, area_name=c.area_name, age_band=c.age_band, members=list(c.members))
+            for c in cells]
 
 
 def cells_from_proto(cells: Iterable[pb.Cell]) -> tuple[m.Cell, ...]:
-    return tuple(m.Cell(c.area_code, c.area_name, c.age_band) for c in cells)
+    return tuple(m.Cell(c.area_code, c.area_name, c.age_band, tuple(c.members)) for c in cells)
 
 
 def cost_to_proto(x: m.PrivacyCost) -> pb.PrivacyCost:

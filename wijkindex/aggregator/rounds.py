@@ -92,8 +92,12 @@ class RoundManager:
 
     def cells_for(self, spec: RoundSpec) -> tuple[m.Cell, ...]:
         """The round's cells: every area of the level (sorted by code) x every age band."""
-        return tuple(m.Cell(code, name, band.label) for geo in self.geographies_of(spec)
-                     for code, name in geo.areas(spec.level).values.tolist() for band in spec.age_bands)
+        cells = []
+        for geo in self.geographies_of(spec):
+            members = geo.members(spec.level)  # folded areas: the spine places their children here
+            cells += [m.Cell(code, name, band.label, members.get(code, ()))
+                      for code, name in geo.areas(spec.level).values.tolist() for band in spec.age_bands]
+        return tuple(cells)
 
     def propose_cells(self, spec_toml: str, coordinator: str) -> tuple[m.Cell, ...]:
         """The cells a spec gets here, for the coordinator to sign their digest (checked as at submit)."""
@@ -397,7 +401,7 @@ class RoundManager:
             raise RoundError(f"release of {party}: scales {c.scale:g} / {c.joint_scale:g} (joint) are below the "
                              f"{plan.marginal.scale:g} / {plan.joint.scale:g} that privacy_loss "
                              f"{req.privacy_loss:g} needs")
-        chains = {j.name: len(spec.chain(j)) for j in spec.joint}
+        chains = {j.name: len(spec.joint_noise_parties(j)) for j in spec.joint}
         for v in rel.vectors:
             sealed_expected = asked[v.indicator].sealed
             if v.indicator == LINKAGE and len(v.clear or ()) != 3:
@@ -418,8 +422,11 @@ class RoundManager:
         mine = spec.own_areas(party, (c["area_code"] for c in cells))
         own = spec.gemeente_of_spine(party)
         foreign = [i for i, c in enumerate(cells) if c["area_code"] not in mine]
+        joints = {j.name: spec.levels(j) for j in spec.joint}
         for v in rel.vectors:
-            if v.clear is not None and v.indicator != LINKAGE and any(v.clear[i] for i in foreign if i < len(v.clear)):
+            k = joints.get(v.indicator, 1)  # a joint's vector has its levels per cell
+            if v.clear is not None and v.indicator != LINKAGE and any(
+                    v.clear[i * k + level] for i in foreign for level in range(k) if i * k + level < len(v.clear)):
                 raise RoundError(f"release of {party}: {v.indicator} has counts outside gemeente {own}, whose "
                                  "spine it is")
 
@@ -459,7 +466,7 @@ class RoundManager:
         layout = PackingLayout(**json.loads(r.layout_json))
         cells = [m.Cell(**c) for c in json.loads(r.cells_json)]
         numerators: list[NoisedRelease] = []
-        populations: list[NoisedRelease] = []  # a region round has one per spine, summed below
+        populations: list[NoisedRelease] = []
         releases = {p: release_from_proto(pb.Release.FromString(b)) for p, b in self.store.releases(r.round_id).items()}
         plans = {p: _plan_of(x.cost) for p, x in releases.items()}
         joints = {j.name: j for j in spec.joint}
@@ -486,13 +493,13 @@ class RoundManager:
                                        scale=plan.marginal.scale, variance=plan.marginal.variance,
                                        moe90=plan.marginal.moe(0.10))
                     if v.indicator.startswith(POPULATION):
-                        populations.append(nr)
+                        populations.append(nr)  # in a region round one per spine: summed below
                     else:
                         numerators.append(nr)
                     continue
                 # a joint count carries a noise share of every node of its chain
                 chain = spec.chain(joint)
-                variance = sum(plans[p].joint.variance for p in chain)
+                variance = sum(plans[p].joint.variance for p in spec.joint_noise_parties(joint))
                 levels = spec.levels(joint)
                 per_level = [[int(values[c * levels + k]) for c in range(len(cells))] for k in range(levels)]
                 shown = per_level if joint.kind != "count" else [
@@ -503,10 +510,10 @@ class RoundManager:
                     numerators.append(NoisedRelease(indicator=name, source="+".join(chain), values=tuple(vals),
                                                     scale=plan.joint.scale, variance=var,
                                                     moe90=Z90 * math.sqrt(var)))
-        if not any(d.indicator == POPULATION for d in populations):
-            raise RoundError("the spine node released no population counts")
         numerators = _sum_spines(spec, numerators)
         denominators = {d.indicator: d for d in _sum_spines(spec, populations)}
+        if POPULATION not in denominators:
+            raise RoundError("the spine node released no population counts")
         meta = self.meta_of(spec, r.round_id)
         order = {ind: i for i, ind in enumerate([*(ind for n in spec.nodes for ind in n.indicators),
                                                   *(name for j in spec.joint for name in j.level_names())])}
@@ -551,12 +558,13 @@ def _sum_spines(spec: RoundSpec, releases: list[NoisedRelease]) -> list[NoisedRe
     out: list[NoisedRelease] = []
     merged: dict[str, NoisedRelease] = {}
     for rel in releases:
-        if not spec.is_spine(rel.source):
+        if not all(spec.is_spine(p) for p in rel.source.split("+")):  # a source's, or a chain through one
             out.append(rel)
             continue
         prev = merged.get(rel.indicator)
         merged[rel.indicator] = rel if prev is None else dataclasses.replace(
-            prev, source=f"{prev.source}+{rel.source}", values=tuple(a + b for a, b in zip(prev.values, rel.values)))
+            prev, source="+".join(dict.fromkeys([*prev.source.split("+"), *rel.source.split("+")])),
+            values=tuple(a + b for a, b in zip(prev.values, rel.values)))
     return [*merged.values(), *out]
 
 

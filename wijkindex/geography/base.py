@@ -3,7 +3,13 @@
 A :class:`Geography` is one gemeente: ``buurten`` (the finest areas, with inhabitants and
 the age and risk shares the synthetic generator and the disclosure guard use) and
 ``wijken`` (their parents). Loaders live beside this module: ``zwolle2014`` (Zwolle's
-2014 buurt monitor) and ``cbs`` (any gemeente from the shipped CBS 2024 wijken).
+2014 buurt monitor), ``cbs`` (any gemeente from the shipped CBS 2024 wijken) and ``kaart``
+(a gemeente's own CBS wijk- en buurtkaart file).
+
+``aliases`` maps every CBS code a child's record may carry that is not an area of its own
+(a wijk or buurt too small to publish, or without inhabitants in the CBS figures, folded into
+a neighbour) to the area it counts in; the round's cells carry them as ``members``, so the
+spine places such a child in the merged area instead of losing it.
 """
 
 from __future__ import annotations
@@ -42,6 +48,20 @@ class Geography:
     polygons: tuple[Polygon, ...] = ()
     calibration: dict[str, float] = field(default_factory=dict)
     source: str = ""
+    aliases: dict[str, str] = field(default_factory=dict)  # folded WK/BU code -> the area it counts in
+
+    def members(self, level: str = "wijk") -> dict[str, tuple[str, ...]]:
+        """{area code of ``level``: the folded codes whose children count in it} (sorted)."""
+        prefix = "WK" if level == "wijk" else "BU"
+        out: dict[str, list[str]] = {}
+        for code, host in sorted(self.aliases.items()):
+            if code[:2] == prefix:
+                out.setdefault(host, []).append(code)
+        return {host: tuple(codes) for host, codes in out.items()}
+
+    def area_of(self, code: str) -> str:
+        """The area a child with this CBS code counts in: the code itself or its host."""
+        return self.aliases.get(code, code)
 
     def wijk_name(self, code: str) -> str:
         return str(self.wijken.set_index("wijk_code").loc[code, "wijk_name"])
@@ -77,7 +97,8 @@ class Geography:
                                       wijk_code=self.buurten["wijk_code"].map(code))
         wijken = self.wijken.assign(wijk_code=self.wijken["wijk_code"].map(code))
         polygons = tuple((code(a), code(w), rings) for a, w, rings in self.polygons)
-        return Geography(gemeente_code, gemeente_name, buurten, wijken, polygons, dict(self.calibration), self.source)
+        return Geography(gemeente_code, gemeente_name, buurten, wijken, polygons, dict(self.calibration), self.source,
+                         {code(a): code(h) for a, h in self.aliases.items()})
 
 
 def gemeente_of_area(code: str) -> str:
@@ -102,4 +123,5 @@ def combine(geographies: "Sequence[Geography]", code: str, name: str) -> Geograp
     return Geography(code, name, pd.concat([g.buurten for g in geos], ignore_index=True),
                      pd.concat([g.wijken for g in geos], ignore_index=True),
                      tuple(p for g in geos for p in g.polygons), calibration,
-                     "; ".join(dict.fromkeys(g.source for g in geos if g.source)))
+                     "; ".join(dict.fromkeys(g.source for g in geos if g.source)),
+                     {a: h for g in geos for a, h in g.aliases.items()})

@@ -130,10 +130,10 @@ def _spread(level: float, score: pd.Series, elasticity: float, weights: pd.Serie
 
 def _levels(kwb: pd.DataFrame, code: str) -> dict[str, float]:
     """The gemeente's KWB levels behind the proxy shares (national weighted means where missing)."""
-    row, hh = kwb.loc[code], kwb["huishoudens"]
+    row, hh = (kwb.loc[code] if code in kwb.index else None), kwb["huishoudens"]
 
     def get(col: str) -> float:
-        v = row[col]
+        v = row[col] if row is not None else float("nan")
         return float(v) if pd.notna(v) else float(np.average(kwb[col].dropna(), weights=hh[kwb[col].notna()]))
     return {"wwb_share": get("pct_rond_sociaal_min") / 100, "unemployed_share": get("bijstand_per_1000") / 1000,
             "single_parent_hh_share": SINGLE_PARENT_OF_FAMILIES * get("pct_hhd_met_kind") / 100,
@@ -158,6 +158,16 @@ def _centroid(rings: list[list[tuple[float, float]]]) -> tuple[float, float]:
     return sum(x for x, _ in pts) / len(pts), sum(y for _, y in pts) / len(pts)
 
 
+def _nearest(codes: "list[str]", hosts: "list[str]", centre: dict[str, tuple[float, float]]) -> dict[str, str]:
+    """Each code's nearest host by polygon centroid (equirectangular at 52.2 N)."""
+    kx = math.cos(math.radians(52.2))
+
+    def dist(a: str, b: str) -> float:
+        (xa, ya), (xb, yb) = centre.get(a, (0.0, 0.0)), centre.get(b, (0.0, 0.0))
+        return ((xb - xa) * kx) ** 2 + (yb - ya) ** 2
+    return {c: min(hosts, key=lambda h: dist(c, h)) for c in codes}
+
+
 def _fold_small(buurten: pd.DataFrame, polygons: list[Polygon], min_children: float) -> pd.Series:
     """The wijk each area belongs to: itself, or for a too-small wijk the nearest larger one."""
     expected = pd.concat([buurten["inhabitants"] * buurten[s] for s in ("share_0_3", "share_4_11", "share_12_17")],
@@ -169,19 +179,34 @@ def _fold_small(buurten: pd.DataFrame, polygons: list[Polygon], min_children: fl
         return pd.Series(buurten.loc[buurten["inhabitants"].idxmax(), "wijk_code"], index=buurten.index)
     centre = {w: _centroid(rings) for w, _, rings in polygons}
     hosts = buurten.loc[~small, "wijk_code"].tolist()
-    kx = math.cos(math.radians(52.2))
-
-    def nearest(w: str) -> str:
-        x, y = centre.get(w, (0.0, 0.0))
-        return min(hosts, key=lambda h: ((centre.get(h, (0, 0))[0] - x) * kx) ** 2 + (centre.get(h, (0, 0))[1] - y) ** 2)
-    return buurten["wijk_code"].where(~small, buurten["wijk_code"].map(lambda w: nearest(w) if w not in hosts else w))
+    host = _nearest(buurten.loc[small, "wijk_code"].tolist(), hosts, centre)
+    return buurten["wijk_code"].map(lambda w: host.get(w, w))
 
 
-@lru_cache(maxsize=16)
-def _load(code: str, min_children: float = 5) -> Geography:
-    wijken_all, polygons, kwb = _tables()
-    w = wijken_all[wijken_all["gemeentecode"] == code].copy()
-    w["inhabitants"] = w["aantal_inwoners"].fillna(0).astype(int)
+def wijk_aliases(all_wijken: "list[str]", host: dict[str, str], polygons: list[Polygon]) -> dict[str, str]:
+    """Every wijk code of the gemeente that is not an area of its own -> the area its children
+    count in: a folded small wijk its host, an uninhabited one (by the CBS figures; a BRP may
+    still list children there, in a new-build wijk say) the nearest inhabited area."""
+    areas = sorted(set(host.values()))
+    aliases = {w: h for w, h in host.items() if w != h}
+    empty = [w for w in all_wijken if w not in host]
+    if empty and areas:
+        centre = {w: _centroid(rings) for w, _, rings in polygons}
+        aliases.update(_nearest(empty, areas, centre))
+    return aliases
+
+
+def from_wijken(code: str, name: str, w: pd.DataFrame, polys: list[Polygon], min_children: float,
+                source: str) -> Geography:
+    """A gemeente's Geography from its CBS wijk rows (the columns of the shipped wijken:
+    ``wijkcode``, ``wijknaam``, ``aantal_inwoners``, ``0_15``, ``15_25`` (whole percent) and,
+    for the modelled risk shares, ``huishoudens``, ``gem_huishouden_grootte``,
+    ``bevolkingsdichtheid``, ``personenautos``) and their polygons; shared by the shipped 2024
+    data and a gemeente's own wijk- en buurtkaart file (``kaart``)."""
+    kwb = _kwb()
+    all_wijken = sorted(w["wijkcode"])
+    w = w.copy()
+    w["inhabitants"] = pd.to_numeric(w["aantal_inwoners"], errors="coerce").fillna(0).clip(lower=0).astype(int)
     w = w[w["inhabitants"] > 0].sort_values("wijkcode").reset_index(drop=True)
     weights = w["inhabitants"].astype(float)
     s015, s1525 = w["0_15"] / 100, w["15_25"] / 100
@@ -199,7 +224,6 @@ def _load(code: str, min_children: float = 5) -> Geography:
     hh_weights = w["huishoudens"].fillna(w["inhabitants"] / 2.1).astype(float)
     for col, level in _levels(kwb, code).items():
         buurten[col] = _spread(level, score, ELASTICITY[col], hh_weights).to_numpy()
-    polys = polygons.get(code, [])
     buurten["wijk_code"] = _fold_small(buurten, polys, min_children).to_numpy() if min_children > 0 else buurten[
         "wijk_code"]
     host = dict(zip(w["wijkcode"], buurten["wijk_code"]))
@@ -208,8 +232,16 @@ def _load(code: str, min_children: float = 5) -> Geography:
               .reset_index())
     wijken.insert(1, "wijk_name", wijken["wijk_code"].map(names))
     drawn = tuple((a, host.get(a, a), rings) for a, _, rings in polys)
-    return Geography(code, str(kwb.loc[code, "gemeentenaam"]), buurten, wijken, drawn, _calibration(kwb, code),
-                     SOURCE)
+    calibration = _calibration(kwb, code) if code in kwb.index else {}
+    return Geography(code, name, buurten, wijken, drawn, calibration, source,
+                     wijk_aliases(all_wijken, host, polys))
+
+
+@lru_cache(maxsize=16)
+def _load(code: str, min_children: float = 5) -> Geography:
+    wijken_all, polygons, kwb = _tables()
+    w = wijken_all[wijken_all["gemeentecode"] == code]
+    return from_wijken(code, str(kwb.loc[code, "gemeentenaam"]), w, polygons.get(code, []), min_children, SOURCE)
 
 
 def load_gemeente(code_or_name: str, min_children: float = 5) -> Geography:

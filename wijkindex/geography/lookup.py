@@ -31,7 +31,8 @@ COLUMNS = ("postcode", "huisnummer", "buurt_code", "wijk_code")
 AREA_COLUMNS = ("buurt_code", "wijk_code")
 NOT_FOUND = "address not in the area lookup table"  # a fixed phrase: the public reason (no value)
 _NUMBER = re.compile(r"^\s*(\d{1,6})")
-_BUURT, _WIJK = re.compile(r"^BU\d{8}$"), re.compile(r"^WK\d{6}$")
+# the gemeente's 4 digits, then the wijk's 2 (and the buurt's 2 more): digits, or letters in Amsterdam
+_BUURT, _WIJK = re.compile(r"^BU\d{4}[0-9A-Z]{4}$"), re.compile(r"^WK\d{4}[0-9A-Z]{2}$")
 
 
 def house_number(raw: object) -> int | None:
@@ -91,9 +92,11 @@ def _load(path: Path, _stamp: int) -> AreaLookup:
         numbers.append(n)
         bu, wk = bu.strip().upper(), wk.strip().upper()
         if not _WIJK.match(wk):
-            problems.append(f"{Location(name, row, 'wijk_code')}: not a CBS wijk code (WK + 6 digits), got {wk[:20]!r}")
+            problems.append(f"{Location(name, row, 'wijk_code')}: not a CBS wijk code (WK + 6 digits or letters), "
+                            f"got {wk[:20]!r}")
         if not _BUURT.match(bu):
-            problems.append(f"{Location(name, row, 'buurt_code')}: not a CBS buurt code (BU + 8 digits), got {bu[:20]!r}")
+            problems.append(f"{Location(name, row, 'buurt_code')}: not a CBS buurt code (BU + 8 digits or letters), "
+                            f"got {bu[:20]!r}")
         elif _WIJK.match(wk) and bu[2:8] != wk[2:8]:
             problems.append(f"{Location(name, row, 'buurt_code')}: buurt {bu} does not lie in wijk {wk}")
     table = pd.DataFrame({"postcode": postcodes, "huisnummer": pd.array(numbers, dtype="Int64"),

@@ -19,7 +19,8 @@ from wijkindex.nodes.seal import check_peers, expected_edges
 from wijkindex.protocol import messages as m
 from wijkindex.protocol import relay
 from wijkindex.protocol.relay import Relay
-from wijkindex.protocol.sealing import add_noise_sealed, aggregate_sealed, transform_sealed, warm_pool
+from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, merge_noise_shares, transform_sealed,
+                                       warm_pool)
 from wijkindex.protocol.spec import JointIndicator
 from wijkindex.security.peers import verify_peer
 from wijkindex.security.pki import Identity
@@ -62,12 +63,16 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
     link_counts = link(party, ctx, spine_relay)
 
     def joint_input(j: JointIndicator) -> tuple[Relay, dict[bytes, int], bool, list[int]]:
-        chain = spec.chain(j)
-        prev = relays.get(chain[chain.index(party.name) - 1])
-        share = prev.shares.get(j.name) if prev else None
-        if prev is None or relay.joint_column(j.name) not in prev.columns or share is None \
-                or len(share) != ctx.joint_layout(j).n_ciphertexts:
+        hops = spec.previous_hops(j, party.name)
+        parts = [relays.get(h) for h in hops]
+        # after a region's spines: each child's cells from its own spine (spine_view), their shares summed
+        prev = parts[0] if len(parts) == 1 else (spine_relay if all(parts) else None)
+        shares = [r.shares.get(j.name) for r in parts if r is not None]
+        n = ctx.joint_layout(j).n_ciphertexts
+        if prev is None or not hops or len(shares) != len(hops) or any(sh is None or len(sh) != n for sh in shares) \
+                or any(relay.joint_column(j.name) not in r.columns for r in parts if r is not None):
             raise CryptoError(f"the relay carries no sealed cells or noise share for {j.name}")
+        share = merge_noise_shares(ctx.public_key, ctx.joint_layout(j), shares)  # type: ignore[arg-type]
         levels_of, drop = joint_levels(party.config, ctx, j)
         return prev, {bytes.fromhex(i): k for i, k in levels_of.items()}, drop, share
 
@@ -111,7 +116,7 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
         agg = [ctx.public_key.add(a, z) for a, z in zip(agg, share)]
         noised = add_noise_sealed(ctx.public_key, layout_j, agg, ctx.plan.joint.sample(layout_j.n_cells))
         vectors.append(m.ReleasedVector(j.name, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
-                                        noise_terms=len(spec.chain(j))))
+                                        noise_terms=len(spec.joint_noise_parties(j))))
     sealed = spine_relay.columns.get(relay.SEALED, {}) if spine_relay else {}
     marginal = [r for r in spec.releases(party.name) if not r.joint]  # indicators, population counts, linkage
     stats: dict[str, dict[str, int]] = {}

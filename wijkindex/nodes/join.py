@@ -77,7 +77,7 @@ def datasets_for(party: Party, spec: RoundSpec) -> set[str]:
     cfg = party.config
     req = spec.node(party.name)
     offered = [i.name for i in cfg.indicators]
-    joint_attrs = [a for j in spec.joint_for(party.name) for a in j.at(party.name)]
+    joint_attrs = [a for j in spec.joint_for(party.name) for a in spec.joint_at(j, party.name)]
     missing = list(dict.fromkeys(i for i in (*req.indicators, *joint_attrs) if i not in offered))
     if missing:
         raise _refuse(f"node {party.name} does not offer indicator(s) {', '.join(missing)}; "

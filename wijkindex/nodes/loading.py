@@ -111,7 +111,7 @@ def place_spine(config: NodeConfig, spec: RoundSpec, cells: tuple[m.Cell, ...], 
     areas = list(dict.fromkeys(c.area_code for c in cells))
     n_bands = len(spec.age_bands)
     mine = spec.own_areas(config.name, areas)  # in a region round, the spine's own gemeente's areas
-    area_idx = frame[area_col].map({a: i for i, a in enumerate(areas) if a in mine})
+    area_idx = frame[area_col].map(area_index(cells, mine))
     ref = spec.reference_date
     born = pd.to_datetime(frame["geboortedatum"])
     age = ref.year - born.dt.year - ((born.dt.month > ref.month) |
@@ -138,6 +138,18 @@ def place_spine(config: NodeConfig, spec: RoundSpec, cells: tuple[m.Cell, ...], 
     rows = frame.loc[ok.to_numpy()]
     return SpinePlacement(rows[ds.id_column].astype(str).to_numpy(), cell, rows,
                           age[ok].astype(int).to_numpy()), counts
+
+
+def area_index(cells: tuple[m.Cell, ...], mine: set[str]) -> dict[str, int]:
+    """{code a spine record may carry: index of the area it counts in}, for the areas in ``mine``:
+    each area's own code and its members (small or uninhabited areas folded into it, signed with
+    the cells), so a child whose record names a folded wijk is placed in the merged one."""
+    out: dict[str, int] = {}
+    for i, c in enumerate(dict((c.area_code, c) for c in cells).values()):
+        if c.area_code in mine:
+            out[c.area_code] = i
+            out.update((code, i) for code in c.members)
+    return out
 
 
 def own_cells(spec: RoundSpec, party: str, cells: tuple[m.Cell, ...]) -> np.ndarray:
@@ -221,7 +233,7 @@ def joint_levels(config: NodeConfig, ctx: RoundContext, joint: JointIndicator) -
     ``all``: the children with every one of this node's attributes (shift 0); the others drop out.
     ``count``: how many of this node's attributes a child has, capped (children absent count 0).
     """
-    mine = joint.at(config.name)
+    mine = ctx.spec.joint_at(joint, config.name)
     if not mine:
         return {}, False
     hits = [set(flagged_ids(config, ctx, ind)) for ind in mine]

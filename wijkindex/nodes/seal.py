@@ -52,6 +52,7 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
         raise WijkindexError("a cell holds more children than a packed slot can count")
     pseudonyms = Pseudonymiser(RoundKey.derive(party.secret, task.round_id)).pseudonymise_many(list(bsns))
     slots = {j.name: spine_slots(party, ctx, j, bsns, cells) for j in spec.joint_for(party.name)}
+    mine = own_cells(spec, party.name, ctx.cells)  # a region's spine counts (and noises) its own gemeente only
     chunks: list[m.RelayChunk] = []
     if task.recipients:
         columns: dict[str, dict[str, list[bytes]]] = {r.party: {} for r in task.recipients}
@@ -74,7 +75,9 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
         for (j, nxt), column in zip(forward, joint_columns):
             layout_j = ctx.joint_layout(j)
             columns[nxt][relay.joint_column(j.name)] = column
-            shares[nxt][j.name] = seal_noise(ctx.public_key, layout_j, ctx.plan.joint.sample(layout_j.n_cells))
+            share = np.asarray(ctx.plan.joint.sample(layout_j.n_cells), dtype=np.int64)
+            share[~np.repeat(mine, spec.levels(j))] = 0  # a region's spine noises its own gemeente's cells
+            shares[nxt][j.name] = seal_noise(ctx.public_key, layout_j, share.tolist())
         order = sorted(range(len(pseudonyms)), key=pseudonyms.__getitem__)  # order leaks nothing
         ordered = [pseudonyms[i] for i in order]
         for r in task.recipients:
@@ -94,7 +97,6 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
         return np.bincount(np.asarray(hit, dtype=np.int64), minlength=n_cells)
 
     vectors = []
-    mine = own_cells(spec, party.name, ctx.cells)  # a region's spine counts (and noises) its own gemeente only
     for out in spec.releases(party.name):
         if out.joint:
             hit = [s for s in slots[out.name] if s is not None]
@@ -107,8 +109,8 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
             c = counts_of(flagged_ids(party.config, ctx, out.name))
         noise = ctx.plan.joint if out.joint else ctx.plan.marginal
         noised = np.asarray(noise.add_to(c.astype(int).tolist()), dtype=np.int64)
-        if not out.joint:
-            noised[~mine] = 0  # cells of other gemeenten: no child of this spine, nothing released
+        # cells of other gemeenten: no child of this spine, nothing released
+        noised[~(np.repeat(mine, spec.levels(joints[out.name])) if out.joint else mine)] = 0
         vectors.append(m.ReleasedVector(out.name, clear=tuple(int(x) for x in noised)))
     release = m.NodeRelease(task.round_id, tuple(vectors), cost_of(party.name, ctx.plan, sorted(ctx.data)))
     return StepOutput(release, tuple(chunks))

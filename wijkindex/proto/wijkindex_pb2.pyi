@@ -113,14 +113,16 @@ class Layout(_message.Message):
     def __init__(self, n_cells: _Optional[int] = ..., slot_bits: _Optional[int] = ..., slots_per_ciphertext: _Optional[int] = ...) -> None: ...
 
 class Cell(_message.Message):
-    __slots__ = ("area_code", "area_name", "age_band")
+    __slots__ = ("area_code", "area_name", "age_band", "members")
     AREA_CODE_FIELD_NUMBER: _ClassVar[int]
     AREA_NAME_FIELD_NUMBER: _ClassVar[int]
     AGE_BAND_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
     area_code: str
     area_name: str
     age_band: str
-    def __init__(self, area_code: _Optional[str] = ..., area_name: _Optional[str] = ..., age_band: _Optional[str] = ...) -> None: ...
+    members: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, area_code: _Optional[str] = ..., area_name: _Optional[str] = ..., age_band: _Optional[str] = ..., members: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class JoinTask(_message.Message):
     __slots__ = ("round_id", "spec_toml", "paillier_public_key", "layout", "cells", "spec_signature", "coordinator_certificate_pem")

@@ -11,11 +11,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Cell:
-    """One cell of the round's geography (area x age band), in the round's fixed order."""
+    """One cell of the round's geography (area x age band), in the round's fixed order.
+
+    ``members``: the other area codes whose children count in this cell (small or uninhabited
+    areas the geography folded into this one); a spine child whose record names one of them is
+    placed here. Signed with the cells (``cells_sha256``)."""
 
     area_code: str
     area_name: str
     age_band: str
+    members: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:  # a list from JSON or protobuf: kept as a tuple (hashable, comparable)
+        object.__setattr__(self, "members", tuple(self.members))
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,11 @@ class PaillierPublicKey:
             acc = acc * c % n_sq
         return int(acc)
 
+    def add_plain(self, c: int, m: int) -> int:
+        """Homomorphic addition of a known plaintext m (mod n; negative m subtracts): c * g^m with
+        g = n + 1, so g^m = 1 + m n mod n^2. Not re-randomised: c's randomness carries over."""
+        return int(mpz(c) * (1 + mpz(m % self.n) * self.n) % mpz(self.n_sq))
+
     def mul_scalar(self, c: int, k: int) -> int:
         """Homomorphic multiplication of the plaintext by k."""
         return int(gmpy2.powmod(mpz(c), mpz(k), mpz(self.n_sq)))

@@ -27,9 +27,11 @@ _PRIMORIAL = gmpy2.primorial(20_000)  # every prime below 20,000: a real modulus
 
 
 def cells_digest(cells: Sequence[m.Cell]) -> str:
-    """SHA-256 (hex) of the canonical cell list: (area code, area name, age band) in round order."""
-    canon = json.dumps([[c.area_code, c.area_name, c.age_band] for c in cells], ensure_ascii=False,
-                       separators=(",", ":"))
+    """SHA-256 (hex) of the canonical cell list: (area code, area name, age band) in round order,
+    and a cell's members (the folded areas it counts) as a fourth item where it has any, so a
+    cell list without folded areas keeps the digest it always had."""
+    canon = json.dumps([[c.area_code, c.area_name, c.age_band, *([list(c.members)] if c.members else [])]
+                        for c in cells], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(b"wijkindex/v1/cells|" + canon.encode("utf-8")).hexdigest()
 
 
@@ -46,6 +48,28 @@ def check_cells(cells: Sequence[m.Cell], expected_digest: str, band_labels: Sequ
     if len(set(areas)) != len(areas) or any(
             c.area_code != areas[i // len(bands)] or c.age_band != bands[i % len(bands)] for i, c in enumerate(cells)):
         raise CryptoError("the cells are not every area once x every age band, in order")
+    check_members(cells, len(bands))
+
+
+def check_members(cells: Sequence[m.Cell], n_bands: int) -> None:
+    """Each folded area counts in one cell area only, of its own kind (WK or BU) and gemeente,
+    the same on every age band of that area, and is not itself an area of the round: otherwise
+    a child could be counted twice or moved to another gemeente's cells."""
+    areas = {c.area_code for c in cells}
+    seen: dict[str, str] = {}
+    for i, c in enumerate(cells):
+        if c.members != cells[i - i % n_bands].members:
+            raise CryptoError(f"area {c.area_code} has different members on different age bands")
+        if i % n_bands:
+            continue
+        for code in c.members:
+            if code in areas or code in seen:
+                raise CryptoError(f"area code {code} is folded into {c.area_code} but is also "
+                                  f"{'an area of the round' if code in areas else 'folded into ' + seen[code]}")
+            if code[:2] != c.area_code[:2] or code[2:6] != c.area_code[2:6]:
+                raise CryptoError(f"area code {code} is folded into {c.area_code}, an area of another level "
+                                  "or gemeente")
+            seen[code] = c.area_code
 
 
 def check_public_key(key: PaillierPublicKey, *, min_bits: int = MIN_KEY_BITS) -> None:

@@ -50,6 +50,7 @@ def _workers() -> int:
 _WORKER: dict[str, object] = {}
 _POOL: tuple[bytes, ProcessPoolExecutor] | None = None
 _POOL_LOCK = threading.Lock()
+_BUSY = 0  # parallel maps in flight: several nodes in one process (the demo, the tests) share the pool
 
 
 def _init_worker(public_key: bytes) -> None:
@@ -72,14 +73,16 @@ def _transform_chunk(job: tuple[PackingLayout, Sequence[bytes], Sequence[int | N
 def warm_pool(public_key: PaillierPublicKey, n_items: int) -> None:
     """Start the workers for this key now if ``n_items`` will be sealed or transformed in
     parallel: they build their tables while the caller goes on."""
-    if n_items >= _parallel_min() and _workers() > 1:
-        _pool(public_key).submit(_ready)
+    if n_items >= _parallel_min() and _workers() > 1 and (pool := _pool(public_key)) is not None:
+        pool.submit(_ready)
 
 
 def close_pool() -> None:
-    """Stop the workers (a node calls this when its step of a round is done)."""
+    """Stop the workers (a node calls this when its step of a round is done), unless another
+    node of this process is using them; they stop with the last user or the next round key."""
     with _POOL_LOCK:
-        _shutdown_locked()
+        if _BUSY == 0:
+            _shutdown_locked()
 
 
 def _shutdown_locked() -> None:
@@ -89,28 +92,46 @@ def _shutdown_locked() -> None:
         _POOL = None
 
 
-def _pool(public_key: PaillierPublicKey) -> ProcessPoolExecutor:
-    global _POOL
+def _pool(public_key: PaillierPublicKey, *, use: bool = False) -> ProcessPoolExecutor | None:
+    """The workers for this round key (started if need be); None while another round key's are
+    in use in this process. ``use`` counts the caller as a user until it calls ``_release``."""
+    global _POOL, _BUSY
     key = public_key.to_bytes()
     with _POOL_LOCK:
         if _POOL is not None and _POOL[0] != key:  # a new round key: its own workers and tables
+            if _BUSY:
+                return None
             _shutdown_locked()
         if _POOL is None:
             _POOL = (key, ProcessPoolExecutor(max_workers=_workers(), mp_context=mp.get_context("spawn"),
                                               initializer=_init_worker, initargs=(key,)))
+        _BUSY += use
         return _POOL[1]
+
+
+def _release() -> None:
+    global _BUSY
+    with _POOL_LOCK:
+        _BUSY -= 1
 
 
 def _in_parallel(public_key: PaillierPublicKey, fn: Callable[[T], list[bytes]], jobs: list[T], sizes: list[int],
                  progress: Callable[[int], None] | None) -> list[bytes]:
     out: list[bytes] = []
     done = 0
-    for size, part in zip(sizes, _pool(public_key).map(fn, jobs)):  # map keeps the order
-        out.extend(part)
-        done += size
-        if progress:
-            progress(done)
-    return out
+    pool = _pool(public_key, use=True)
+    serial = {_seal_chunk: _seal_serial, _transform_chunk: _transform_serial}[fn]  # type: ignore[index]
+    try:
+        parts = pool.map(fn, jobs) if pool is not None else (serial(public_key, *job) for job in jobs)  # type: ignore[operator,misc]
+        for size, part in zip(sizes, parts):  # map keeps the order
+            out.extend(part)
+            done += size
+            if progress:
+                progress(done)
+        return out
+    finally:
+        if pool is not None:
+            _release()
 
 
 def _chunks(n: int) -> list[slice]:
@@ -281,6 +302,21 @@ def add_noise_sealed(public_key: PaillierPublicKey, layout: PackingLayout, ciphe
     if len(ciphertexts) != layout.n_ciphertexts:
         raise ValueError("ciphertexts do not match the layout")
     return [public_key.add(c, z) for c, z in zip(ciphertexts, seal_noise(public_key, layout, noise))]
+
+
+def merge_noise_shares(public_key: PaillierPublicKey, layout: PackingLayout, shares: Sequence[Sequence[int]]
+                       ) -> list[int]:
+    """Several sealed noise shares as one noise term: their sum, less the offsets of all but one
+    (each share carries one per slot). For a region's spines, whose shares are zero outside their
+    own gemeente's cells, every slot then holds one offset and one spine's noise, and the chain's
+    offsets still fit the packed slots."""
+    if not shares or any(len(sh) != layout.n_ciphertexts for sh in shares):
+        raise ValueError("noise shares do not match the layout")
+    one = layout.pack([layout.offset] * layout.n_cells)  # one offset per slot, packed
+    out = list(shares[0])
+    for more in shares[1:]:  # one share at a time: a slot never holds more than two offsets
+        out = [public_key.add_plain(public_key.add(a, b), -one[k]) for k, (a, b) in enumerate(zip(out, more))]
+    return out
 
 
 def open_noised(private_key: PaillierPrivateKey, layout: PackingLayout, ciphertexts: Sequence[int],

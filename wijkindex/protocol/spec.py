@@ -266,29 +266,52 @@ class RoundSpec:
         return {ind: n.party for n in self.nodes for ind in n.indicators}
 
     def chain(self, joint: JointIndicator) -> tuple[str, ...]:
-        """The nodes a joint indicator's sealed cells visit: the spine, then attribute holders in node order."""
+        """The nodes a joint indicator's sealed cells visit: the spine (in a region round every
+        spine, each sealing its own children), then attribute holders in node order."""
         holders = {node for node, _ in joint.attributes}
-        return (self.spine, *(n.party for n in self.nodes if n.party in holders and n.party != self.spine))
+        return (*self.spine_parties, *(n.party for n in self.nodes if n.party in holders and not self.is_spine(n.party)))
+
+    def joint_at(self, joint: JointIndicator, party: str) -> tuple[str, ...]:
+        """This node's attributes of a joint: in a region round every spine holds the spine's
+        (the spec names them at the first spine)."""
+        return joint.at(self.spine_parties[0] if self.is_spine(party) else party)
+
+    def previous_hops(self, joint: JointIndicator, party: str) -> tuple[str, ...]:
+        """Whose relay of a joint's sealed cells this node continues: every spine's for the first
+        holder after the spines (it takes each child from its own spine), the node before otherwise."""
+        chain = self.chain(joint)
+        i = chain.index(party)
+        if self.is_spine(party):
+            return ()
+        return self.spine_parties if self.is_spine(chain[i - 1]) else (chain[i - 1],)
 
     def joint_for(self, party: str) -> tuple[JointIndicator, ...]:
         """The joint indicators whose chain passes this node (each costs it a noise share)."""
         return tuple(j for j in self.joint if party in self.chain(j))
 
     def joint_released_by(self, party: str) -> tuple[JointIndicator, ...]:
-        """The joint indicators whose noised counts this node releases (the chain's last node)."""
-        return tuple(j for j in self.joint if self.chain(j)[-1] == party)
+        """The joint indicators whose noised counts this node releases (the chain's last node; in a
+        region round whose chain is the spines only, each spine releases its own gemeente's)."""
+        return tuple(j for j in self.joint if (self.chain(j)[-1] == party or
+                                               self.is_spine(party) and self.is_spine(self.chain(j)[-1])))
 
     def next_hop(self, joint: JointIndicator, party: str) -> str | None:
         chain = self.chain(joint)
-        i = chain.index(party)
+        i = len(self.spine_parties) - 1 if self.is_spine(party) else chain.index(party)
         return chain[i + 1] if i + 1 < len(chain) else None
 
+    def joint_noise_parties(self, joint: JointIndicator) -> tuple[str, ...]:
+        """Whose joint noise share a cell of the released joint carries: one spine's (a region's
+        spine adds noise to its own gemeente's cells only) and every holder's."""
+        return tuple(p for p in self.chain(joint) if not self.is_spine(p) or p == self.spine_parties[0])
+
     def relay_edges(self) -> tuple[tuple[str, str], ...]:
-        """(sender, recipient) of every relay: the spine to each source, and each chain hop."""
+        """(sender, recipient) of every relay: every spine to each source, and each chain hop."""
         edges = {(sp, s.party) for sp in self.spine_parties for s in self.sources}
         for j in self.joint:
-            chain = self.chain(j)
-            edges.update(zip(chain, chain[1:]))
+            for p in self.chain(j):
+                if (nxt := self.next_hop(j, p)) is not None:
+                    edges.add((p, nxt))
         order = {p: i for i, p in enumerate(self.parties)}
         return tuple(sorted(edges, key=lambda e: (order[e[0]], order[e[1]])))
 
@@ -296,7 +319,8 @@ class RoundSpec:
         """Slots per cell of a joint's sealed vector: 1, or 1 + the most attributes a child can carry."""
         if joint.kind != "count":
             return 1
-        return 1 + sum(min(len(joint.at(p)), joint.cap) for p in self.chain(joint))
+        hops = (self.spine_parties[0], *(p for p in self.chain(joint) if not self.is_spine(p)))
+        return 1 + sum(min(len(self.joint_at(joint, p)), joint.cap) for p in hops)
 
     def scope(self, indicator: str) -> Scope:
         """An indicator's scope; a joint ``all`` indicator is of every child at the ages its
@@ -453,10 +477,7 @@ class RoundSpec:
         for n in nodes:
             if n.fuzzy and n.party in spine_parties:
                 bad(f"nodes.{n.party}.fuzzy", "a spine node links nothing; fuzzy linkage is for source nodes")
-        if len(spines) > 1 and raw.get("joint"):
-            bad("joint", "joint indicators and cumulative risk run in a gemeente's own round (one spine); "
-                         "a region round releases the marginal indicators")
-        joint = _parse_joint(raw.get("joint", []), bad, nodes, spines[0][1] if len(spines) == 1 else "")
+        joint = _parse_joint(raw.get("joint", []), bad, nodes, [p for _, p in spines])
         scopes = _parse_scopes(raw.get("indicator", {}), bad, nodes, joint, bands)
         if problems:
             listing = "\n  - ".join(problems)
@@ -652,7 +673,9 @@ def _parse_nodes(value: Any, bad: Any, known_nodes: Iterable[str] | None,
     return out
 
 
-def _parse_joint(value: Any, bad: Any, nodes: list[NodeRequest], spine: str) -> tuple[JointIndicator, ...]:
+def _parse_joint(value: Any, bad: Any, nodes: list[NodeRequest], spines: list[str]) -> tuple[JointIndicator, ...]:
+    """The [[joint]] tables. In a region round an attribute may name any spine: it is every spine's
+    (each holds its own gemeente's children), written at the first spine."""
     if not isinstance(value, list):
         bad("joint", "a list of [[joint]] tables")
         return ()
@@ -690,8 +713,8 @@ def _parse_joint(value: Any, bad: Any, nodes: list[NodeRequest], spine: str) -> 
             if node not in parties or not _NAME.match(ind):
                 bad(f"{path}.attributes", f"{a!r}: node:indicator with a node of this round "
                     f"({', '.join(sorted(parties))})")
-            parsed.append((node, ind))
-        chain = {spine, *(n for n, _ in parsed)}
+            parsed.append((spines[0] if node in spines else node, ind))
+        chain = {spines[0] if spines else "", *(n for n, _ in parsed)}
         if len(chain) > MAX_CHAIN:
             bad(f"{path}.attributes", f"the chain {', '.join(sorted(chain))} visits {len(chain)} nodes; "
                 f"at most {MAX_CHAIN} (the spine and two sources) fit the packed slots")

@@ -35,6 +35,21 @@ class RegionInfo:
     spines: dict[str, str]
     geographies: tuple[Geography, ...]
 
+    def _at_spines(self, table: dict[str, list[str]]) -> dict[str, list[str]]:
+        """Joint attributes of the gemeente holder named at the first spine (a region spec's
+        spine attributes are every spine's)."""
+        first = next(iter(self.spines.values()))
+        return {k: [first + a[len(SPINE_HOLDER):] if a.startswith(SPINE_HOLDER + ":") else a for a in attrs]
+                for k, attrs in table.items()}
+
+    @property
+    def joint(self) -> dict[str, list[str]]:
+        return self._at_spines(self.federation.joint)
+
+    @property
+    def cumulative(self) -> dict[str, list[str]]:
+        return self._at_spines(self.federation.cumulative)
+
     @property
     def holders(self) -> dict[str, list[str]]:
         """Holder folder -> indicators: every spine asks the gemeente holder's indicators."""
