@@ -89,10 +89,16 @@ def test_index_agrees_with_truth_within_the_recorded_noise(released: Captured, c
     within90 = 0
     for row in merged.itertuples():
         # a bound the noise exceeds with probability 1e-6 over the whole index (Bonferroni)
+        den = spec.denominator_of(row.indicator)  # the spine's population, or a source's linked children
+        den_party = den.split(":", 1)[1].split("@")[0] if den.startswith("population:") else "gemeente"
         num_bound = dp.discrete_laplacian_scale_to_accuracy(scale[row.source], 1e-6 / n)
-        den_bound = dp.discrete_laplacian_scale_to_accuracy(scale["gemeente"], 1e-6 / n)  # the spine node
-        assert abs(row.denominator - row.denominator_true) <= den_bound, row
-        assert abs(row.numerator - row.numerator_true) <= num_bound + den_bound, row
+        den_bound = dp.discrete_laplacian_scale_to_accuracy(scale[den_party], 1e-6 / n)
+        # a fuzzy node loses the survey records that leave their block (about 11-13% of them:
+        # docs/linkage.md), so its counts may fall short of the truth by that much besides the noise
+        lost = 0.15 * row.numerator_true if spec.node(row.source).fuzzy else 0
+        lost_den = 0.15 * row.denominator_true if den_party != "gemeente" and spec.node(den_party).fuzzy else 0
+        assert -den_bound - lost_den <= row.denominator - row.denominator_true <= den_bound, row
+        assert -num_bound - den_bound - lost <= row.numerator - row.numerator_true <= num_bound + den_bound, row
         if row.denominator_true > 0 and abs(row.rate - row.numerator_true / row.denominator_true) <= row.moe90:
             within90 += 1
     # the published 90% margins cover the truth about 90% of the time (loose bounds: clamping helps)
