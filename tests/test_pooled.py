@@ -120,3 +120,28 @@ def test_federation_section_of_the_report() -> None:
     assert "Deventer, Kampen, Zwolle" in html and "ontbrekend" in html
     assert "nog geen vergelijking" in section_federation(zwolle, comparisons([zwolle], ["GM0193"]))
     assert section_federation(zwolle, None) == ""
+
+
+def test_pooled_changes_cover_and_need_the_same_gemeenten() -> None:
+    """The country's year-on-year change from the gemeenten' rounds: its 90% interval covers the
+    true change (0 here) about 90% of the time over 200 re-noised years; a year that pools other
+    gemeenten gives no change, and the report says why."""
+    from wijkindex.estimators.trend import pooled_changes
+    from wijkindex.report.federation import section_pooled_trend
+
+    rng = np.random.default_rng(11)
+    years = [pooled_rows([_index(rng, period=2000 + i)], "NL01", "Nederland", "land") for i in range(200)]
+    ch = pooled_changes(pd.concat(years, ignore_index=True))
+    assert len(ch) == 199 and ch["comparable"].all()
+    covered = (ch["change_low90"] <= 0) & (ch["change_high90"] >= 0)
+    assert 0.84 <= covered.mean() <= 0.96, covered.mean()
+    assert abs(ch["change"].mean()) < 3 * ch["change"].std() / math.sqrt(len(ch))
+    a = pooled_rows([_index(rng, period=2023)], "NL01", "Nederland", "land")
+    b = pooled_rows([_index(rng, period=2024).iloc[:2]], "NL01", "Nederland", "land")  # GM0003 has no round
+    both = pd.concat([a, b], ignore_index=True)
+    (row,) = pooled_changes(both).itertuples()
+    assert not row.comparable and math.isnan(row.change)
+    html = section_pooled_trend(both)
+    assert "niet te vergelijken" in html and "Nederland (NL01)" in html
+    same = pd.concat([a, pooled_rows([_index(rng, period=2024)], "NL01", "Nederland", "land")], ignore_index=True)
+    assert "niet te vergelijken" not in section_pooled_trend(same) and "2023-2024" in section_pooled_trend(same)

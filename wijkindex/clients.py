@@ -215,6 +215,21 @@ def history_of(client: AggregatorClient, index: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([*frames, index], ignore_index=True)
 
 
+def pooled_history_of(client: AggregatorClient, history: pd.DataFrame, pooled: pd.DataFrame | None
+                      ) -> pd.DataFrame | None:
+    """The federation's pooled figures of every period of ``history`` (each period's round's, as
+    the aggregator computes them now), with this period's ``pooled``: for their trend."""
+    if pooled is None:
+        return None
+    period = int(history["period"].max())
+    frames = [pooled]
+    for rid in history.loc[history["period"] != period, "round_id"].dropna().unique():
+        more = client.get_pooled(str(rid))
+        if more is not None and not more.empty:
+            frames.append(more)
+    return pd.concat(frames, ignore_index=True)
+
+
 def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, index_definition: Path | None = None,
                  data_dir: Path | None = None, gemeente: str | None = None) -> tuple[Path, ...]:
     """The researcher's report: the tables plus a self-contained report.html (with trends when
@@ -233,7 +248,8 @@ def write_report(client: AggregatorClient, round_id: str, out_dir: Path, *, inde
     folder = None if data_dir is not None and Path(data_dir).is_file() else data_dir  # a file: its geography
     html = render_report(df, out_dir / "report.html", title=f"{definition.name}, ronde {round_id}",
                          privacy=privacy_rows(status), composite=composite, data_dir=folder,
-                         relative_risk=rr, history=history, geography=geography, pooled=pooled)
+                         relative_risk=rr, history=history, geography=geography, pooled=pooled,
+                         pooled_history=pooled_history_of(client, history, pooled))
     return (*tables, *((trend,) if trend else ()), html)
 
 

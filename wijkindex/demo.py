@@ -34,7 +34,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     """Synth (``years`` periods), PKI, aggregator and nodes as processes; one round per period
     (the last with the joint indicators and cumulative risk); tables and report.html.
     ``gemeente``: a CBS gemeente (code or name) instead of Zwolle 2014 (or ``data_dir``)."""
-    from wijkindex.clients import history_of, privacy_rows, write_table, write_tables
+    from wijkindex.clients import history_of, pooled_history_of, privacy_rows, write_table, write_tables
     from wijkindex.report.html import render_report
     from wijkindex.synth.generator import generate_federation
 
@@ -86,6 +86,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
             index, status = researcher.get_index(round_id)
             pooled = researcher.get_pooled(round_id)
             history = history_of(researcher, index)
+            pooled_history = pooled_history_of(researcher, history, pooled)
     finally:
         procs.stop()
     _, composite, rr = write_tables(index, out, pooled=pooled)  # index.csv/.parquet with the reference rows
@@ -94,7 +95,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     render_report(index, out / "report.html", title=f"Kinderindex {geo.gemeente_name} {info.period}",
                   privacy=privacy_rows(status), composite=composite, data_dir=None if own_file else data_dir,
                   relative_risk=rr,
-                  history=history, geography=geo, pooled=pooled, notes=[
+                  history=history, geography=geo, pooled=pooled, pooled_history=pooled_history, notes=[
                       _geo_note(geo, bool(gemeente) or own_file, file_name if own_file else "2024"),
                       *((f"Koppeling {r['node']}: {r['linked_exact']:,} kinderen op BSN, {r['linked_fuzzy']:,} alleen op "
                          f"naam, geboortedatum en postcode (versleuteld), {r['not_linked']:,} records niet gekoppeld "
@@ -119,7 +120,7 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
     """A region's federation: a BRP node per gemeente (the spine of its own children), one
     regional GGD and one school board; a region round per period (marginal indicators: chains
     stay within one gemeente's round), the tables and a report of the region and its gemeenten."""
-    from wijkindex.clients import history_of, privacy_rows, write_table, write_tables
+    from wijkindex.clients import history_of, pooled_history_of, privacy_rows, write_table, write_tables
     from wijkindex.geography import combine, load_region
     from wijkindex.report.html import render_report
     from wijkindex.synth.region import generate_region
@@ -157,6 +158,7 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
             index, status = researcher.get_index(round_id)
             pooled = researcher.get_pooled(round_id)
             history = history_of(researcher, index)
+            pooled_history = pooled_history_of(researcher, history, pooled)
     finally:
         procs.stop()
     _, composite, rr = write_tables(index, out, pooled=pooled)
@@ -164,7 +166,7 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
         write_table(history, out / "history.csv")
     render_report(index, out / "report.html", title=f"Kinderindex {reg.name} {fed_info.period}",
                   privacy=privacy_rows(status), composite=composite, relative_risk=rr, history=history,
-                  geography=combine(geos, reg.code, reg.name), pooled=pooled, notes=[
+                  geography=combine(geos, reg.code, reg.name), pooled=pooled, pooled_history=pooled_history, notes=[
                       (f"Synthetische gegevens op de echte wijken van de {len(geos)} gemeenten van {reg.name} (2024). "
                        "Bron: CBS, Kadaster.",
                        f"Synthetic data on the real wijken of the {len(geos)} municipalities of {reg.name} (2024). "

@@ -63,3 +63,33 @@ def year_on_year(history: pd.DataFrame) -> pd.DataFrame:
     cols = ["period", "previous_period", *KEYS, "rate", "previous_rate", "change", "change_moe90",
             "change_low90", "change_high90"]
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def pooled_as_history(pooled: pd.DataFrame) -> pd.DataFrame:
+    """The federation's pooled rows (estimators/pooled.py, one per period, area, indicator and band)
+    in the history's form, the area's code as ``wijk_code``, so that ``year_on_year`` takes them."""
+    return pd.DataFrame({
+        "period": pooled["period"].astype(int), "wijk_code": pooled["area_code"], "wijk_name": pooled["area_name"],
+        "indicator": pooled["indicator"], "age_band": pooled["age_band"],
+        "numerator_noisy": pooled["numerator_noisy"].astype(float),
+        "denominator_noisy": pooled["denominator_noisy"].astype(float),
+        "numerator_moe90": pooled["numerator_moe90"].astype(float),
+        "denominator_moe90": pooled["denominator_moe90"].astype(float),
+        "suppressed": False, "covered": pooled["gemeenten_covered"].fillna("").astype(str)})
+
+
+def pooled_changes(pooled_history: pd.DataFrame) -> pd.DataFrame:
+    """Year-on-year change of each pooled area (the country, a region, the peers), as ``year_on_year``
+    computes it, where both years pool the same gemeenten; ``comparable`` is False, and the change
+    left out, where they do not (a figure over other gemeenten is not a change)."""
+    h = pooled_as_history(pooled_history)
+    ch = year_on_year(h)
+    if ch.empty:
+        return ch.assign(comparable=pd.Series(dtype=bool))
+    covered = h.groupby(["period", "wijk_code", "indicator"])["covered"].agg(lambda s: frozenset(s))
+    same = [covered.get((p, c, i)) == covered.get((q, c, i))
+            for p, q, c, i in zip(ch["period"], ch["previous_period"], ch["wijk_code"], ch["indicator"])]
+    ch["comparable"] = same
+    for col in ("change", "change_moe90", "change_low90", "change_high90"):
+        ch[col] = ch[col].where(ch["comparable"])
+    return ch

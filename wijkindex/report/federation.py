@@ -148,3 +148,38 @@ def section_federation(index: pd.DataFrame, pooled: pd.DataFrame | None) -> str:
                      f"<th>{tr('leeftijd', 'age')}</th><th>{html.escape(name)}</th>{th}</tr></thead>"
                      f"<tbody>{''.join(body)}</tbody></table>" + _coverage(areas))
     return "".join(parts)
+
+
+def section_pooled_trend(pooled_history: pd.DataFrame | None) -> str:
+    """The latest year-on-year change of the federation's pooled figures (the country, the region,
+    the peers), with its 90% interval; where the two years pool different gemeenten, no change."""
+    from wijkindex.estimators.trend import pooled_changes
+
+    if pooled_history is None or pooled_history.empty or pooled_history["period"].nunique() < 2:
+        return ""
+    ch = pooled_changes(pooled_history)
+    ch = ch[ch["period"] == ch["period"].max()]
+    if ch.empty:
+        return ""
+    body = []
+    for (ind, code), g in ch.groupby(["indicator", "wijk_code"], sort=False):
+        r = g.iloc[0]
+        if bool(r["comparable"]):
+            clear = r["change_low90"] > 0 or r["change_high90"] < 0
+            cell = (f"{100 * r['change']:+.1f} <span class='moe'>({100 * r['change_low90']:+.1f} {tr('tot', 'to')} "
+                    f"{100 * r['change_high90']:+.1f})</span>"
+                    + (" " + tr("duidelijk", "clear") if clear else ""))
+        else:
+            cell = tr("niet te vergelijken: de jaren tellen andere gemeenten",
+                      "not comparable: the years pool different municipalities")
+        body.append(f"<tr><td>{tr_label(str(ind))}</td><td>{html.escape(str(r['wijk_name']))} ({html.escape(str(code))})"
+                    f"</td><td>{cell}</td></tr>")
+    before, after = int(ch["previous_period"].iloc[0]), int(ch["period"].iloc[0])
+    return (f"<h3>{tr(f'Verandering {before}-{after} in de federatie', f'Change {before}-{after} in the federation')} "
+            f"{csv_link(ch, 'verandering_federatie.csv')}</h3><p class='sub'>" + tr(
+                "Land, regio en vergelijkbare gemeenten uit de rondes van de federatie: verschil in procentpunten "
+                "(0-17 jaar) met 90%-interval; alleen waar beide jaren dezelfde gemeenten tellen.",
+                "Country, region and similar municipalities from the federation's rounds: difference in percentage "
+                "points (ages 0-17) with 90% interval; only where both years pool the same municipalities.") + "</p>"
+            f"<table><thead><tr><th>indicator</th><th>{tr('gebied', 'area')}</th>"
+            f"<th>{tr('verandering', 'change')}</th></tr></thead><tbody>{''.join(body)}</tbody></table>")

@@ -20,7 +20,7 @@ from wijkindex.report.charts import (LEVEL_COLOURS, MIN_CHILDREN_SHARES, _level_
                                      _trend_changes, section_cumulative, section_relative_risk, section_trend)
 from wijkindex.report.labels import (LABELS, LABELS_EN, NOT_APPLICABLE, SOURCES, band_names, label, label_en, tr,
                                      tr_band, tr_label)
-from wijkindex.report.federation import section_federation
+from wijkindex.report.federation import section_federation, section_pooled_trend
 from wijkindex.report.maps import EXPLORER_JS, section_explorer
 from wijkindex.report.national import available as national_available
 from wijkindex.report.national import section_national
@@ -46,14 +46,16 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
                   relative_risk: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
                   geography: Geography | None = None, national: bool | None = None,
                   national_groups: Mapping[str, str] | None = None,
-                  reference: pd.DataFrame | None = None, pooled: pd.DataFrame | None = None) -> Path:
+                  reference: pd.DataFrame | None = None, pooled: pd.DataFrame | None = None,
+                  pooled_history: pd.DataFrame | None = None) -> Path:
     """Write the report atomically and return its path. ``history``: index rows of several periods;
     ``geography``: whose polygons the wijk map draws (default: see ``svgmap.polygons_for``);
     ``national``: the map of all gemeenten of the Netherlands (default: on when the shipped CBS
     data is installed); ``national_groups``: GM code -> region code, regions outlined on it (default: the GGD regions);
     ``reference``: the published CBS figures beside the index (default: ``reference_for_index``);
     ``pooled``: the federation's figures for the same comparisons (``AggregatorClient.get_pooled``;
-    None: no such section, the report was made without the aggregator).
+    None: no such section, the report was made without the aggregator); ``pooled_history``: those
+    figures of several periods (``clients.pooled_history_of``), for their year-on-year change.
     A region round's index reports the region, with its gemeenten side by side."""
     if national is None:
         national = national_available()
@@ -75,7 +77,7 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
              section_national(whole, national_groups) if national else "",
              section_reference(reference, indicators=dict.fromkeys(index["indicator"])), section_federation(whole, pooled),
              section_composite(composite), section_cumulative(index), section_relative_risk(relative_risk),
-             section_trend(history), section_privacy(privacy), section_summary(index)]
+             section_trend(history), section_pooled_trend(pooled_history), section_privacy(privacy), section_summary(index)]
     parts += [section_indicator(index, str(i)) for i in dict.fromkeys(index["indicator"])]
     parts.append(section_footnotes())
     doc = (f"<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
