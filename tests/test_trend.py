@@ -106,3 +106,22 @@ def test_a_change_compares_only_the_bands_shown_in_both_years() -> None:
                                 [NoisedRelease("x", "g", (5, 10, 20), 1, 1, 1.6)]))
     ch = year_on_year(pd.concat(h, ignore_index=True)).set_index("wijk_code")
     assert ch.loc["WK01", "change"] == pytest.approx(0.0)  # 30/200 both years, the 0-3 band left out
+
+
+def test_changes_per_age_group_are_each_bands_own() -> None:
+    """``by_band``: each age group's change is the change of that band alone; a band suppressed in
+    one year has none."""
+    cells = [Cell("WK01", "a", b) for b in BANDS]
+    h = []
+    for y, pop, num in ((2013, (5, 100, 200), (1, 10, 20)), (2014, (100, 100, 200), (5, 20, 30))):
+        h.append(assemble_index(IndexMeta(f"r{y}", y, GM, "Zwolle"), cells,
+                                NoisedRelease("population", "g", pop, 1, 1, 1.6),
+                                [NoisedRelease("x", "g", num, 1, 1, 1.6)]))
+    history = pd.concat(h, ignore_index=True)
+    ch = year_on_year(history, by_band=True)
+    ch = ch[ch["wijk_code"] == "WK01"].set_index("age_band")
+    assert BANDS[0] not in ch.index  # suppressed in 2013 (5 children)
+    assert ch.loc[BANDS[1], "change"] == pytest.approx(20 / 100 - 10 / 100)
+    assert ch.loc[BANDS[2], "change"] == pytest.approx(30 / 200 - 20 / 200)
+    whole = year_on_year(history).set_index("wijk_code").loc["WK01", "change"]
+    assert whole == pytest.approx(50 / 300 - 30 / 300)  # 0-17 over the bands shown in both years

@@ -18,16 +18,18 @@ from wijkindex.vocabulary import Z90
 KEYS = ["wijk_code", "wijk_name", "indicator"]
 
 
-def period_rates(history: pd.DataFrame, bands: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per period, area and indicator: the 0-17 rate over the non-suppressed bands (or the
-    (period, wijk_code, indicator, age_band) rows of ``bands``), its noise variance and 90% margin."""
+def period_rates(history: pd.DataFrame, bands: pd.DataFrame | None = None, *, by_band: bool = False) -> pd.DataFrame:
+    """Per period, area and indicator (and age band, ``by_band``): the 0-17 rate over the
+    non-suppressed bands (or the (period, wijk_code, indicator, age_band) rows of ``bands``), its
+    noise variance and 90% margin."""
+    keys = [*KEYS, "age_band"] if by_band else KEYS
     rows = history[~history["suppressed"].astype(bool)].copy()
     if bands is not None:
         rows = rows.merge(bands, on=list(bands.columns))
     rows["num_var"] = (rows["numerator_moe90"].astype(float) / Z90) ** 2
     rows["den_var"] = (rows["denominator_moe90"].astype(float) / Z90) ** 2
     num, den = noisy_columns(rows)
-    g = rows.groupby(["period", *KEYS], sort=False).agg(
+    g = rows.groupby(["period", *keys], sort=False).agg(
         num=(num, "sum"), den=(den, "sum"), num_var=("num_var", "sum"), den_var=("den_var", "sum")).reset_index()
     d = g["den"].astype(float).where(g["den"] > 0)
     g["rate"] = g["num"].astype(float) / d
@@ -44,13 +46,15 @@ def _shared_bands(history: pd.DataFrame, before: int, after: int) -> pd.DataFram
     return pd.concat([cells.assign(period=p) for p in (before, after)], ignore_index=True)
 
 
-def year_on_year(history: pd.DataFrame) -> pd.DataFrame:
-    """Per pair of consecutive periods, area and indicator: ``change`` (rate this year minus last
-    year, 0-17 over the bands shown in both) and its 90% interval ``change_low90``/``change_high90``."""
+def year_on_year(history: pd.DataFrame, *, by_band: bool = False) -> pd.DataFrame:
+    """Per pair of consecutive periods, area and indicator (and age band, ``by_band``): ``change``
+    (rate this year minus last year, 0-17 over the bands shown in both, or the band's) and its 90%
+    interval ``change_low90``/``change_high90``."""
+    keys = [*KEYS, "age_band"] if by_band else KEYS
     periods = sorted(int(p) for p in history["period"].unique())
     frames = []
     for before, after in zip(periods, periods[1:]):
-        r = period_rates(history, _shared_bands(history, before, after)).set_index(["period", *KEYS])
+        r = period_rates(history, _shared_bands(history, before, after), by_band=by_band).set_index(["period", *keys])
         a, b = r.loc[after], r.loc[before]
         both = a.index.intersection(b.index)
         a, b = a.loc[both], b.loc[both]
@@ -60,7 +64,7 @@ def year_on_year(history: pd.DataFrame) -> pd.DataFrame:
             "change": a["rate"] - b["rate"], "change_moe90": half,
             "change_low90": a["rate"] - b["rate"] - half, "change_high90": a["rate"] - b["rate"] + half,
         }).reset_index())
-    cols = ["period", "previous_period", *KEYS, "rate", "previous_rate", "change", "change_moe90",
+    cols = ["period", "previous_period", *keys, "rate", "previous_rate", "change", "change_moe90",
             "change_low90", "change_high90"]
     return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
 
@@ -78,12 +82,12 @@ def pooled_as_history(pooled: pd.DataFrame) -> pd.DataFrame:
         "suppressed": False, "covered": pooled["gemeenten_covered"].fillna("").astype(str)})
 
 
-def pooled_changes(pooled_history: pd.DataFrame) -> pd.DataFrame:
+def pooled_changes(pooled_history: pd.DataFrame, *, by_band: bool = False) -> pd.DataFrame:
     """Year-on-year change of each pooled area (the country, a region, the peers), as ``year_on_year``
     computes it, where both years pool the same gemeenten; ``comparable`` is False, and the change
     left out, where they do not (a figure over other gemeenten is not a change)."""
     h = pooled_as_history(pooled_history)
-    ch = year_on_year(h)
+    ch = year_on_year(h, by_band=by_band)
     if ch.empty:
         return ch.assign(comparable=pd.Series(dtype=bool))
     covered = h.groupby(["period", "wijk_code", "indicator"])["covered"].agg(lambda s: frozenset(s))

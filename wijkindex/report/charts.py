@@ -9,7 +9,7 @@ import pandas as pd
 
 from wijkindex.estimators.consistency import cumulative_shares
 from wijkindex.estimators.trend import period_rates, year_on_year
-from wijkindex.report.labels import label, tr, tr_label
+from wijkindex.report.labels import band_names, label, tr, tr_band, tr_label
 from wijkindex.report.page import _shade, csv_link
 
 LEVEL_COLOURS = ("#e8eef7", "#f3d9a4", "#e49a5b", "#b8412c")
@@ -180,29 +180,44 @@ def section_trend(history: pd.DataFrame | None) -> str:
     return "".join(parts) + _trend_changes(history, gm_code)
 
 
+def change_cell(r: Any) -> str:
+    """A change in percentage points with its 90% interval, and "clear" where it excludes 0."""
+    if r is None or pd.isna(r["change"]):
+        return "-"
+    clear = r["change_low90"] > 0 or r["change_high90"] < 0
+    return (f"{100 * r['change']:+.1f} <span class='moe'>({100 * r['change_low90']:+.1f} {tr('tot', 'to')} "
+            f"{100 * r['change_high90']:+.1f})</span>" + (" <b>" + tr("duidelijk", "clear") + "</b>" if clear else ""))
+
+
 def _trend_changes(history: pd.DataFrame, gm_code: str) -> str:
-    """The latest year-on-year change per indicator: the gemeente's with its 90% interval, and how
-    many wijken changed clearly (their interval excludes 0)."""
+    """The latest year-on-year change per indicator: the gemeente's (0-17 and per age group) with its
+    90% interval, and how many wijken changed clearly (their interval excludes 0)."""
     ch = year_on_year(history)
     ch = ch[ch["period"] == ch["period"].max()]
     if ch.empty:
         return ""
+    per_band = year_on_year(history, by_band=True)
+    per_band = per_band[(per_band["period"] == ch["period"].max()) & (per_band["wijk_code"] == gm_code)]
+    bands = [b for b in dict.fromkeys(history["age_band"].astype(str)) if b in set(per_band["age_band"])]
     body = []
     for ind, g in ch.groupby("indicator", sort=False):
         gm = g[g["wijk_code"] == gm_code]
         wijk = g[g["wijk_code"] != gm_code]
         up, down = int((wijk["change_low90"] > 0).sum()), int((wijk["change_high90"] < 0).sum())
-        cell = (f"{100 * gm['change'].iloc[0]:+.1f} <span class='moe'>({100 * gm['change_low90'].iloc[0]:+.1f} "
-                f"{tr('tot', 'to')} {100 * gm['change_high90'].iloc[0]:+.1f})</span>" if len(gm) else "-")
-        body.append(f"<tr><td>{tr_label(str(ind))}</td><td>{cell}</td><td>{up}</td><td>{down}</td></tr>")
+        by = per_band[per_band["indicator"] == ind].set_index("age_band")
+        cells = "".join(f"<td>{change_cell(by.loc[b] if b in by.index else None)}</td>" for b in bands)
+        body.append(f"<tr><td>{tr_label(str(ind))}</td><td>{change_cell(gm.iloc[0] if len(gm) else None)}</td>"
+                    f"{cells}<td>{up}</td><td>{down}</td></tr>")
     before, after = int(ch["previous_period"].iloc[0]), int(ch["period"].iloc[0])
+    names = band_names(bands)
+    band_heads = "".join(f"<th>{tr_band(b, names)}</th>" for b in bands)
     return (f"<h3>{tr(f'Verandering {before}-{after}', f'Change {before}-{after}')} "
-            f"{csv_link(ch, 'verandering.csv')}</h3><p class='sub'>" + tr(
-                "Verschil in procentpunten (0-17 jaar), met 90%-interval uit de ruis van beide jaren. Een interval "
-                "dat 0 omvat is geen duidelijke verandering.",
-                "Difference in percentage points (ages 0-17), with 90% interval from both years' noise. An "
-                "interval that contains 0 is no clear change.") + "</p>"
-            f"<table><thead><tr><th>indicator</th><th>{tr('gemeente', 'municipality')}</th>"
+            f"{csv_link(ch, 'verandering.csv')} {csv_link(per_band, 'verandering_leeftijd.csv')}</h3><p class='sub'>" + tr(
+                "Verschil in procentpunten (0-17 jaar en per leeftijdsgroep), met 90%-interval uit de ruis van beide "
+                "jaren. Een interval dat 0 omvat is geen duidelijke verandering.",
+                "Difference in percentage points (ages 0-17 and per age group), with 90% interval from both years' "
+                "noise. An interval that contains 0 is no clear change.") + "</p>"
+            f"<table><thead><tr><th>indicator</th><th>{tr('gemeente', 'municipality')} 0-17</th>{band_heads}"
             f"<th>{tr('wijken duidelijk hoger', 'neighbourhoods clearly up')}</th>"
             f"<th>{tr('wijken duidelijk lager', 'neighbourhoods clearly down')}</th></tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table>")

@@ -152,34 +152,43 @@ def section_federation(index: pd.DataFrame, pooled: pd.DataFrame | None) -> str:
 
 def section_pooled_trend(pooled_history: pd.DataFrame | None) -> str:
     """The latest year-on-year change of the federation's pooled figures (the country, the region,
-    the peers), with its 90% interval; where the two years pool different gemeenten, no change."""
+    the peers), 0-17 and per age group, with its 90% interval; where the two years pool different
+    gemeenten, no change."""
     from wijkindex.estimators.trend import pooled_changes
+    from wijkindex.report.charts import change_cell
 
     if pooled_history is None or pooled_history.empty or pooled_history["period"].nunique() < 2:
         return ""
+    latest = int(pooled_history["period"].max())
     ch = pooled_changes(pooled_history)
-    ch = ch[ch["period"] == ch["period"].max()]
+    ch = ch[ch["period"] == latest]
     if ch.empty:
         return ""
+    per_band = pooled_changes(pooled_history, by_band=True)
+    per_band = per_band[per_band["period"] == latest]
+    bands = [b for b in dict.fromkeys(pooled_history["age_band"].astype(str)) if b in set(per_band["age_band"])]
     body = []
     for (ind, code), g in ch.groupby(["indicator", "wijk_code"], sort=False):
         r = g.iloc[0]
-        if bool(r["comparable"]):
-            clear = r["change_low90"] > 0 or r["change_high90"] < 0
-            cell = (f"{100 * r['change']:+.1f} <span class='moe'>({100 * r['change_low90']:+.1f} {tr('tot', 'to')} "
-                    f"{100 * r['change_high90']:+.1f})</span>"
-                    + (" " + tr("duidelijk", "clear") if clear else ""))
+        if not bool(r["comparable"]):
+            cells = (f"<td colspan='{1 + len(bands)}'>" + tr("niet te vergelijken: de jaren tellen andere gemeenten",
+                                                             "not comparable: the years pool different municipalities")
+                     + "</td>")
         else:
-            cell = tr("niet te vergelijken: de jaren tellen andere gemeenten",
-                      "not comparable: the years pool different municipalities")
+            by = per_band[(per_band["indicator"] == ind) & (per_band["wijk_code"] == code)].set_index("age_band")
+            cells = f"<td>{change_cell(r)}</td>" + "".join(
+                f"<td>{change_cell(by.loc[b] if b in by.index else None)}</td>" for b in bands)
         body.append(f"<tr><td>{tr_label(str(ind))}</td><td>{html.escape(str(r['wijk_name']))} ({html.escape(str(code))})"
-                    f"</td><td>{cell}</td></tr>")
-    before, after = int(ch["previous_period"].iloc[0]), int(ch["period"].iloc[0])
-    return (f"<h3>{tr(f'Verandering {before}-{after} in de federatie', f'Change {before}-{after} in the federation')} "
-            f"{csv_link(ch, 'verandering_federatie.csv')}</h3><p class='sub'>" + tr(
-                "Land, regio en vergelijkbare gemeenten uit de rondes van de federatie: verschil in procentpunten "
-                "(0-17 jaar) met 90%-interval; alleen waar beide jaren dezelfde gemeenten tellen.",
-                "Country, region and similar municipalities from the federation's rounds: difference in percentage "
-                "points (ages 0-17) with 90% interval; only where both years pool the same municipalities.") + "</p>"
-            f"<table><thead><tr><th>indicator</th><th>{tr('gebied', 'area')}</th>"
-            f"<th>{tr('verandering', 'change')}</th></tr></thead><tbody>{''.join(body)}</tbody></table>")
+                    f"</td>{cells}</tr>")
+    before = int(ch["previous_period"].iloc[0])
+    names = band_names(bands)
+    band_heads = "".join(f"<th>{tr_band(b, names)}</th>" for b in bands)
+    return (f"<h3>{tr(f'Verandering {before}-{latest} in de federatie', f'Change {before}-{latest} in the federation')} "
+            f"{csv_link(pd.concat([ch, per_band], ignore_index=True), 'verandering_federatie.csv')}</h3><p class='sub'>"
+            + tr("Land, regio en vergelijkbare gemeenten uit de rondes van de federatie: verschil in procentpunten "
+                 "(0-17 jaar en per leeftijdsgroep) met 90%-interval; alleen waar beide jaren dezelfde gemeenten tellen.",
+                 "Country, region and similar municipalities from the federation's rounds: difference in percentage "
+                 "points (ages 0-17 and per age group) with 90% interval; only where both years pool the same "
+                 "municipalities.") + "</p>"
+            f"<table><thead><tr><th>indicator</th><th>{tr('gebied', 'area')}</th><th>0-17</th>{band_heads}"
+            f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
