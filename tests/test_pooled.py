@@ -145,3 +145,19 @@ def test_pooled_changes_cover_and_need_the_same_gemeenten() -> None:
     assert "niet te vergelijken" in html and "Nederland (NL01)" in html
     same = pd.concat([a, pooled_rows([_index(rng, period=2024)], "NL01", "Nederland", "land")], ignore_index=True)
     assert "niet te vergelijken" not in section_pooled_trend(same) and "2023-2024" in section_pooled_trend(same)
+
+
+def test_the_trend_chart_draws_the_country_only_over_the_same_gemeenten() -> None:
+    from wijkindex.report.charts import section_trend
+
+    rng = np.random.default_rng(5)
+    history = pd.concat([_index(rng, period=p) for p in (2022, 2023, 2024)], ignore_index=True)
+    history = history[history["area_code"] == "GM0001"].assign(
+        gemeente_code="GM0001", wijk_name="Een", suppressed=False, numerator=1, denominator=1, rate=0.1)
+    same = pd.concat([pooled_rows([_index(rng, period=p)], "NL01", "Nederland", "land") for p in (2022, 2023, 2024)],
+                     ignore_index=True)
+    assert "data-area='NL01'" in section_trend(history, same)
+    other = same.copy()
+    other.loc[other["period"] == 2022, "gemeenten_covered"] = "GM0001, GM0002"  # 2022 pooled fewer gemeenten
+    assert "data-area='NL01'" not in section_trend(history, other)
+    assert "data-area='NL01'" not in section_trend(history)

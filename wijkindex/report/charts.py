@@ -129,17 +129,38 @@ def section_relative_risk(rr: pd.DataFrame | None) -> str:
     return "".join(parts)
 
 
-def section_trend(history: pd.DataFrame | None) -> str:
-    """Lines per indicator over the periods: the gemeente bold with its margin, the wijken thin."""
+def _pooled_lines(pooled_history: pd.DataFrame | None) -> pd.DataFrame:
+    """The 0-17 rates per period of the federation's pooled areas whose gemeenten are the same in
+    every period (another set of gemeenten would not be a trend)."""
+    from wijkindex.estimators.trend import pooled_as_history
+
+    if pooled_history is None or pooled_history.empty:
+        return pd.DataFrame(columns=["period", "wijk_code", "wijk_name", "indicator", "rate"])
+    h = pooled_as_history(pooled_history)
+    sets = h.groupby(["wijk_code", "indicator"])["covered"].agg(lambda s: len(set(s)))
+    same = sets[sets == 1].index
+    h = h[pd.MultiIndex.from_frame(h[["wijk_code", "indicator"]]).isin(same)]
+    return period_rates(h) if not h.empty else pd.DataFrame(columns=["period", "wijk_code", "wijk_name", "indicator",
+                                                                       "rate"])
+
+
+def section_trend(history: pd.DataFrame | None, pooled_history: pd.DataFrame | None = None) -> str:
+    """Lines per indicator over the periods: the gemeente bold with its margin, the wijken thin,
+    and the federation's country figure dashed where it pools the same gemeenten every year."""
     if history is None or history.empty or history["period"].nunique() < 2:
         return ""
     t = period_rates(history)
+    country = _pooled_lines(pooled_history)
+    country = country[country["wijk_code"] == "NL01"]
     periods = sorted(t["period"].unique())
     gm_code = str(history["gemeente_code"].iloc[0])
     parts = ["<h2>" + tr("Ontwikkeling over de jaren", "Trend over the years") + " " + csv_link(t, "trend.csv")
              + "</h2><p class='sub'>" + tr("0-17 jaar, per peiljaar. Dik: de gemeente met 90%-foutmarge; dun: de wijken.",
                                            "Ages 0-17, per reference year. Thick: the municipality with 90% margin "
-                                           "of error; thin: the neighbourhoods.") + "</p>"
+                                           "of error; thin: the neighbourhoods.") + (tr(
+                " Gestreept: Nederland uit de rondes van de federatie (dezelfde gemeenten elk jaar).",
+                " Dashed: the Netherlands from the federation's rounds (the same municipalities every year).")
+                if not country.empty else "") + "</p>"
              "<div style='display:flex;flex-wrap:wrap;gap:1rem'>"]
     w, h, pad = 260, 150, 34
     for ind, g in t.groupby("indicator", sort=False):
@@ -170,6 +191,13 @@ def section_trend(history: pd.DataFrame | None) -> str:
             svg.append(f"<polyline fill='none' stroke='{'#1d4f91' if gm else '#bbb'}' "
                        f"stroke-width='{2.5 if gm else 0.8}' points='{pts}'><title>"
                        f"{html.escape(str(wg['wijk_name'].iloc[0]))}</title></polyline>")
+        nl = country[(country["indicator"] == ind) & country["period"].isin(periods)].dropna(subset=["rate"])
+        if nl["period"].nunique() >= 2:
+            nl = nl.sort_values("period")
+            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(int(p), float(r)) for p, r in zip(nl["period"], nl["rate"])))
+            svg.append(f"<polyline fill='none' stroke='#222' stroke-dasharray='4 3' stroke-width='1.5' "
+                       f"points='{pts}' data-area='NL01'><title>{tr('Nederland (federatie)', 'Netherlands (federation)')}"
+                       "</title></polyline>")
         for p in periods:
             x, _ = xy(p, 0)
             svg.append(f"<text x='{x:.1f}' y='{h - 4}' font-size='10' text-anchor='middle'>{p}</text>")

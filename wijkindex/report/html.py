@@ -77,7 +77,7 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
              section_national(whole, national_groups) if national else "",
              section_reference(reference, indicators=dict.fromkeys(index["indicator"])), section_federation(whole, pooled),
              section_composite(composite), section_cumulative(index), section_relative_risk(relative_risk),
-             section_trend(history), section_pooled_trend(pooled_history), section_privacy(privacy), section_summary(index)]
+             section_trend(history, pooled_history), section_pooled_trend(pooled_history), section_privacy(privacy), section_summary(index)]
     parts += [section_indicator(index, str(i)) for i in dict.fromkeys(index["indicator"])]
     parts.append(section_footnotes())
     doc = (f"<!doctype html><html lang='nl'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
