@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -112,19 +112,28 @@ def identity_key(given_name: object, surname: object, date_of_birth: object) -> 
     return "|".join((normalise_given_name(given_name), split_surname(surname)[1], _key_date(str(date_of_birth))))
 
 
-def identity_keys(frame: pd.DataFrame, identifiers: Mapping[str, str], key: EncodingKey) -> np.ndarray:
-    """Each row's identity key as a keyed digest (16 bytes): the node compares and counts them, and
-    no name need sit in its memory or report as text."""
+def _keyed_digests(frame: pd.DataFrame, identifiers: Mapping[str, str], key: EncodingKey, purpose: str,
+                   text_of: Callable[[str, str, str], str | None], none: bytes) -> np.ndarray:
+    """Per row, a keyed 16-byte digest of ``text_of(given name, surname, date)`` (``none`` where it
+    gives None), computed once per distinct triple."""
     cols = _frame_by_kind(frame, identifiers, ["given_name", "surname", "date"])
-    mac = key.subkey("identity-key")
+    mac = key.subkey(purpose)
     cache: dict[tuple[str, str, str], bytes] = {}
     out = np.empty(len(frame), dtype=object)
     for i, t in enumerate(zip(cols["given_name"].tolist(), cols["surname"].tolist(), cols["date"].tolist())):
         d = cache.get(t)
         if d is None:
-            d = cache[t] = hashlib.blake2b(identity_key(*t).encode("utf-8"), key=mac, digest_size=16).digest()
+            text = text_of(*t)
+            d = cache[t] = none if text is None else hashlib.blake2b(text.encode("utf-8"), key=mac,
+                                                                     digest_size=16).digest()
         out[i] = d
     return out
+
+
+def identity_keys(frame: pd.DataFrame, identifiers: Mapping[str, str], key: EncodingKey) -> np.ndarray:
+    """Each row's identity key as a keyed digest (16 bytes): the node compares and counts them, and
+    no name need sit in its memory or report as text."""
+    return _keyed_digests(frame, identifiers, key, "identity-key", identity_key, b"")
 
 
 def block_key(given_name: object, surname: object, date_of_birth: object) -> str | None:
@@ -145,17 +154,7 @@ def block_key(given_name: object, surname: object, date_of_birth: object) -> str
 def block_keys(frame: pd.DataFrame, identifiers: Mapping[str, str], key: EncodingKey) -> np.ndarray:
     """Each row's block as a keyed digest (16 bytes; ``NO_BLOCK`` for a date that does not parse).
     The spine relays them beside its encodings; a fuzzy node computes its records' own."""
-    cols = _frame_by_kind(frame, identifiers, ["given_name", "surname", "date"])
-    mac = key.subkey("block-key")
-    cache: dict[tuple[str, str, str], bytes] = {}
-    out = np.empty(len(frame), dtype=object)
-    for i, t in enumerate(zip(cols["given_name"].tolist(), cols["surname"].tolist(), cols["date"].tolist())):
-        d = cache.get(t)
-        if d is None:
-            b = block_key(*t)
-            d = cache[t] = NO_BLOCK if b is None else hashlib.blake2b(b.encode("utf-8"), key=mac, digest_size=16).digest()
-        out[i] = d
-    return out
+    return _keyed_digests(frame, identifiers, key, "block-key", block_key, NO_BLOCK)
 
 
 @dataclass(frozen=True)

@@ -279,11 +279,11 @@ class RoundSpec:
     def previous_hops(self, joint: JointIndicator, party: str) -> tuple[str, ...]:
         """Whose relay of a joint's sealed cells this node continues: every spine's for the first
         holder after the spines (it takes each child from its own spine), the node before otherwise."""
-        chain = self.chain(joint)
-        i = chain.index(party)
         if self.is_spine(party):
             return ()
-        return self.spine_parties if self.is_spine(chain[i - 1]) else (chain[i - 1],)
+        chain = self.chain(joint)
+        before = chain[chain.index(party) - 1]
+        return self.spine_parties if self.is_spine(before) else (before,)
 
     def joint_for(self, party: str) -> tuple[JointIndicator, ...]:
         """The joint indicators whose chain passes this node (each costs it a noise share)."""
@@ -319,8 +319,8 @@ class RoundSpec:
         """Slots per cell of a joint's sealed vector: 1, or 1 + the most attributes a child can carry."""
         if joint.kind != "count":
             return 1
-        hops = (self.spine_parties[0], *(p for p in self.chain(joint) if not self.is_spine(p)))
-        return 1 + sum(min(len(self.joint_at(joint, p)), joint.cap) for p in hops)
+        # one spine (a region's spines hold the same attributes) and every holder
+        return 1 + sum(min(len(self.joint_at(joint, p)), joint.cap) for p in self.joint_noise_parties(joint))
 
     def scope(self, indicator: str) -> Scope:
         """An indicator's scope; a joint ``all`` indicator is of every child at the ages its
