@@ -151,6 +151,8 @@ def with_pooled(table: pd.DataFrame, pooled: pd.DataFrame | None) -> pd.DataFram
     ``reference_source`` "federation" (so ``read_index`` leaves them out, as it leaves the CBS
     rows), counts, margins, rate and age band as the pooled row has them, and the coverage
     (INDEX_EXTRA). The columns are there (empty) when nothing is pooled."""
+    from wijkindex.estimators.reference import append_rows
+
     out = table.copy()
     out["n_gemeenten"] = pd.array([pd.NA] * len(out), dtype="Int64")
     out["n_members"] = pd.array([pd.NA] * len(out), dtype="Int64")
@@ -177,11 +179,5 @@ def with_pooled(table: pd.DataFrame, pooled: pd.DataFrame | None) -> pd.DataFram
         "suppressed": False, "round_id": first.get("round_id"), "reference_source": FEDERATION,
         **{col: pooled[col].to_numpy() for col in INDEX_EXTRA},
     })
-    ref = ref[[c for c in out.columns if c in ref.columns]]
-    combined = pd.concat([out, ref], ignore_index=True)
-    for col in out.columns:  # keep the index's own dtypes (nullable ints stay Int64)
-        if str(out[col].dtype) in ("Int64", "boolean"):
-            combined[col] = combined[col].astype(out[col].dtype)
-    combined.attrs = dict(table.attrs)
-    return combined
+    return append_rows(out, ref, table.attrs)
 

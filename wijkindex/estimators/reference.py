@@ -314,10 +314,15 @@ def with_reference(index: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame
         "area_level": reference["area_level"].to_numpy(),
         "reference_source": (reference["reference_measure"] + " (" + reference["source"] + ")").to_numpy(),
     })
-    ref = ref[[c for c in out.columns if c in ref.columns]]
-    combined = pd.concat([out, ref], ignore_index=True)
-    for col in out.columns:  # keep the index's own dtypes (nullable ints stay Int64)
-        if str(out[col].dtype) in ("Int64", "boolean"):
-            combined[col] = combined[col].astype(out[col].dtype)
-    combined.attrs = dict(index.attrs)
+    return append_rows(out, ref, index.attrs)
+
+
+def append_rows(table: pd.DataFrame, rows: pd.DataFrame, attrs: dict) -> pd.DataFrame:
+    """``table`` with ``rows`` appended (only the columns ``table`` has), keeping the table's own
+    dtypes (nullable ints stay Int64) and its attrs: how reference and pooled rows join index.csv."""
+    combined = pd.concat([table, rows[[c for c in table.columns if c in rows.columns]]], ignore_index=True)
+    for col in table.columns:
+        if str(table[col].dtype) in ("Int64", "boolean"):
+            combined[col] = combined[col].astype(table[col].dtype)
+    combined.attrs = dict(attrs)
     return combined
