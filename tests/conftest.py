@@ -128,14 +128,19 @@ def start_federation(root: Path, info: FederationInfo, geography: Geography, *,
     nodes = {}
     threads = []
     for name, cfg_path in fed.node_configs.items():
-        cfg = load_node_config(cfg_path)
-        cfg = type(cfg)(**{**cfg.__dict__, "aggregator": fed.address})
-        node = Node(cfg)
-        t = threading.Thread(target=node.run, name=f"node-{name}", daemon=True)
-        t.start()
-        nodes[name] = node
+        nodes[name], t = start_node(cfg_path, fed.address)
         threads.append(t)
     return Running(fed, info, agg, nodes, recorder, threads)
+
+
+def start_node(config_path: Path, address: str, node: Node | None = None) -> tuple[Node, threading.Thread]:
+    """A node (its config pointed at ``address``, or ``node`` as given) running in a daemon thread."""
+    if node is None:
+        cfg = load_node_config(config_path)
+        node = Node(type(cfg)(**{**cfg.__dict__, "aggregator": address}))
+    t = threading.Thread(target=node.run, name=f"node-{node.party.name}", daemon=True)
+    t.start()
+    return node, t
 
 
 @pytest.fixture(scope="module")

@@ -3,17 +3,16 @@ its own geography, with its own nodes; a spec for a gemeente it does not serve i
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
 
+from conftest import start_node
 from wijkindex.aggregator.server import start_aggregator
 from wijkindex.clients import AggregatorClient
-from wijkindex.config import load_aggregator_config, load_node_config
+from wijkindex.config import load_aggregator_config
 from wijkindex.errors import WijkindexError
 from wijkindex.federation import lay_out, round_spec
-from wijkindex.nodes.node import Node
 from wijkindex.synth.generator import generate_federation
 
 pytestmark = pytest.mark.slow
@@ -29,12 +28,7 @@ def test_two_gemeenten_in_one_aggregator(tmp_path: Path, geography) -> None:
                   data_of={f"{h}-{k}": infos[k].out_dir / h for k in geos for h in HOLDERS})
     agg = start_aggregator(load_aggregator_config(fed.aggregator_config), geography=list(geos.values()))
     address = f"127.0.0.1:{agg.port}"
-    nodes = []
-    for name in names:
-        cfg = load_node_config(fed.node_configs[name])
-        node = Node(type(cfg)(**{**cfg.__dict__, "aggregator": address}))
-        threading.Thread(target=node.run, daemon=True).start()
-        nodes.append(node)
+    nodes = [start_node(fed.node_configs[name], address)[0] for name in names]
     try:
         with AggregatorClient(address, fed.credentials("coordinator")) as c:
             ids = {}

@@ -13,7 +13,6 @@ report renders in headless Chromium with its gemeenten side by side.
 from __future__ import annotations
 
 import math
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,16 +20,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import start_node
 from wijkindex.aggregator.server import start_aggregator
 from wijkindex.clients import AggregatorClient, AggregatorError, export_index, write_report
-from wijkindex.config import load_aggregator_config, load_node_config
+from wijkindex.config import load_aggregator_config
 from wijkindex.estimators.index import read_index
 from wijkindex.estimators.pooled import FEDERATION, POOLED_COLUMNS
 from wijkindex.estimators.reference import peer_gemeenten
 from wijkindex.federation import LocalFederation, lay_out, round_spec
 from wijkindex.geography import combine
 from wijkindex.geography.regions import region_of
-from wijkindex.nodes.node import Node
 from wijkindex.synth.generator import generate_federation
 from wijkindex.synth.region import generate_region
 
@@ -61,12 +60,7 @@ def pooled(tmp_path_factory: pytest.TempPathFactory, geography):
     fed = lay_out(tmp / "run", tmp, nodes=names, port=0, paillier_bits=1024, poll_seconds=0.5, data_of=data_of)
     agg = start_aggregator(load_aggregator_config(fed.aggregator_config), geography=[geography, *geos])
     address = f"127.0.0.1:{agg.port}"
-    nodes = []
-    for name in names:
-        cfg = load_node_config(fed.node_configs[name])
-        node = Node(type(cfg)(**{**cfg.__dict__, "aggregator": address}))
-        threading.Thread(target=node.run, daemon=True).start()
-        nodes.append(node)
+    nodes = [start_node(fed.node_configs[name], address)[0] for name in names]
     specs = [round_spec(2014, ZWOLLE, {"brp-zwolle": INDICATORS}, spine="brp-zwolle", round_id="zwolle-1"),
              round_spec(2014, REGION, {f: INDICATORS[:2] for f in reg.spines.values()}, spines=reg.spines,
                         area_name=REGION_NAME, round_id="region-1"),

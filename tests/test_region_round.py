@@ -6,7 +6,6 @@ what the spec says, and a spine that releases counts outside its own gemeente is
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,12 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import start_node
 from wijkindex.aggregator.server import start_aggregator
 from wijkindex.clients import AggregatorClient
-from wijkindex.config import load_aggregator_config, load_node_config
+from wijkindex.config import load_aggregator_config
 from wijkindex.federation import LocalFederation, lay_out, round_spec
 from wijkindex.geography import gemeente_of_area
-from wijkindex.nodes.node import Node
 from wijkindex.privacy.ledger import PrivacyLedger
 from wijkindex.protocol.spec import RoundSpec
 from wijkindex.synth.region import RegionInfo, generate_region
@@ -37,16 +36,23 @@ class RegionRun:
     status: object
 
 
-def _start(fed: LocalFederation, info: RegionInfo, names: list[str], nodes: dict[str, Node] | None = None):
+def _run_round(fed: LocalFederation, info: RegionInfo, text: str, timeout: float) -> RegionRun:
+    """Start the aggregator and every node, run the round ``text`` to completion, stop them."""
     agg = start_aggregator(load_aggregator_config(fed.aggregator_config), geography=list(info.geographies))
     address = f"127.0.0.1:{agg.port}"
-    running = []
-    for name in names:
-        cfg = load_node_config(fed.node_configs[name])
-        node = (nodes or {}).get(name) or Node(type(cfg)(**{**cfg.__dict__, "aggregator": address}))
-        threading.Thread(target=node.run, daemon=True).start()
-        running.append(node)
-    return agg, address, running
+    nodes = [start_node(fed.node_configs[name], address)[0] for name in info.holders]
+    try:
+        with AggregatorClient(address, fed.credentials("coordinator")) as c:
+            rid = c.submit_round(text)
+            status = c.wait_round(rid, timeout=timeout)
+            assert status.state == "completed", status.reason
+        with AggregatorClient(address, fed.credentials("researcher")) as r:
+            index, status = r.get_index(rid)
+    finally:
+        for n in nodes:
+            n.stop()
+        agg.stop(grace=0.5)
+    return RegionRun(info, fed, RoundSpec.from_toml(text), index, status)
 
 
 @pytest.fixture(scope="module")
@@ -56,21 +62,9 @@ def region(tmp_path_factory, geography) -> RegionRun:
     info = generate_region(tmp / "fed", geos, code=REGION, name=NAME, seed=31, scale=0.04)
     names = list(info.holders)
     fed = lay_out(tmp / "run", info.federation.out_dir, nodes=names, port=0, paillier_bits=1024, poll_seconds=1.0)
-    agg, address, nodes = _start(fed, info, names)
-    try:
-        with AggregatorClient(address, fed.credentials("coordinator")) as c:
-            text = round_spec(info.federation.period, REGION, info.holders, spines=info.spines, area_name=NAME,
-                              round_id="region-1", fuzzy=["ggd"])
-            rid = c.submit_round(text)
-            status = c.wait_round(rid, timeout=300)
-            assert status.state == "completed", status.reason
-        with AggregatorClient(address, fed.credentials("researcher")) as r:
-            index, status = r.get_index(rid)
-    finally:
-        for n in nodes:
-            n.stop()
-        agg.stop(grace=0.5)
-    return RegionRun(info, fed, RoundSpec.from_toml(text), index, status)
+    text = round_spec(info.federation.period, REGION, info.holders, spines=info.spines, area_name=NAME,
+                      round_id="region-1", fuzzy=["ggd"])
+    return _run_round(fed, info, text, timeout=300)
 
 
 def test_region_index_has_wijk_gemeente_and_region_rows(region: RegionRun) -> None:
@@ -193,22 +187,10 @@ def region_joint(region: RegionRun) -> RegionRun:
     """The same region, a round with the joint indicators and cumulative risk: each spine seals its
     own children into every chain; the regional GGD continues the chains from all spines at once."""
     info, fed = region.info, region.fed
-    agg, address, nodes = _start(fed, info, list(info.holders))
-    try:
-        with AggregatorClient(address, fed.credentials("coordinator")) as c:
-            text = round_spec(info.federation.period, REGION, info.holders, spines=info.spines, area_name=NAME,
-                              round_id="region-joint", fuzzy=["ggd"], epsilon=2.0, joint=info.joint,
-                              cumulative=info.cumulative)
-            rid = c.submit_round(text)
-            status = c.wait_round(rid, timeout=600)
-            assert status.state == "completed", status.reason
-        with AggregatorClient(address, fed.credentials("researcher")) as r:
-            index, status = r.get_index(rid)
-    finally:
-        for n in nodes:
-            n.stop()
-        agg.stop(grace=0.5)
-    return RegionRun(info, fed, RoundSpec.from_toml(text), index, status)
+    text = round_spec(info.federation.period, REGION, info.holders, spines=info.spines, area_name=NAME,
+                      round_id="region-joint", fuzzy=["ggd"], epsilon=2.0, joint=info.joint,
+                      cumulative=info.cumulative)
+    return _run_round(fed, info, text, timeout=600)
 
 
 def test_region_joint_indicators_sum_and_agree_with_the_truth(region_joint: RegionRun) -> None:
