@@ -115,14 +115,16 @@ def _release() -> None:
         _BUSY -= 1
 
 
-def _in_parallel(public_key: PaillierPublicKey, fn: Callable[[T], list[bytes]], jobs: list[T], sizes: list[int],
-                 progress: Callable[[int], None] | None) -> list[bytes]:
+def _in_parallel(public_key: PaillierPublicKey, fn: Callable[[T], list[bytes]], serial: Callable[..., list[bytes]],
+                 jobs: list[T], sizes: list[int], progress: Callable[[int], None] | None) -> list[bytes]:
+    """``fn`` over ``jobs`` in the round key's workers, in order; ``serial(public_key, *job)`` here
+    instead while another round key's workers are busy in this process."""
     out: list[bytes] = []
     done = 0
     pool = _pool(public_key, use=True)
-    serial = {_seal_chunk: _seal_serial, _transform_chunk: _transform_serial}[fn]  # type: ignore[index]
     try:
-        parts = pool.map(fn, jobs) if pool is not None else (serial(public_key, *job) for job in jobs)  # type: ignore[operator,misc]
+        parts = (pool.map(fn, jobs) if pool is not None
+                 else (serial(public_key, *job) for job in jobs))  # type: ignore[misc]
         for size, part in zip(sizes, parts):  # map keeps the order
             out.extend(part)
             done += size
@@ -177,7 +179,7 @@ def seal_batches(public_key: PaillierPublicKey, batches: Sequence[tuple[PackingL
     total = sum(len(slots) for _, slots in batches)
     if total >= _parallel_min() and _workers() > 1:
         jobs = [(layout, list(slots[part])) for layout, slots in batches for part in _chunks(len(slots))]
-        flat = _in_parallel(public_key, _seal_chunk, jobs, [len(j[1]) for j in jobs], progress)
+        flat = _in_parallel(public_key, _seal_chunk, _seal_serial, jobs, [len(j[1]) for j in jobs], progress)
         out, at = [], 0  # the jobs keep the batches' order: cut the flat result back into them
         for _, slots in batches:
             out.append(flat[at:at + len(slots)])
@@ -250,8 +252,8 @@ def transform_sealed(public_key: PaillierPublicKey, layout: PackingLayout, items
         raise ValueError("one shift per sealed item")
     if len(items) >= _parallel_min() and _workers() > 1:
         parts = _chunks(len(items))
-        return _in_parallel(public_key, _transform_chunk, [(layout, items[p], shifts[p]) for p in parts],
-                            [len(items[p]) for p in parts], progress)
+        return _in_parallel(public_key, _transform_chunk, _transform_serial,
+                            [(layout, items[p], shifts[p]) for p in parts], [len(items[p]) for p in parts], progress)
     out = _transform_serial(public_key, layout, items, shifts, progress)
     if progress:
         progress(len(items))

@@ -269,7 +269,8 @@ class RoundSpec:
         """The nodes a joint indicator's sealed cells visit: the spine (in a region round every
         spine, each sealing its own children), then attribute holders in node order."""
         holders = {node for node, _ in joint.attributes}
-        return (*self.spine_parties, *(n.party for n in self.nodes if n.party in holders and not self.is_spine(n.party)))
+        return (*self.spine_parties,
+                *(n.party for n in self.nodes if n.party in holders and not self.is_spine(n.party)))
 
     def joint_at(self, joint: JointIndicator, party: str) -> tuple[str, ...]:
         """This node's attributes of a joint: in a region round every spine holds the spine's
