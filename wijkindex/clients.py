@@ -264,7 +264,8 @@ def _geography(gemeente: str | None, data: Path | None = None,  # type: ignore[n
         if gemeente is None and index is not None:
             from wijkindex.estimators.index import round_area
 
-            gemeente = round_area(index) if str(round_area(index)).startswith("GM") else None
+            area = str(round_area(index))
+            gemeente = area if area.startswith("GM") else None
         return load_kaart(data, gemeente)
     if gemeente is None:
         return None
