@@ -101,6 +101,36 @@ def test_section_offers_the_references_and_several_gemeenten_indicators(geograph
     assert table["pct_jeugdzorg"].notna().all()
 
 
+def _csv(page: str, name: str) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(unquote(page.split(f'download="{name}" href="data:text/csv;charset=utf-8,', 1)[1]
+                                           .split('"', 1)[0])))
+
+
+def test_regions_are_a_level_of_the_map_with_a_csv_row_each(geography) -> None:
+    """GGD regions and jeugdzorgregio's: the KWB figure of every region (its members' weighted
+    mean), and the index's figure of a region from the unclipped noised counts of the index's
+    gemeenten in it, with how many of its gemeenten those are."""
+    from wijkindex.estimators.reference import MEASURES, weighted_share
+    from wijkindex.geography.regions import region_of, regions
+
+    both = pd.concat([gemeente_index(geography), gemeente_index(geography, "GM0363", "Amsterdam", shift=17)],
+                     ignore_index=True)
+    page = section_national(both)
+    assert "id='wi-nl-level'" in page and "outline-ggd" in page and "outline-jeugdzorgregio" in page
+    ggd, jz = _csv(page, "ggd.csv"), _csv(page, "jeugdzorgregio.csv")
+    assert len(ggd) == len(regions("ggd")) == 25 and len(jz) == len(regions("jeugdzorgregio")) == 42
+    poverty = next(m for m in MEASURES if m.column == "pct_rond_sociaal_min")
+    ijssel = region_of("GM0193", "ggd")
+    row = ggd.set_index("ggd_code").loc[ijssel.code]
+    assert row["pct_rond_sociaal_min"] == pytest.approx(100 * weighted_share(poverty, ijssel.gemeenten)[0], abs=0.01)
+    assert row["n_gemeenten"] == len(ijssel.gemeenten) and row["gemeenten_in_index"] == 1
+    zw = both[(both["wijk_code"] == "GM0193") & (both["indicator"] == "eenoudergezin") & (both["age_band"] == "4-11")]
+    assert row["eenoudergezin 4-11 (%)"] == pytest.approx(
+        100 * zw["numerator_noisy"].iloc[0] / zw["denominator_noisy"].iloc[0], abs=1e-6)
+    assert ggd["gemeenten_in_index"].sum() == 2 and ggd["eenoudergezin 4-11 (%)"].notna().sum() == 2
+    assert ggd["pct_jeugdzorg"].notna().all() and jz["pct_jeugdzorg"].notna().all()
+
+
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess[str]:
     assert CHROMIUM, "chromium is required (the README's test command installs Debian's chromium)"
     return subprocess.run([CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args], capture_output=True, text=True,
@@ -146,6 +176,23 @@ def test_national_map_in_chromium(geography, tmp_path: Path, several: bool) -> N
     assert ">The Netherlands<" in en.stdout
     assert ("Children in a single-parent household" if several else "Households at or below the social minimum") in \
         en.stdout.split('id="wi-national"', 1)[1]
+    # the GGD regions as the map's level: every member of a region takes the region's colour and name
+    from wijkindex.geography.regions import membership
+
+    lvl = chromium("--dump-dom", report.as_uri() + "#nl-level=ggd", profile=tmp_path / "p3")
+    assert not [line for line in lvl.stderr.splitlines() if ":CONSOLE" in line]
+    svg = lvl.stdout.split('id="wi-national"', 1)[1].split("</svg>", 1)[0]
+    fill = {c: f for c, _, f in re.findall(r'<path data-gm="(GM\d{4})" class="([^"]*)"[^>]*?fill="([^"]*)"', svg)}
+    ggd = membership()["ggd_code"]
+    if several:  # the index's two gemeenten colour their whole regions; the other regions are grey
+        assert {c for c, f in fill.items() if f in nationalmap.PALETTE} == set(ggd[ggd.isin(ggd[["GM0193", "GM0363"]])].index)
+    else:
+        assert all(f in nationalmap.PALETTE for f in fill.values())
+    assert all(len({fill[c] for c in members}) == 1 for _, members in ggd.groupby(ggd).groups.items())
+    titles = dict(re.findall(r'<path data-gm="(GM\d{4})"[^>]*><title>([^<]*)</title>', svg))
+    assert titles["GM0193"].startswith("GGD IJsselland: ")
+    outline = {m: v for m, v in re.findall(r'<path class="region outline-(\w+)"[^>]*?visibility="(\w+)"', svg)}
+    assert outline == {"ggd": "visible", "jeugdzorgregio": "hidden"}
 
 
 def test_selected_gemeente_is_visibly_outlined(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from rich.table import Table
 from wijkindex.errors import WijkindexError
 
 console = Console(stderr=True)
-DEFAULT_DATA = Path(__file__).resolve().parent / "data" / "zwolle-2014"  # = geography.DEFAULT_DATA_DIR, without pandas
+DEFAULT_GEOGRAPHY = "the shipped default geography, Zwolle's 2014 buurten"  # = geography.default_geography()
 
 
 def _logging(verbose: bool) -> None:
@@ -68,7 +68,7 @@ def main(verbose: bool) -> None:
               help="A CBS gemeente (code or name) instead of Zwolle 2014; with --data FILE, the gemeente of that file.")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
               help="Your own geography: a CBS wijk- en buurtkaart file (.gpkg, .geojson[.gz]) or a folder in "
-                   f"Zwolle-2014 form [default: {DEFAULT_DATA}]")
+                   f"Zwolle-2014 form [default: {DEFAULT_GEOGRAPHY}]")
 def synth(out: Path, seed: int, period: int, scale: float, years: int, gemeente: str | None,
           data_dir: Path | None) -> None:
     """Write a synthetic federation on a real geography: one folder per holder, plus truth/.
@@ -501,7 +501,7 @@ def report(round_id: str, out: Path, config_path: Path, index_definition: Path |
                    "is calibrated on its real CBS wijken [default: Zwolle's finer 2014 buurten]")
 @click.option("--data", "data_dir", type=click.Path(path_type=Path, exists=True), default=None,
               help="Your own geography: a CBS wijk- en buurtkaart file (.gpkg, .geojson[.gz]; --gemeente picks one "
-                   f"of a national file) or a folder in Zwolle-2014 form [default: {DEFAULT_DATA}]")
+                   f"of a national file) or a folder in Zwolle-2014 form [default: {DEFAULT_GEOGRAPHY}]")
 @click.option("--region", default=None,
               help="A GGD region or jeugdzorgregio (code or name: GG3316, 'GGD IJsselland'): one round per period "
                    "over all its gemeenten, each with its own BRP node, one regional GGD and school board.")

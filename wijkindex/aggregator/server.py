@@ -21,7 +21,7 @@ from wijkindex.aggregator.rounds import RoundError, RoundManager
 from wijkindex.aggregator.store import Store
 from wijkindex.config import AggregatorConfig
 from wijkindex.errors import WijkindexError
-from wijkindex.geography import Geography, load_gemeente, load_kaart, load_zwolle
+from wijkindex.geography import Geography, default_geography, load_gemeente, load_geography, load_kaart
 from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.proto import wijkindex_pb2_grpc as rpc
 from wijkindex.security.auth import RoleAuthInterceptor, current_identity
@@ -168,14 +168,14 @@ class RunningAggregator:
 
 def _geographies(config: AggregatorConfig) -> list[Geography]:
     """The geographies the config names: a gemeente's own wijk- en buurtkaart file (its
-    gemeenten), folders, CBS gemeenten from the shipped data, or by default Zwolle 2014."""
+    gemeenten), folders, CBS gemeenten from the shipped data, or the default geography."""
     if config.geography is not None:  # folding follows the disclosure guard, so no folded area is refused
         return [load_kaart(config.geography, g, level=config.geography_level,
                            min_children=config.min_expected_children) for g in (config.gemeenten or (None,))]
-    geos = [load_zwolle(d) for d in config.geography_dirs] + [load_gemeente(g) for g in config.gemeenten]
-    if config.geography_dir is not None or not geos:
-        geos.insert(0, load_zwolle(config.geography_dir))
-    return geos
+    geos = [load_geography(Path(d)) for d in config.geography_dirs] + [load_gemeente(g) for g in config.gemeenten]
+    if config.geography_dir is not None:
+        geos.insert(0, load_geography(Path(config.geography_dir)))
+    return geos or [default_geography()]
 
 
 def start_aggregator(config: AggregatorConfig, *, geography: Geography | Sequence[Geography] | None = None,

@@ -102,7 +102,8 @@ def wijk_indices(index: pd.DataFrame, shrink: bool = True,
             if not np.isfinite(mu) or mu <= 0:
                 continue
             est, var = estimate(g["rate_raw"].to_numpy(), g["var"].to_numpy(), mu,
-                                by_standing.covariate(ind, g["wijk_code"]))
+                                by_standing.covariate(ind, g["wijk_code"]), g["denominator"].to_numpy(float),
+                                by_standing.covariate_variance(ind, g["wijk_code"]))
             agg.loc[g.index, "rate"] = est
             agg.loc[g.index, "var"] = var
     agg["index"] = 100 * agg["rate"] / agg["gemeente_rate"].where(agg["gemeente_rate"] > 0)

@@ -31,9 +31,11 @@ from wijkindex.vocabulary import POPULATION, Z90
 INDEX_COLUMNS = ["period", "gemeente_code", "wijk_code", "wijk_name", "age_band", "indicator", "source",
                  "numerator", "denominator", "rate", "moe90", "suppressed", "index_vs_gemeente",
                  "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb", "round_id",
-                 "numerator_noisy", "denominator_noisy", "population", "area_code", "area_level"]
+                 "numerator_noisy", "denominator_noisy", "population", "area_code", "area_level", "uncertain"]
 # a row's area_code is its wijk_code (the version-1 name, kept readable); area_level says what it is:
 # "wijk"/"buurt", "gemeente" (a sum of its areas' unclipped cells) or "region" (a sum of its gemeenten)
+MAX_AREA_MOE = 0.10  # a gemeente's or region's rate is shown only where its numerator's 90% noise margin is at most
+# this share of its denominator (10 percentage points); wider, the row is "uncertain": its rate is not shown
 
 
 class Scoping(Protocol):
@@ -68,6 +70,7 @@ class IndexMeta:
     gemeente_code: str
     gemeente_name: str
     min_cell_size: int = 10
+    max_area_moe: float = MAX_AREA_MOE
     parents: tuple[tuple[str, str, str, tuple[str, ...] | None], ...] = ()
     level: str = "wijk"
 
@@ -167,6 +170,14 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
                     index=df.index)  # each area against its own gemeente
     df["index_vs_gemeente"] = (100 * df["rate"] / ref.where(ref > 0)).round(1)
     df.loc[is_gm, "index_vs_gemeente"] = np.where(ref[is_gm] > 0, 100.0, np.nan)
+    # a gemeente or region rate the noise swamps is not shown (its noised counts stay for every sum):
+    # decided on the known noise margin and the denominator, not on the noisy numerator, so showing a
+    # row does not select the draws whose noise happened to favour it. Clipping such a rate to 0-1
+    # for display biased it by up to +2.3 pp (joint and cumulative rates, bench_validity)
+    margin = df["numerator_moe90"] / df["denominator_noisy"].where(df["denominator_noisy"] > 0)
+    df["uncertain"] = is_gm & ~df["suppressed"].astype(bool) & ~(margin <= meta.max_area_moe)
+    for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente"):
+        df.loc[df["uncertain"], col] = np.nan
     hide = df["suppressed"]
     for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente", "numerator_noisy",
                 "denominator_noisy", "rate_noisy", "moe90_raw"):
@@ -181,6 +192,7 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
     for col in ("numerator", "denominator", "numerator_noisy", "denominator_noisy"):
         df[col] = df[col].astype("Int64")
     df["suppressed"] = df["suppressed"].astype(bool)
+    df["uncertain"] = df["uncertain"].astype(bool)
     for col in ("rate", "moe90", "index_vs_gemeente", "numerator_moe90", "denominator_moe90", "rate_eb", "moe90_eb"):
         df[col] = df[col].astype(float)
     return df

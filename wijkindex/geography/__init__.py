@@ -21,7 +21,21 @@ from wijkindex.geography.zwolle2014 import DEFAULT_DATA_DIR, buurt_polygons, loa
 __all__ = ["AREA_LEVELS", "BANDS", "DEFAULT_DATA_DIR", "Geography", "GeographyFileError", "Polygon", "Region",
            "buurt_polygons", "combine", "gemeente_of_area", "gemeenten", "is_geography_file", "load_gemeente",
            "load_geography", "load_kaart", "load_region", "load_regions_toml", "load_zwolle", "recover_inhabitants",
-           "region_of", "regions", "resolve", "geography_for"]
+           "region_of", "regions", "resolve", "geography_for", "default_geography", "polygons_of"]
+
+
+def default_geography() -> Geography:
+    """The geography a command uses when none is named: Zwolle's finer 2014 buurten (shipped)."""
+    return load_zwolle()
+
+
+def polygons_of(gemeente_code: str | None = None) -> "list[Polygon]":
+    """The shipped polygons of a gemeente: the default geography's own where it is that gemeente
+    (or none is named), else its CBS 2024 wijken."""
+    default = default_geography()
+    if gemeente_code and gemeente_code != default.gemeente_code:
+        return list(load_gemeente(gemeente_code).polygons)
+    return list(default.polygons)
 
 
 def load_geography(name: str | Path | None = None, gemeente: str | None = None, *, level: str = "wijk",
@@ -30,7 +44,7 @@ def load_geography(name: str | Path | None = None, gemeente: str | None = None, 
     file (with ``gemeente``: which one of the file's; ``level``: "buurt" reads its buurten), a
     folder in Zwolle-2014 form, or None."""
     if name is None:
-        return load_zwolle()
+        return default_geography()
     text = str(name)
     if text.lower().startswith("cbs:"):
         return load_gemeente(text[4:], min_children)
@@ -53,4 +67,6 @@ def geography_for(data: Path | str | None, gemeente: str | None = None) -> Geogr
         raise GeographyFileError(f"{data}: --gemeente picks a gemeente of a wijk- en buurtkaart file (.gpkg, "
                                  ".geojson); a folder in Zwolle-2014 form holds one gemeente",
                                  public=f"{Path(data).name}: --gemeente with a folder", fix="give --data or --gemeente")
-    return load_gemeente(gemeente) if gemeente else load_zwolle(data)
+    if gemeente:
+        return load_gemeente(gemeente)
+    return load_zwolle(data) if data is not None else default_geography()

@@ -45,13 +45,12 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
                   composite: pd.DataFrame | None = None, data_dir: Path | str | None = None,
                   relative_risk: pd.DataFrame | None = None, history: pd.DataFrame | None = None,
                   geography: Geography | None = None, national: bool | None = None,
-                  national_groups: Mapping[str, str] | None = None,
                   reference: pd.DataFrame | None = None, pooled: pd.DataFrame | None = None,
                   pooled_history: pd.DataFrame | None = None) -> Path:
     """Write the report atomically and return its path. ``history``: index rows of several periods;
     ``geography``: whose polygons the wijk map draws (default: see ``svgmap.polygons_for``);
     ``national``: the map of all gemeenten of the Netherlands (default: on when the shipped CBS
-    data is installed); ``national_groups``: GM code -> region code, regions outlined on it (default: the GGD regions);
+    data is installed; GGD regions and jeugdzorgregio's as a level of it);
     ``reference``: the published CBS figures beside the index (default: ``reference_for_index``);
     ``pooled``: the federation's figures for the same comparisons (``AggregatorClient.get_pooled``;
     None: no such section, the report was made without the aggregator); ``pooled_history``: those
@@ -64,17 +63,13 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
         from wijkindex.estimators.reference import reference_for_index
 
         reference = reference_for_index(index)
-    if national and national_groups is None:  # GGD regions outlined on the map of the Netherlands
-        from wijkindex.geography.regions import membership
-
-        national_groups = membership()["ggd_code"].to_dict()
     region = ""
     if is_region_index(index):  # the region is the report's area; its gemeenten side by side
         region = section_region(index)
         index = region_view(index)
         history = region_view(history) if history is not None and is_region_index(history) else history
     parts = [section_header(index, title, notes), region, section_explorer(index, data_dir, geography),
-             section_national(whole, national_groups) if national else "",
+             section_national(whole) if national else "",
              section_reference(reference, indicators=dict.fromkeys(index["indicator"])), section_federation(whole, pooled),
              section_composite(composite), section_cumulative(index), section_relative_risk(relative_risk),
              section_trend(history, pooled_history), section_pooled_trend(pooled_history), section_privacy(privacy), section_summary(index)]

@@ -164,11 +164,13 @@ def percent(x: float) -> str:
 def national_map_svg(values: pd.Series, selected: str | None = None, *, groups: Mapping[str, str] | None = None,
                      title: Text = "", legend_title: Text = "", no_data: Text = ("geen gegevens", "no data"),
                      fmt: Callable[[float], str] = percent, k: int = CLASSES, svg_id: str = "wi-nl-map",
-                     width: int = WIDTH) -> str:
+                     width: int = WIDTH, outlines: Mapping[str, Mapping[str, str]] | None = None) -> str:
     """All gemeenten of the Netherlands coloured by ``values`` (GM code -> number; NaN or absent:
     grey), in quantile classes (darkest = highest) with a legend of each class's range and a
     tooltip per gemeente (name and value). ``selected`` is outlined thickly; ``groups``
-    (GM code -> region code) draws each region's outer edge. Texts may be (Dutch, English)."""
+    (GM code -> region code) draws each region's outer edge. ``outlines`` (name -> such a mapping)
+    draws more kinds of region edges, each as a path of class ``outline-<name>``, only the first
+    visible (a script shows the one of the level on the map). Texts may be (Dutch, English)."""
     shapes = gemeente_shapes()
     rings, height = _projected(width)
     vals = pd.to_numeric(pd.Series(values, dtype=float), errors="coerce").reindex(list(shapes))
@@ -193,6 +195,10 @@ def national_map_svg(values: pd.Series, selected: str | None = None, *, groups: 
     if groups:
         parts.append(f"<path class='region' fill='none' stroke='#222' stroke-width='1.3' "
                      f"d='{_boundaries(rings, groups)}'/>")
+    for i, (name, members) in enumerate((outlines or {}).items()):
+        hidden = "" if i == 0 else " visibility='hidden'"
+        parts.append(f"<path class='region outline-{html.escape(name)}' fill='none' stroke='#222' "
+                     f"stroke-width='1.3'{hidden} d='{_boundaries(rings, members)}'/>")
     # the legend sits in the North Sea, top left
     y = TOP + 14
     parts.append(f"<g class='nl-legend' font-size='10'>{_text(legend_title, x=4, y=y, font_weight=600)}")

@@ -68,6 +68,16 @@ def _estimates(index: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def is_uncertain(row: object) -> bool:
+    """Whether an index row's rate is left out as too uncertain (estimators.index.MAX_AREA_MOE);
+    an index written before the column existed has none."""
+    value = row.get("uncertain", False) if hasattr(row, "get") else getattr(row, "uncertain", False)
+    return bool(value) if pd.notna(value) else False
+
+
+UNCERTAIN_CELL = ("te onzeker†", "too uncertain†")
+
+
 def csv_link(df: pd.DataFrame, filename: str) -> str:
     """A link that downloads the table as CSV from the page itself (works offline)."""
     data = urllib.parse.quote(df.to_csv(index=False, na_rep=""))

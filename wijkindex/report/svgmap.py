@@ -14,17 +14,15 @@ WIDTH = 560
 
 def polygons_for(data_dir: Path | str | None = None, geography: "Geography | None" = None,
                  gemeente_code: str | None = None) -> "Sequence[Polygon]":
-    """The polygons to draw: the geography's own; else a folder in Zwolle-2014 form; else the
-    shipped CBS 2024 wijken of ``gemeente_code``; else Zwolle 2014 (the default geography)."""
-    from wijkindex.geography import DEFAULT_DATA_DIR, buurt_polygons, load_gemeente, load_zwolle
+    """The polygons to draw: the geography's own; else those of the geography ``data_dir`` names;
+    else the shipped ones of ``gemeente_code`` (geography.polygons_of)."""
+    from wijkindex.geography import load_geography, polygons_of
 
     if geography is not None and geography.polygons:
         return geography.polygons
     if data_dir is not None:
-        return buurt_polygons(data_dir)
-    if gemeente_code and gemeente_code != load_zwolle(DEFAULT_DATA_DIR).gemeente_code:
-        return load_gemeente(gemeente_code).polygons
-    return buurt_polygons()
+        return load_geography(Path(data_dir)).polygons
+    return polygons_of(gemeente_code)
 
 
 def wijk_paths(data_dir: Path | str | None = None, geography: "Geography | None" = None,

@@ -10,7 +10,7 @@ import pandas as pd
 
 from wijkindex.catalogue import population_label
 from wijkindex.report.labels import NOT_APPLICABLE, SOURCES, band_names, tr, tr_band, tr_label
-from wijkindex.report.page import _estimates, _shade, csv_link
+from wijkindex.report.page import UNCERTAIN_CELL, _estimates, _shade, csv_link, is_uncertain
 from wijkindex.vocabulary import POPULATION
 
 def section_composite(composite: pd.DataFrame | None) -> str:
@@ -116,7 +116,9 @@ def section_summary(index: pd.DataFrame) -> str:
         g = g.set_index("age_band")
         cells = "".join(
             f"<td>{g.loc[b, 'rate']:.1%} <span class='moe'>± {g.loc[b, 'moe90']:.1%}</span></td>"
-            if b in g.index and pd.notna(g.loc[b, "rate"]) else "<td>-</td>" if b in g.index else NOT_APPLICABLE
+            if b in g.index and pd.notna(g.loc[b, "rate"]) else
+            f"<td class='sup'>{tr(*UNCERTAIN_CELL)}</td>" if b in g.index and is_uncertain(g.loc[b]) else
+            "<td>-</td>" if b in g.index else NOT_APPLICABLE
             for b in bands)
         body.append(f"<tr><td>{tr_label(str(ind))} <span class='moe'>({html.escape(SOURCES.get(str(src), str(src)))})"
                     f"</span></td>{cells}</tr>")
@@ -144,6 +146,8 @@ def section_indicator(index: pd.DataFrame, indicator: str) -> str:
             r = w.loc[b]
             if bool(r["suppressed"]):
                 tds.append(f"<td class='sup'>{tr('onderdrukt*', 'suppressed*')}</td>")
+            elif is_uncertain(r):
+                tds.append(f"<td class='sup'>{tr(*UNCERTAIN_CELL)}</td>")
             elif pd.isna(r["shown_rate"]):
                 tds.append("<td>-</td>")
             else:
@@ -176,4 +180,11 @@ def section_footnotes(min_cell_size: int | None = None) -> str:
     return ("<p class='sub'>" + tr(f"* onderdrukt: de (verruiste) groep is te klein om te publiceren{size}. "
                                    "Rood: hoger dan het gemeentegemiddelde; blauw: lager.",
                                    f"* suppressed: the (noised) group is too small to publish{size_en}. "
-                                   "Red: above the municipality average; blue: below.") + "</p>")
+                                   "Red: above the municipality average; blue: below.") + "</p>"
+            "<p class='sub'>" + tr("† te onzeker: de ruis is zo groot dat de 90%-foutmarge van het gemeente- of "
+                                   "regiocijfer meer dan 10 procentpunt zou zijn; het cijfer wordt niet getoond, "
+                                   "maar telt wel mee in sommen (regio, land) en afgeleide cijfers.",
+                                   "† too uncertain: the noise is so large that the 90% margin of error of the "
+                                   "municipality's or region's figure would exceed 10 percentage points; the figure "
+                                   "is not shown, but it counts in sums (region, country) and derived figures.")
+            + "</p>")

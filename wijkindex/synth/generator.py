@@ -28,7 +28,7 @@ import pandas as pd
 import tomli_w
 
 from wijkindex.errors import WijkindexError
-from wijkindex.geography import Geography, load_zwolle
+from wijkindex.geography import Geography, default_geography
 from wijkindex.synth.corrupt import IDENTIFIER_COLUMNS, corrupt
 from wijkindex.synth.names import FIRST_NAMES_F, FIRST_NAMES_M, SURNAMES
 from wijkindex.synth.truth import compute_truth
@@ -96,7 +96,7 @@ class FederationInfo:
     period: int
     n_children: int
     holders: dict[str, list[str]] = field(default_factory=dict)
-    gemeente_code: str = "GM0193"
+    gemeente_code: str = ""
     joint: dict[str, list[str]] = field(default_factory=dict)
     cumulative: dict[str, list[str]] = field(default_factory=dict)
     periods: tuple[int, ...] = ()
@@ -373,7 +373,7 @@ def generate_federation(out_dir: Path | str, *, seed: int = 2014, period: int = 
     if not 1 <= years <= 10:
         raise WijkindexError(f"years must be from 1 to 10, got {years}")
     say = progress or (lambda msg: None)
-    geo = geography or load_zwolle()
+    geo = geography or default_geography()
     drift_rng = np.random.default_rng([seed, 99])
     wijk_drift = {w: float(drift_rng.normal(0, WIJK_DRIFT_SD)) for w in geo.wijken["wijk_code"]}
     periods = list(range(period - years + 1, period + 1))
