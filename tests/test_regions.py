@@ -99,3 +99,23 @@ def test_unchanged_gemeenten_keep_their_2016_regions() -> None:
             assert m.loc[code, "jeugdzorgregio_code"] == geb["Jeugdzorgregios"][i], code
             checked += 1
     assert checked > 280
+
+
+def test_an_aggregator_config_names_a_regions_file_and_a_bad_one_is_refused(tmp_path: Path) -> None:
+    """``regions = "regions.toml"`` in aggregator.toml: read and checked when the config is loaded,
+    so a mistake in it stops the aggregator at start with the config key and the file's problem."""
+    from wijkindex.config import load_aggregator_config
+    from wijkindex.federation import lay_out
+
+    fed = lay_out(tmp_path / "run", tmp_path, nodes=["gemeente"], port=0, paillier_bits=1024)
+    base = fed.aggregator_config.read_text(encoding="utf-8")
+    regions = fed.aggregator_config.parent / "regions.toml"
+    regions.write_text('[[region]]\ncode = "R1"\nname = "Twee"\ngemeenten = ["Zwolle", "Kampen"]\n', encoding="utf-8")
+    fed.aggregator_config.write_text('regions = "regions.toml"\n' + base, encoding="utf-8")
+    assert load_aggregator_config(fed.aggregator_config).regions == regions.resolve()
+    regions.write_text('[[region]]\ncode = "R1"\nname = "Twee"\ngemeenten = ["Zwolle", "Atlantis"]\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"regions: a TOML file of \[\[region\]\] tables.*Atlantis"):
+        load_aggregator_config(fed.aggregator_config)
+    fed.aggregator_config.write_text('regions = "missing.toml"\n' + base, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"regions: .*missing.toml does not exist"):
+        load_aggregator_config(fed.aggregator_config)

@@ -128,6 +128,7 @@ class AggregatorConfig:
     crl: Path | None = None  # the federation CA's revocation list, re-read when it changes
     geography: Path | None = None  # a CBS wijk- en buurtkaart file: ``gemeenten`` are read from it
     geography_level: str = "wijk"  # "buurt": read the file's buurten (rounds at level buurt)
+    regions: Path | None = None  # a user's own regions (TOML [[region]] tables), pooled beside the shipped ones
 
 
 def load_aggregator_config(path: Path) -> AggregatorConfig:
@@ -168,6 +169,14 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
     expected = c.get("min_expected_children", int, 5)
     if expected is not None and not 1 <= expected <= 1000:
         c.bad("min_expected_children", "an integer from 1 to 1000 (the smallest cell, by CBS figures, a spec may ask)")
+    regions = c.path("regions") if "regions" in raw else None
+    if regions is not None and regions.is_file():
+        from wijkindex.geography.regions import load_regions_toml  # pandas: only when a config names regions
+
+        try:
+            load_regions_toml(regions)
+        except ConfigError as exc:
+            c.bad("regions", f"a TOML file of [[region]] tables (code, name, gemeenten): {exc}")
     tls = _tls(c)
     c.finish()
     base = Path(path).parent
@@ -178,7 +187,7 @@ def load_aggregator_config(path: Path) -> AggregatorConfig:
         audit_log=(base / audit).resolve() if audit else None, source=Path(path),
         min_cell_floor=floor, min_expected_children=expected, crl=crl,  # type: ignore[arg-type]
         geography_dirs=tuple((base / g).resolve() for g in geos or ()), gemeenten=gemeenten,
-        geography=kaart, geography_level=level or "wijk")
+        geography=kaart, geography_level=level or "wijk", regions=regions)
 
 
 def _gemeenten(c: "_Checker", raw: dict[str, Any], shipped: bool = True) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ stand for its gemeenten (the report compares a round with figures that contain t
 from __future__ import annotations
 
 import threading
+from typing import Sequence
 
 import pandas as pd
 import pyarrow as pa
@@ -23,13 +24,17 @@ import pyarrow as pa
 from wijkindex.aggregator.rounds import RoundError
 from wijkindex.aggregator.store import Store
 from wijkindex.estimators.pooled import comparisons, gemeente_rows
+from wijkindex.geography.regions import Region
 
 
 class Pooling:
-    """Pooled comparisons of a round, from the aggregator's store; thread-safe."""
+    """Pooled comparisons of a round, from the aggregator's store; thread-safe. ``user_regions``:
+    the operator's own regions (the aggregator config's ``regions`` file), pooled beside the
+    shipped GGD regions and jeugdzorgregio's for every gemeente in them."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, user_regions: Sequence[Region] = ()) -> None:
         self.store = store
+        self.user_regions = tuple(user_regions)
         self._rows: dict[str, pd.DataFrame] = {}  # a completed round's gemeente rows (its index never changes)
         self._lock = threading.Lock()
 
@@ -63,7 +68,7 @@ class Pooling:
         own = frames[-1]
         code_col = "area_code" if "area_code" in own.columns else "wijk_code"
         gemeenten = list(dict.fromkeys(own[code_col].astype(str))) if not own.empty else []
-        return comparisons(frames, gemeenten), ids
+        return comparisons(frames, gemeenten, self.user_regions), ids
 
     def arrow(self, round_id: str) -> tuple[bytes, list[str]]:
         """``for_round`` as an Arrow IPC stream (the GetPooled reply)."""

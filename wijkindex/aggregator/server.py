@@ -21,7 +21,8 @@ from wijkindex.aggregator.rounds import RoundError, RoundManager
 from wijkindex.aggregator.store import Store
 from wijkindex.config import AggregatorConfig
 from wijkindex.errors import WijkindexError
-from wijkindex.geography import Geography, default_geography, load_gemeente, load_geography, load_kaart
+from wijkindex.geography import (Geography, Region, default_geography, load_gemeente, load_geography, load_kaart,
+                                 load_regions_toml)
 from wijkindex.proto import wijkindex_pb2 as pb
 from wijkindex.proto import wijkindex_pb2_grpc as rpc
 from wijkindex.security.auth import RoleAuthInterceptor, current_identity
@@ -130,9 +131,9 @@ class NodeExchangeService(rpc.NodeExchangeServicer):
 
 
 class ResultsService(rpc.ResultsServicer):
-    def __init__(self, rounds: RoundManager) -> None:
+    def __init__(self, rounds: RoundManager, user_regions: Sequence[Region] = ()) -> None:
         self.rounds = rounds
-        self.pooling = Pooling(rounds.store)
+        self.pooling = Pooling(rounds.store, user_regions)
 
     def ListRounds(self, request: pb.ListRoundsRequest, context: grpc.ServicerContext) -> pb.ListRoundsReply:
         return pb.ListRoundsReply(rounds=[wire.summary_to_proto(s) for s in self.rounds.summaries()])
@@ -203,7 +204,8 @@ def start_aggregator(config: AggregatorConfig, *, geography: Geography | Sequenc
                          options=GRPC_OPTIONS)
     rpc.add_CoordinatorServicer_to_server(CoordinatorService(rounds), server)
     rpc.add_NodeExchangeServicer_to_server(NodeExchangeService(rounds), server)
-    rpc.add_ResultsServicer_to_server(ResultsService(rounds), server)
+    user_regions = load_regions_toml(config.regions) if config.regions is not None else ()
+    rpc.add_ResultsServicer_to_server(ResultsService(rounds, user_regions), server)
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     port = server.add_secure_port(config.listen, server_credentials(creds))

@@ -21,7 +21,7 @@ appends them to index.csv with ``reference_source`` = "federation".
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ import pandas as pd
 from wijkindex.estimators.index import noisy_columns, round_area
 from wijkindex.estimators.smoothing import clip_interval
 from wijkindex.privacy.noise import rate_moe
+
+if TYPE_CHECKING:
+    from wijkindex.geography.regions import Region
 
 FEDERATION = "federation"  # reference_source of the pooled rows in index.csv (CBS rows name their measure)
 POOLED_COLUMNS = ["period", "area_code", "area_name", "area_level", "indicator", "age_band", "population",
@@ -38,7 +41,7 @@ POOLED_COLUMNS = ["period", "area_code", "area_name", "area_level", "indicator",
 # what index.csv carries of them besides the usual columns (empty on every other row)
 INDEX_EXTRA = ["n_gemeenten", "n_members", "gemeenten_covered", "gemeenten_missing", "gemeenten_suppressed",
                "compared_with"]
-LEVEL_ORDER = ("land", "ggd", "jeugdzorgregio", "vergelijkbaar")
+LEVEL_ORDER = ("land", "ggd", "jeugdzorgregio", "region", "vergelijkbaar")
 
 
 def gemeente_rows(index: pd.DataFrame) -> pd.DataFrame:
@@ -112,9 +115,11 @@ def pooled_rows(indices: Iterable[pd.DataFrame], code: str, name: str, level: st
     return frame[POOLED_COLUMNS]
 
 
-def comparisons(indices: Sequence[pd.DataFrame], gemeenten: Iterable[str]) -> pd.DataFrame:
+def comparisons(indices: Sequence[pd.DataFrame], gemeenten: Iterable[str],
+                user_regions: Sequence["Region"] = ()) -> pd.DataFrame:
     """The federation's figures for the areas each of ``gemeenten`` (a round's gemeenten) is
-    compared with: the country, its GGD region and jeugdzorgregio, its peers, each the pooled
+    compared with: the country, its GGD region and jeugdzorgregio, any of ``user_regions`` it is
+    in (area level "region"), its peers, each the pooled
     gemeente rows of ``indices`` (every completed round of the period, the latest last). Only
     CBS 2024 gemeenten have these areas. A row that sums no gemeente but the one it is compared
     with (the country while only that gemeente has a round) compares it with itself and is left
@@ -125,7 +130,7 @@ def comparisons(indices: Sequence[pd.DataFrame], gemeenten: Iterable[str]) -> pd
     for gm in dict.fromkeys(str(g) for g in gemeenten):
         if not is_cbs_gemeente(gm):
             continue
-        for code, name, level, members in comparison_areas(gm):
+        for code, name, level, members in comparison_areas(gm, user_regions):
             if level in LEVEL_ORDER:
                 areas.setdefault(code, (name, level, members, []))[3].append(gm)
     rows = [gemeente_rows(ix) for ix in indices]

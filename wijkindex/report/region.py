@@ -15,7 +15,7 @@ import pandas as pd
 
 from wijkindex.estimators.index import round_area
 from wijkindex.report.labels import NOT_APPLICABLE, band_names, tr, tr_band, tr_label
-from wijkindex.report.page import csv_link
+from wijkindex.report.page import UNCERTAIN_CELL, csv_link, is_uncertain
 
 
 def is_region_index(index: pd.DataFrame) -> bool:
@@ -57,7 +57,8 @@ def section_region(index: pd.DataFrame) -> str:
                     continue
                 r = rows.loc[(ind, code)]
                 cells.append(f"<td>{r['rate']:.1%} <span class='moe'>± {r['moe90']:.1%}</span></td>"
-                             if pd.notna(r["rate"]) else "<td>-</td>")
+                             if pd.notna(r["rate"]) else f"<td class='sup'>{tr(*UNCERTAIN_CELL)}</td>"
+                             if is_uncertain(r) else "<td>-</td>")
             body.append(f"<tr><td>{tr_label(str(ind))}</td>{''.join(cells)}</tr>")
         out.append(f"<h3>{tr_band(band, names_of)}</h3><table><thead><tr><th>indicator</th>{head}</tr></thead>"
                    f"<tbody>{''.join(body)}</tbody></table>")
