@@ -312,3 +312,5 @@ def test_pooled_figures_over_two_periods_give_the_countrys_change(pooled: Pooled
     text = next(p for p in paths if p.name == "report.html").read_text(encoding="utf-8")
     section = text.split("Verandering 2013-2014 in de federatie", 1)[1].split("</table>", 1)[0]
     assert "Nederland (NL01)" in section and "Zwolle en Deventer (R0002)" in section
+    trend = text.split("Ontwikkeling over de jaren", 1)[1].split("<h3>", 1)[0]  # the lines of both periods
+    assert trend.count("data-area='NL01'") >= 2 and trend.count(f"data-area='{region_of(ZWOLLE, 'ggd').code}'") >= 2

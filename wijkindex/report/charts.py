@@ -144,23 +144,35 @@ def _pooled_lines(pooled_history: pd.DataFrame | None) -> pd.DataFrame:
                                                                        "rate"])
 
 
+def _ggd_of(gemeente_code: str) -> str:
+    """The GGD region's code of a CBS gemeente ("" for any other area)."""
+    from wijkindex.estimators.reference import is_cbs_gemeente
+    from wijkindex.geography.regions import region_of
+
+    return region_of(gemeente_code, "ggd").code if is_cbs_gemeente(gemeente_code) else ""
+
+
 def section_trend(history: pd.DataFrame | None, pooled_history: pd.DataFrame | None = None) -> str:
     """Lines per indicator over the periods: the gemeente bold with its margin, the wijken thin,
     and the federation's country figure dashed where it pools the same gemeenten every year."""
     if history is None or history.empty or history["period"].nunique() < 2:
         return ""
     t = period_rates(history)
-    country = _pooled_lines(pooled_history)
-    country = country[country["wijk_code"] == "NL01"]
+    pooled_lines = _pooled_lines(pooled_history)
+    country = pooled_lines[pooled_lines["wijk_code"] == "NL01"]
     periods = sorted(t["period"].unique())
     gm_code = str(history["gemeente_code"].iloc[0])
+    ggd = _ggd_of(gm_code)
+    region = pooled_lines[pooled_lines["wijk_code"] == ggd]
     parts = ["<h2>" + tr("Ontwikkeling over de jaren", "Trend over the years") + " " + csv_link(t, "trend.csv")
              + "</h2><p class='sub'>" + tr("0-17 jaar, per peiljaar. Dik: de gemeente met 90%-foutmarge; dun: de wijken.",
                                            "Ages 0-17, per reference year. Thick: the municipality with 90% margin "
                                            "of error; thin: the neighbourhoods.") + (tr(
                 " Gestreept: Nederland uit de rondes van de federatie (dezelfde gemeenten elk jaar).",
                 " Dashed: the Netherlands from the federation's rounds (the same municipalities every year).")
-                if not country.empty else "") + "</p>"
+                if not country.empty else "") + (tr(
+                " Gestippeld groen: de GGD-regio, evenzo.", " Dotted green: the GGD region, likewise.")
+                if not region.empty else "") + "</p>"
              "<div style='display:flex;flex-wrap:wrap;gap:1rem'>"]
     w, h, pad = 260, 150, 34
     for ind, g in t.groupby("indicator", sort=False):
@@ -191,13 +203,15 @@ def section_trend(history: pd.DataFrame | None, pooled_history: pd.DataFrame | N
             svg.append(f"<polyline fill='none' stroke='{'#1d4f91' if gm else '#bbb'}' "
                        f"stroke-width='{2.5 if gm else 0.8}' points='{pts}'><title>"
                        f"{html.escape(str(wg['wijk_name'].iloc[0]))}</title></polyline>")
-        nl = country[(country["indicator"] == ind) & country["period"].isin(periods)].dropna(subset=["rate"])
-        if nl["period"].nunique() >= 2:
-            nl = nl.sort_values("period")
-            pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(int(p), float(r)) for p, r in zip(nl["period"], nl["rate"])))
-            svg.append(f"<polyline fill='none' stroke='#222' stroke-dasharray='4 3' stroke-width='1.5' "
-                       f"points='{pts}' data-area='NL01'><title>{tr('Nederland (federatie)', 'Netherlands (federation)')}"
-                       "</title></polyline>")
+        for lines, colour, dash, title in ((country, "#222", "4 3", ("Nederland (federatie)", "Netherlands (federation)")),
+                                           (region, "#3a7d2c", "1.5 2.5", ("GGD-regio (federatie)", "GGD region (federation)"))):
+            nl = lines[(lines["indicator"] == ind) & lines["period"].isin(periods)].dropna(subset=["rate"])
+            if nl["period"].nunique() >= 2:
+                nl = nl.sort_values("period")
+                pts = " ".join(f"{x:.1f},{y:.1f}" for x, y in (xy(int(p), float(r)) for p, r in zip(nl["period"], nl["rate"])))
+                svg.append(f"<polyline fill='none' stroke='{colour}' stroke-dasharray='{dash}' stroke-width='1.5' "
+                           f"points='{pts}' data-area='{html.escape(str(nl['wijk_code'].iloc[0]))}'><title>{tr(*title)}"
+                           "</title></polyline>")
         for p in periods:
             x, _ = xy(p, 0)
             svg.append(f"<text x='{x:.1f}' y='{h - 4}' font-size='10' text-anchor='middle'>{p}</text>")
