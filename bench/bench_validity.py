@@ -28,7 +28,11 @@ second year and measures the year-on-year change (``trend.year_on_year``): last 
 with its marginal round's scales, this year with the full round's, change and 90% interval
 against the true change (smoothing is skipped there: the change does not read it).
 
+``--demo-round`` runs the real demo round once (loopback gRPC and TLS, Paillier, OpenDP noise)
+and measures its index against its truth with the same estimators.
+
 Run:  .venv/bin/python bench/bench_validity.py [--draws 200] [--scale 1.0] [--epsilon 1.0] [--seed 2014] [--trend]
+      [--demo-round]
 """
 
 from __future__ import annotations
@@ -51,7 +55,8 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_accuracy import truth_as_index  # noqa: E402  (the truth in the index's shape)
 
-from wijkindex.estimators.composite import TOTAL, IndexDefinition, composite_scores  # noqa: E402
+from wijkindex.estimators.composite import (TOTAL, IndexDefinition, composite_scores, score_of,  # noqa: E402
+                                            wijk_indices)
 from wijkindex.estimators.consistency import METHODS, cumulative_shares, project_rows  # noqa: E402
 from wijkindex.estimators.index import (IndexMeta, NoisedRelease, assemble_index,  # noqa: E402
                                         wijk_totals)
@@ -338,12 +343,13 @@ def trend_validity(args, geo, table: Table, verdicts: list) -> None:
             history, partial = [], set()
             for p, (population, nums) in vectors.items():
                 meta = IndexMeta(f"trend-{p}", p, gm, geo.gemeente_name, min_cell_size=specs[p].min_cell_size)
-                idx = assemble_index(meta, cells, noised(population, rng),
-                                     [noised(v, rng) for v in nums if v.indicator in common])
-                partial |= set(idx.loc[idx["suppressed"], "wijk_code"])
+                idx = assemble_index(meta, cells, {n: noised(v, rng) for n, v in population.items()},
+                                     [noised(v, rng) for v in nums if v.indicator in common], scope=specs[p])
+                sup = idx[idx["suppressed"].astype(bool)]
+                partial |= set(zip(sup["wijk_code"], sup["indicator"]))  # a band left out: not the truth's 0-17
                 history.append(idx)
             ch = year_on_year(pd.concat(history, ignore_index=True)).set_index(["wijk_code", "indicator"])
-            changes.add(ch, "change", "change_low90", "change_high90", keep=~ch.index.get_level_values(0).isin(partial))
+            changes.add(ch, "change", "change_low90", "change_high90", keep=~ch.index.isin(list(partial)))
     is_gm = changes.keys.get_level_values(0) == gm
     for sel, level in ((is_gm, "gemeente 0-17"), (~is_gm, "wijk 0-17")):
         part = _take(changes, sel)
@@ -370,6 +376,75 @@ def _no_smoothing(df: pd.DataFrame, gemeente_code: str, orientation) -> None:
     df["rate_eb"], df["moe90_eb"] = df["rate"], df["moe90"]
 
 
+def true_indices(truth: pd.DataFrame, gm: str) -> dict[str, dict[str, float]]:
+    """The truth's 0-17 index (gemeente = 100) per wijk and indicator, as the composite reads them."""
+    per = wijk_indices(truth_as_index(truth, gm), shrink=False)
+    return {w: dict(zip(g["indicator"], g["index"].astype(float))) for w, g in per.groupby("wijk_code")}
+
+
+def against_truth(comp: pd.DataFrame, t_idx: dict[str, dict[str, float]], fixed: pd.Series,
+                  definition: IndexDefinition) -> pd.DataFrame:
+    """Composite rows shifted so that their error against ``fixed`` (the keys' truth in Draws) is
+    their error against the truth of what they estimate: the score over the indicators each row
+    used (a wijk where one is not published scores the others; composite.score_of)."""
+    own = pd.Series([score_of(t_idx.get(w, {}), dom, r["indicators"], definition) for (w, dom), r in comp.iterrows()], index=comp.index)
+    shift = (fixed.reindex(comp.index) - own).fillna(0.0)
+    return comp.assign(score=comp["score"] + shift, lo=comp["score"] - comp["moe90"] + shift,
+                       hi=comp["score"] + comp["moe90"] + shift)
+
+
+def demo_round(args: argparse.Namespace, definition: IndexDefinition) -> Table:
+    """Once, the real demo round (loopback gRPC, TLS, Paillier, OpenDP noise; ``run_demo`` with one
+    year) against its own truth: per estimator the cells, the mean error and the share of
+    intervals that hold the truth. One round is one draw, so these figures scatter around the
+    re-noised ones by their Monte Carlo spread; they show the real pipeline gives what the
+    re-noised assembly does."""
+    from wijkindex.demo import run_demo
+
+    with tempfile.TemporaryDirectory() as tmp:
+        res = run_demo(Path(tmp) / "demo", scale=args.scale, epsilon=args.epsilon, seed=args.seed, years=1,
+                       console=Console(stderr=True, quiet=True))
+        truth = pd.read_csv(Path(tmp) / "demo" / "federation" / "truth" / "truth.csv",
+                            dtype={"wijk_code": str, "age_band": str})
+    idx = res.index
+    gm = str(idx["gemeente_code"].iloc[0])
+    t_rate = truth.set_index(["wijk_code", "age_band", "indicator"])["rate"]
+    k = idx[~idx["suppressed"].astype(bool)].set_index(["wijk_code", "age_band", "indicator"])
+    k = k.assign(truth=t_rate.reindex(k.index).to_numpy())
+    t = Table(title=f"the real demo round once ({res.n_children:,} children, epsilon {args.epsilon:g} per node, "
+                    f"round {res.round_id})")
+    for col in ("estimator", "level", "cells", "mean error", "90% interval holds the truth"):
+        t.add_column(col, justify="left" if col in ("estimator", "level") else "right")
+
+    def add(name: str, level: str, est: pd.Series, half: pd.Series, true: pd.Series, unit: float = 100) -> None:
+        ok = est.notna() & half.notna() & true.notna()
+        e, h, tr = est[ok].astype(float), half[ok].astype(float), true[ok].astype(float)
+        t.add_row(name, level, f"{int(ok.sum()):,}", f"{unit * (e - tr).mean():+.3f}" + (" pp" if unit == 100 else " pts"),
+                  f"{((e - h <= tr) & (tr <= e + h)).mean():.1%}")
+
+    wijk = k.index.get_level_values(0) != gm
+    add("wijk rate (shown)", "wijk x band", k["rate"][wijk], k["moe90"][wijk], k["truth"][wijk])
+    add("wijk rate small-area (rate_eb)", "wijk x band", k["rate_eb"][wijk], k["moe90_eb"][wijk], k["truth"][wijk])
+    add("gemeente rate (shown)", "gemeente x band", k["rate"][~wijk], k["moe90"][~wijk], k["truth"][~wijk])
+    tot = wijk_totals(idx).set_index(["wijk_code", "indicator"])
+    t_tot = truth.groupby(["wijk_code", "indicator"])[["numerator", "denominator"]].sum()
+    t_tot = (t_tot["numerator"] / t_tot["denominator"]).reindex(tot.index)
+    partial = set(idx.loc[idx["suppressed"].astype(bool) & (idx["wijk_code"] != gm), "wijk_code"])
+    keep = ~tot.index.get_level_values(0).isin(partial)
+    half = Z90 * np.sqrt(tot["var"])
+    for sel, level in ((keep & (tot.index.get_level_values(0) != gm), "wijk 0-17"),
+                       (tot.index.get_level_values(0) == gm, "gemeente 0-17")):
+        add("0-17 total", level, tot["rate_raw"][sel], half[sel], t_tot[sel])
+    comp = composite_scores(idx, definition).set_index(["wijk_code", "domain"])
+    t_idx = true_indices(truth, gm)
+    t_comp = pd.Series([score_of(t_idx.get(w, {}), dom, r["indicators"], definition) for (w, dom), r in comp.iterrows()],
+                       index=comp.index)
+    is_total = comp.index.get_level_values(1) == TOTAL
+    for sel, name in ((is_total, "composite score, overall"), (~is_total, "composite score, domains")):
+        add(name, "wijk", comp["score"][sel], comp["moe90"][sel], t_comp[sel], unit=1)
+    return t
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--draws", type=int, default=200, help="re-noised draws of the round")
@@ -378,6 +453,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=2014)
     ap.add_argument("--trend", action="store_true", help="also measure the year-on-year change (a second year)")
     ap.add_argument("--trend-draws", type=int, default=None, help="draws for --trend (default: --draws)")
+    ap.add_argument("--demo-round", action="store_true",
+                    help="also run the real demo round once (about 3 minutes) and measure it against its truth")
     ap.add_argument("--rr-method", choices=sorted(RR_METHODS), default=None,
                     help="relative-risk estimator for every definition (default: the index definition's)")
     ap.add_argument("--rr-max-factor", type=float, default=None,
@@ -414,6 +491,7 @@ def main() -> None:
     t_rr = true_relative_risks(truth, rr_defs)
     exact = composite_scores(truth_as_index(truth, gm), dataclasses.replace(definition, shrink=False))
     t_comp = exact.set_index(["wijk_code", "domain"])["score"]
+    t_idx = true_indices(truth, gm)
 
     released = [v.indicator for v in vectors]
     shown_bands = {i: {b.label for b in spec.published_bands(i)} for i in released}  # within each one's ages
@@ -473,8 +551,7 @@ def main() -> None:
         rrs.add(rr, "relative_risk", "rr_low90", "rr_high90", keep=keep_rr)
 
         comp = composite_scores(idx, definition).set_index(["wijk_code", "domain"])
-        comp = comp.assign(lo=comp["score"] - comp["moe90"], hi=comp["score"] + comp["moe90"])
-        comps.add(comp, "score", "lo", "hi")
+        comps.add(against_truth(comp, t_idx, t_comp, definition), "score", "lo", "hi")
 
         per_area = draw_cumulative_shares(idx, cumulative, spec.age_bands, "per-area", partial)
         for meth, d in cums.items():
@@ -616,19 +693,23 @@ def main() -> None:
     if args.trend:
         trend_validity(args, geo, table, verdicts)
     console.print(table)
+    if args.demo_round:
+        console.print(demo_round(args, definition))
 
     # coverage per indicator family (the spread behind the pooled figures)
-    detail = Table(title="90% coverage per indicator (pooled over cells and draws): lowest and highest")
+    detail = Table(title="90% coverage per indicator or domain (pooled over cells and draws): lowest and highest")
     for col in ("estimator", "lowest", "highest", "indicators outside 88-92%", "the lowest three"):
         detail.add_column(col)
     for d, name, sel in ((rates, "wijk rate (shown)", ~is_gm_rate), (rates_eb, "wijk rate_eb", ~is_gm_rate),
-                         (rates, "gemeente rate", is_gm_rate), (totals, "wijk 0-17 total", ~is_gm_tot)):
+                         (rates, "gemeente rate", is_gm_rate), (totals, "wijk 0-17 total", ~is_gm_tot),
+                         (comps, "composite score (per domain)", ~is_gm_c)):
         part = split(d, sel)
         lo, hi, t = np.vstack(part.lo), np.vstack(part.hi), part.truth
         ok = np.isfinite(np.vstack(part.est)) & np.isfinite(lo)
         inside = (lo <= t) & (t <= hi) & ok
         ind = part.keys.get_level_values(-1)
-        cov = pd.Series({i: inside[:, ind == i].sum() / max(ok[:, ind == i].sum(), 1) for i in dict.fromkeys(ind)})
+        cov = pd.Series({i: inside[:, ind == i].sum() / ok[:, ind == i].sum() for i in dict.fromkeys(ind)
+                         if ok[:, ind == i].any()})  # an indicator never published there has no coverage
         out = cov[(cov < COVERAGE[0]) | (cov > COVERAGE[1])]
         detail.add_row(name, f"{cov.min():.1%} ({cov.idxmin()})", f"{cov.max():.1%} ({cov.idxmax()})",
                        f"{len(out)} of {len(cov)}",

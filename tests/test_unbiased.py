@@ -69,10 +69,10 @@ def test_gemeente_rows_and_totals_average_to_the_truth_under_symmetric_noise() -
 
 def test_the_display_counts_are_clipped_but_feed_nothing() -> None:
     den = NoisedRelease("population", "gemeente", (100,) * 6, SCALE, 1.0, 1.0)
-    num = NoisedRelease("x", "gemeente", (-4, 2, -3, 0, 1, -1), SCALE, 1.0, 1.0)
+    num = NoisedRelease("x", "gemeente", (-4, 2, -3, 0, 1, 19), SCALE, 1.0, 1.0)
     idx = assemble_index(META, CELLS[:6], den, [num])
     wijk = idx[idx["wijk_code"] != META.gemeente_code]
-    assert (wijk["numerator"] >= 0).all() and wijk["numerator_noisy"].tolist() == [-4, 2, -3, 0, 1, -1]
+    assert (wijk["numerator"] >= 0).all() and wijk["numerator_noisy"].tolist() == [-4, 2, -3, 0, 1, 19]
     gm = idx[idx["wijk_code"] == META.gemeente_code].set_index("age_band")
     assert gm.loc["0-3", "numerator_noisy"] == -4 + 0 and gm.loc["4-11", "numerator_noisy"] == 2 + 1
     assert gm.loc["0-3", "numerator"] == 0  # shown non-negative

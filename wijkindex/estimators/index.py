@@ -35,7 +35,8 @@ INDEX_COLUMNS = ["period", "gemeente_code", "wijk_code", "wijk_name", "age_band"
 # a row's area_code is its wijk_code (the version-1 name, kept readable); area_level says what it is:
 # "wijk"/"buurt", "gemeente" (a sum of its areas' unclipped cells) or "region" (a sum of its gemeenten)
 MAX_AREA_MOE = 0.10  # a gemeente's or region's rate is shown only where its numerator's 90% noise margin is at most
-# this share of its denominator (10 percentage points); wider, the row is "uncertain": its rate is not shown
+# this share of its denominator (10 percentage points) and at most the area's rate over all its age bands (a
+# margin wider than the rate it is about); else the row is "uncertain": its rate is not shown
 SUBPOPULATION_MOE = 0.25  # a rate of a noised sub-population (children with a VVE indication) is published in
 # an area only where that count's 90% noise margin is at most this share of the count the area is expected to
 # have (its own population times the parent's share); below, the ratio's bias from its noisy denominator
@@ -183,7 +184,10 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
     # row does not select the draws whose noise happened to favour it. Clipping such a rate to 0-1
     # for display biased it by up to +2.3 pp (joint and cumulative rates, bench_validity)
     margin = df["numerator_moe90"] / df["denominator_noisy"].where(df["denominator_noisy"] > 0)
-    df["uncertain"] = is_gm & ~df["suppressed"].astype(bool) & ~(margin <= meta.max_area_moe)
+    sums = df[is_gm].groupby(["wijk_code", "indicator"])[["numerator_noisy", "denominator_noisy"]].transform("sum")
+    typical = (sums["numerator_noisy"] / sums["denominator_noisy"].where(sums["denominator_noisy"] > 0)
+               ).reindex(df.index)  # the area's rate over all its bands: what a band's margin is weighed against
+    df["uncertain"] = is_gm & ~df["suppressed"].astype(bool) & ~((margin <= meta.max_area_moe) & (margin <= typical))
     for col in ("numerator", "denominator", "rate", "moe90", "index_vs_gemeente"):
         df.loc[df["uncertain"], col] = np.nan
     hide = df["suppressed"]
