@@ -38,6 +38,12 @@ def test_scores_are_weighted_indices(tmp_path: Path) -> None:
     assert c.loc["WK2", "score"] == pytest.approx((3 * 150 + 100) / 4)
     assert c.loc["GM0193", "score"] == pytest.approx(100)
     assert c.loc["WK1", "n_indicators"] == 2  # the indicator the round lacks is left out
+    assert c.loc["WK1", "indicators"] == "bijstand, schuldhulp"  # and the row says which it averages
+    from wijkindex.estimators.composite import score_of
+
+    # what the row estimates: the same weighted mean over the same indicators, of other indices
+    assert score_of({"bijstand": 50.0, "schuldhulp": 100.0, "onbekend": 999.0}, "gezin", c.loc["WK1", "indicators"],
+                    IndexDefinition.load(definition)) == pytest.approx(c.loc["WK1", "score"])
     assert c.loc["WK1", "moe90"] > 0
 
 

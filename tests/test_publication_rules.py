@@ -94,3 +94,22 @@ def test_a_noisy_sub_population_is_published_only_where_its_noise_is_small() -> 
             assert published.get(key, 0) == 0, (key, n)
     assert len(inside) > draws  # some wijken are published in every draw
     assert np.mean(inside) >= 0.88, f"published VVE cells cover {np.mean(inside):.1%}"
+
+
+def test_a_gemeente_band_whose_margin_exceeds_the_areas_own_rate_is_uncertain() -> None:
+    """A rare indicator (0.1% of children) with a noise margin of about 0.4 points at gemeente level:
+    within 10 points, but three times the rate it is about, so shown clipped at 0 it would read too
+    high on average; it is marked uncertain and its counts stay. A common one beside it is shown."""
+    rng = np.random.default_rng(3)
+    t = _truth()
+    dens = {"population": _noised("population", "gemeente", t["population"], 10.0, rng)}
+    rare = _noised("eenoudergezin", "gemeente", t["population"] // 1000, 10.0, rng)
+    common = _noised("jeugdhulp", "gemeente", t["population"] // 10, 10.0, rng)
+    spec = RoundSpec.from_toml(round_spec(2014, "GM0193", {"gemeente": ["eenoudergezin", "jeugdhulp"]}))
+    idx = assemble_index(META, CELLS, dens, [rare, common], scope=spec)
+    gm = idx[idx["area_level"] == "gemeente"].set_index(["indicator", "age_band"])
+    small = gm.loc["eenoudergezin"]
+    margin = small["numerator_moe90"] / small["denominator_noisy"].astype(float)
+    assert (margin < MAX_AREA_MOE).all()  # the absolute rule alone would show it
+    assert small["uncertain"].all() and small["rate"].isna().all() and small["numerator_noisy"].notna().all()
+    assert not gm.loc["jeugdhulp", "uncertain"].any() and gm.loc["jeugdhulp", "rate"].notna().all()
