@@ -96,20 +96,38 @@ def test_a_noisy_sub_population_is_published_only_where_its_noise_is_small() -> 
     assert np.mean(inside) >= 0.88, f"published VVE cells cover {np.mean(inside):.1%}"
 
 
-def test_a_gemeente_band_whose_margin_exceeds_the_areas_own_rate_is_uncertain() -> None:
-    """A rare indicator (0.1% of children) with a noise margin of about 0.4 points at gemeente level:
-    within 10 points, but three times the rate it is about, so shown clipped at 0 it would read too
-    high on average; it is marked uncertain and its counts stay. A common one beside it is shown."""
+def test_which_rows_are_shown_does_not_depend_on_their_noisy_numerators() -> None:
+    """The rules read the known noise and the denominators, never a noised numerator: the same
+    denominators with other numerators (another draw of their noise, or another truth) show and
+    hide the same rows. A rule on a noisy figure (the area's own noisy rate, tried) would show
+    mostly the draws whose noise flattered it: +0.5 to +15 pp on the rows it kept."""
     rng = np.random.default_rng(3)
     t = _truth()
-    dens = {"population": _noised("population", "gemeente", t["population"], 10.0, rng)}
-    rare = _noised("eenoudergezin", "gemeente", t["population"] // 1000, 10.0, rng)
-    common = _noised("jeugdhulp", "gemeente", t["population"] // 10, 10.0, rng)
-    spec = RoundSpec.from_toml(round_spec(2014, "GM0193", {"gemeente": ["eenoudergezin", "jeugdhulp"]}))
-    idx = assemble_index(META, CELLS, dens, [rare, common], scope=spec)
-    gm = idx[idx["area_level"] == "gemeente"].set_index(["indicator", "age_band"])
-    small = gm.loc["eenoudergezin"]
-    margin = small["numerator_moe90"] / small["denominator_noisy"].astype(float)
-    assert (margin < MAX_AREA_MOE).all()  # the absolute rule alone would show it
-    assert small["uncertain"].all() and small["rate"].isna().all() and small["numerator_noisy"].notna().all()
-    assert not gm.loc["jeugdhulp", "uncertain"].any() and gm.loc["jeugdhulp", "rate"].notna().all()
+    dens = {"population": _noised("population", "gemeente", t["population"], 10.0, rng),
+            "population:ggd@2-5": _noised("population:ggd@2-5", "ggd", t["population:ggd@2-5"], SCALE, rng)}
+    flags = []
+    for share in (1000, 200, 6):
+        vve = _noised("vve_indicatie", "ggd", t["vve_indicatie"], SCALE, np.random.default_rng(11))
+        nums = [_noised("eenoudergezin", "gemeente", t["population"] // share, 10.0, rng), vve,
+                _noised("vve_deelname", "ggd", (t["vve_indicatie"] * share) // 1200, SCALE, rng)]
+        idx = assemble_index(META, CELLS, dens, nums, scope=SPEC)
+        flags.append(idx.set_index(["indicator", "wijk_code", "age_band"])[["uncertain", "suppressed"]])
+    assert flags[0].equals(flags[1]) and flags[1].equals(flags[2])
+    gm = flags[0].xs("GM0193", level="wijk_code")
+    assert not gm.loc["eenoudergezin", "uncertain"].any() and gm.loc["vve_deelname", "uncertain"].all()
+
+
+def test_a_gemeente_rate_is_the_unclipped_estimate_and_the_report_clips_it() -> None:
+    """A rare gemeente rate whose noise took it below 0 stays negative in the index (sums and
+    averages of it stay unbiased) and reads 0.0% in the report, its interval the part above 0."""
+    from wijkindex.report.page import for_display
+
+    den = NoisedRelease("population", "gemeente", (3000,) * 6, 10.0, _var(10.0), Z90 * math.sqrt(_var(10.0)))
+    num = NoisedRelease("eenoudergezin", "gemeente", (-30, 5, -20, 2, 1, -9), 10.0, _var(10.0),
+                        Z90 * math.sqrt(_var(10.0)))
+    idx = assemble_index(META, [Cell(f"WK0193{i:02d}", "w", b) for i in range(2) for b in BANDS], den, [num])
+    gm = idx[idx["area_level"] == "gemeente"].set_index("age_band")
+    assert gm.loc["0-3", "rate"] == pytest.approx(-28 / 6000) and not gm.loc["0-3", "uncertain"]
+    shown = for_display(idx)
+    row = shown[shown["area_level"] == "gemeente"].set_index("age_band").loc["0-3"]
+    assert row["rate"] == 0.0 and row["moe90"] == pytest.approx(max(gm.loc["0-3", "rate"] + gm.loc["0-3", "moe90"], 0))

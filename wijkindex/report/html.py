@@ -24,7 +24,7 @@ from wijkindex.report.federation import section_federation, section_pooled_trend
 from wijkindex.report.maps import EXPLORER_JS, section_explorer
 from wijkindex.report.national import available as national_available
 from wijkindex.report.national import section_national
-from wijkindex.report.page import CSS, LANG_JS, _estimates, _shade, csv_link
+from wijkindex.report.page import CSS, LANG_JS, _estimates, _shade, csv_link, for_display
 from wijkindex.report.reference import section_reference
 from wijkindex.report.region import is_region_index, region_view, section_region
 from wijkindex.report.tables import (section_composite, section_footnotes, section_header, section_indicator,
@@ -58,6 +58,7 @@ def render_report(index: pd.DataFrame, out_path: Path, *, title: str,
     A region round's index reports the region, with its gemeenten side by side."""
     if national is None:
         national = national_available()
+    index = for_display(index)
     whole = index
     if reference is None:  # the published CBS figures of the index's gemeente(n)
         from wijkindex.estimators.reference import reference_for_index

@@ -68,6 +68,23 @@ def _estimates(index: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def for_display(index: pd.DataFrame) -> pd.DataFrame:
+    """The index as a reader sees it: gemeente and region rates (unbiased estimates that may fall
+    below 0 or above 1 where the noise is large) clipped to 0-100%, their margins to the part of
+    the interval inside it (smoothing.clip_interval). Only for showing: every figure is computed
+    from the index as it is."""
+    from wijkindex.estimators.smoothing import clip_interval
+
+    out = index.copy()
+    parent = (out["wijk_code"] == out["gemeente_code"]) & out["rate"].notna() & out["moe90"].notna()
+    if "area_level" in out.columns:
+        parent |= out["area_level"].isin(["gemeente", "region"]) & out["rate"].notna() & out["moe90"].notna()
+    if parent.any():
+        rate, moe = clip_interval(out.loc[parent, "rate"].to_numpy(float), out.loc[parent, "moe90"].to_numpy(float))
+        out.loc[parent, "rate"], out.loc[parent, "moe90"] = rate, moe
+    return out
+
+
 def is_uncertain(row: object) -> bool:
     """Whether an index row's rate is left out as too uncertain (estimators.index.MAX_AREA_MOE);
     an index written before the column existed has none."""
