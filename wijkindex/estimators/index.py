@@ -134,9 +134,8 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
         den = np.maximum(noisy_den, 0)
         suppressed = noisy_den < meta.min_cell_size
         if scope is not None and den_name in {n.indicator for n in numerators}:  # a noised sub-population
-            suppressed |= _subpopulation_too_noisy(noisy_den, denominator,
-                                                   pool.get(scope.denominator_of(den_name)), in_parent, gemeente_of,
-                                                   area_codes, band_of, meta)
+            suppressed |= _subpopulation_too_noisy(noisy_den, denominator, pool.get(scope.denominator_of(den_name)),
+                                                   in_parent, band_of, meta)
         noisy = np.asarray(rel.values, dtype=np.int64)
         num = np.minimum(np.maximum(noisy, 0), den)  # for display only
         rows = []
@@ -210,8 +209,7 @@ def assemble_index(meta: IndexMeta, cells: Sequence[Cell], denominators: NoisedR
 
 
 def _subpopulation_too_noisy(noisy_den: np.ndarray, denominator: NoisedRelease, base: NoisedRelease | None,
-                             in_parent: Mapping[str, np.ndarray], gemeente_of: Mapping[str, str],
-                             area_codes: np.ndarray, band_of: np.ndarray, meta: IndexMeta) -> np.ndarray:
+                             in_parent: Mapping[str, np.ndarray], band_of: np.ndarray, meta: IndexMeta) -> np.ndarray:
     """Cells where a sub-population's noise margin exceeds SUBPOPULATION_MOE of its expected size:
     the cell's ``base`` population (what the sub-population is a part of) times the share of the
     cell's gemeente and band. Decided on that expectation, not on the cell's own noisy count, so
@@ -221,9 +219,9 @@ def _subpopulation_too_noisy(noisy_den: np.ndarray, denominator: NoisedRelease, 
     base_vals = np.asarray(base.values, dtype=float)
     expected = np.zeros(len(noisy_den))
     for code, _, level, _members in meta.parent_rows():
-        if level != "gemeente":
+        if level != "gemeente":  # a gemeente row's cells are its own (in_parent): its share is theirs
             continue
-        mine = in_parent[code] & np.array([gemeente_of.get(a, meta.gemeente_code) == code for a in area_codes])
+        mine = in_parent[code]
         for b in np.unique(band_of[mine]):
             sel = mine & (band_of == b)
             share = noisy_den[sel].sum() / base_vals[sel].sum() if base_vals[sel].sum() > 0 else 0.0

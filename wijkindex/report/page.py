@@ -76,9 +76,10 @@ def for_display(index: pd.DataFrame) -> pd.DataFrame:
     from wijkindex.estimators.smoothing import clip_interval
 
     out = index.copy()
-    parent = (out["wijk_code"] == out["gemeente_code"]) & out["rate"].notna() & out["moe90"].notna()
+    parent = out["wijk_code"] == out["gemeente_code"]
     if "area_level" in out.columns:
-        parent |= out["area_level"].isin(["gemeente", "region"]) & out["rate"].notna() & out["moe90"].notna()
+        parent |= out["area_level"].isin(["gemeente", "region"])
+    parent &= out["rate"].notna() & out["moe90"].notna()
     if parent.any():
         rate, moe = clip_interval(out.loc[parent, "rate"].to_numpy(float), out.loc[parent, "moe90"].to_numpy(float))
         out.loc[parent, "rate"], out.loc[parent, "moe90"] = rate, moe

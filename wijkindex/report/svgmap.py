@@ -14,14 +14,14 @@ WIDTH = 560
 
 def polygons_for(data_dir: Path | str | None = None, geography: "Geography | None" = None,
                  gemeente_code: str | None = None) -> "Sequence[Polygon]":
-    """The polygons to draw: the geography's own; else those of the geography ``data_dir`` names;
-    else the shipped ones of ``gemeente_code`` (geography.polygons_of)."""
-    from wijkindex.geography import load_geography, polygons_of
+    """The polygons to draw: the geography's own; else a folder in Zwolle-2014 form (its geometry
+    file only); else the shipped ones of ``gemeente_code`` (geography.polygons_of)."""
+    from wijkindex.geography import buurt_polygons, polygons_of
 
     if geography is not None and geography.polygons:
         return geography.polygons
     if data_dir is not None:
-        return load_geography(Path(data_dir)).polygons
+        return buurt_polygons(data_dir)
     return polygons_of(gemeente_code)
 
 
