@@ -131,3 +131,15 @@ def test_a_gemeente_rate_is_the_unclipped_estimate_and_the_report_clips_it() -> 
     shown = for_display(idx)
     row = shown[shown["area_level"] == "gemeente"].set_index("age_band").loc["0-3"]
     assert row["rate"] == 0.0 and row["moe90"] == pytest.approx(max(gm.loc["0-3", "rate"] + gm.loc["0-3", "moe90"], 0))
+    # the demo's console summary reads like the report: 0.0%, never a negative share
+    from io import StringIO
+
+    from rich.console import Console
+
+    from wijkindex.demo import _summary
+    from wijkindex.protocol import messages as m
+
+    out = StringIO()
+    _summary(Console(file=out, width=200), idx, m.RoundStatus("r", "completed", "", (), (), "", "", 1.0), META.gemeente_code)
+    line = next(s for s in out.getvalue().splitlines() if "eenoudergezin" in s)
+    assert "0.0%" in line and "-0." not in line, line

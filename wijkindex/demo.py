@@ -220,9 +220,13 @@ def _summary(console: Console, index: pd.DataFrame, status: m.RoundStatus, gemee
     bands = list(dict.fromkeys(index["age_band"]))
     for col in ["indicator", "source", *bands, "clearly highest wijk (index)"]:
         table.add_column(col)
+    from wijkindex.report.page import for_display
+
+    shown = for_display(index)  # gemeente rates are unclipped estimates: clipped to 0-100% to show
     for (ind, src), g in index.groupby(["indicator", "source"], sort=False):
         gm = g[g["wijk_code"] == gemeente_code].set_index("age_band")
-        rates = [f"{gm.loc[b, 'rate']:.1%}" if b in gm.index and pd.notna(gm.loc[b, "rate"]) else "-" for b in bands]
+        show = shown.loc[g.index][g["wijk_code"] == gemeente_code].set_index("age_band")
+        rates = [f"{show.loc[b, 'rate']:.1%}" if b in gm.index and pd.notna(gm.loc[b, "rate"]) else "-" for b in bands]
         ref = g["age_band"].map(gm["rate"])
         wijk = g[(g["wijk_code"] != gemeente_code) & g["index_vs_gemeente"].notna()
                  & (g["rate"] - g["moe90"] > ref)]  # above the gemeente beyond the noise
