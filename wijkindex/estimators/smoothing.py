@@ -13,7 +13,7 @@ the index next to it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -249,28 +249,35 @@ def _fit(rates: np.ndarray, variances: np.ndarray, centre: float, covariate: np.
 class Standing:
     """How each wijk stands on the risk indicators: the covariate of the small-area estimates.
 
-    ``overall`` is per wijk the precision-weighted mean oriented index over the indicators;
-    ``without`` per oriented indicator the same mean without it, so no rate predicts itself
-    from its own noise. ``overall_var`` and ``without_var`` are their noise variances
-    (1 / the sum of the weights: each index is weighted by its inverse noise variance).
+    ``index`` has per wijk (rows) and oriented indicator (columns) the direct index, protective
+    ones turned round (120 counts as 80); ``weight`` its inverse noise variance. A covariate is
+    the precision-weighted mean over the indicators, leaving out the ones it predicts, so that no
+    rate predicts itself from its own noise; its noise variance is 1 / the sum of the weights.
     """
 
-    overall: pd.Series
-    without: Mapping[str, pd.Series]
-    overall_var: pd.Series | None = None
-    without_var: Mapping[str, pd.Series] | None = None
+    index: pd.DataFrame
+    weight: pd.DataFrame
+
+    def excluding(self, indicators: Iterable[str],
+                  wijk_codes: pd.Series) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The standing on every indicator but ``indicators`` at these wijken and its noise variance,
+        or (None, None) when there is none."""
+        leave_out = set(indicators)
+        keep = [c for c in self.index.columns if c not in leave_out]
+        if not len(self.index) or not keep:
+            return None, None
+        w = self.weight[keep]
+        wy, ws = (self.index[keep].fillna(0) * w).sum(axis=1), w.sum(axis=1)
+        ws = ws.where(ws > 0)
+        return (wy / ws).reindex(wijk_codes).to_numpy(), (1.0 / ws).reindex(wijk_codes).to_numpy()
 
     def covariate(self, indicator: str, wijk_codes: pd.Series) -> np.ndarray | None:
         """The covariate for ``indicator`` at these wijken, or None when there is no standing."""
-        if not len(self.overall):
-            return None
-        return self.without.get(indicator, self.overall).reindex(wijk_codes).to_numpy()
+        return self.excluding((indicator,), wijk_codes)[0]
 
     def covariate_variance(self, indicator: str, wijk_codes: pd.Series) -> np.ndarray | None:
         """The noise variance of ``covariate`` (its measurement error), or None when unknown."""
-        if not len(self.overall) or self.overall_var is None:
-            return None
-        return (self.without_var or {}).get(indicator, self.overall_var).reindex(wijk_codes).to_numpy()
+        return self.excluding((indicator,), wijk_codes)[1]
 
 
 def standing(wijk_rates: pd.DataFrame, orientation: Mapping[str, int]) -> Standing:
@@ -285,14 +292,11 @@ def standing(wijk_rates: pd.DataFrame, orientation: Mapping[str, int]) -> Standi
                     & (wijk_rates["var"] > 0) & (wijk_rates["gemeente_rate"] > 0)]
     inds = [i for i in orientation if i in set(ok["indicator"])]
     if len(inds) < 2:
-        return Standing(pd.Series(dtype=float), {})
+        return Standing(pd.DataFrame(), pd.DataFrame())
     direct = ok.assign(index=100 * ok["rate_raw"] / ok["gemeente_rate"],
                        iv=ok["var"] * (100 / ok["gemeente_rate"]) ** 2)
     y = direct.pivot(index="wijk_code", columns="indicator", values="index")[inds]
     protective = [i for i in inds if orientation[i] < 0]
     y[protective] = 200 - y[protective]
     w = (1.0 / direct.pivot(index="wijk_code", columns="indicator", values="iv")[inds]).where(y.notna(), 0.0)
-    wy, ws = (y.fillna(0) * w).sum(axis=1), w.sum(axis=1)
-    rest = {i: (ws - w[i]).where(ws - w[i] > 0) for i in inds}
-    return Standing(wy / ws.where(ws > 0), {i: (wy - y[i].fillna(0) * w[i]) / rest[i] for i in inds},
-                    1.0 / ws.where(ws > 0), {i: 1.0 / rest[i] for i in inds})
+    return Standing(y, w)
