@@ -5,7 +5,7 @@ node processes, three rounds, report) and prints the wall time of every phase an
 resident memory of every process: the aggregator and the nodes as the federation watched them,
 and this process (the synthetic generator, the report) by its own maximum RSS.
 
-    .venv/bin/python bench/bench_gemeente.py [--gemeente GM0363] [--scale 0.1] [--out DIR]
+    .venv/bin/python bench/bench_gemeente.py [--gemeente GM0363] [--scale 0.1] [--years 3] [--out DIR]
 """
 
 from __future__ import annotations
@@ -31,13 +31,15 @@ def main() -> None:
     ap.add_argument("--gemeente", default="GM0363", help="CBS code or name [default: GM0363, Amsterdam]")
     ap.add_argument("--scale", type=float, default=0.1, help="share of the real children [default: 0.1]")
     ap.add_argument("--seed", type=int, default=2014)
+    ap.add_argument("--years", type=int, default=3, help="periods: the earlier ones marginal, the last with joint "
+                                                          "indicators [default: 3; 1 times the joint round alone]")
     ap.add_argument("--out", type=Path, default=None, help="keep the demo folder here (must be new or empty)")
     args = ap.parse_args()
     console = Console(width=110, stderr=True)
     with tempfile.TemporaryDirectory(prefix="bench-gemeente-") as tmp:
         out = args.out or Path(tmp) / "demo"
         t = time.perf_counter()
-        r = run_demo(out, seed=args.seed, scale=args.scale, gemeente=args.gemeente, console=console)
+        r = run_demo(out, seed=args.seed, scale=args.scale, gemeente=args.gemeente, console=console, years=args.years)
         wall = time.perf_counter() - t
     self_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * (1 if sys.platform == "darwin" else 1024)
     cells = r.index[r.index["wijk_code"].str.startswith("WK")]

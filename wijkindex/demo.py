@@ -63,17 +63,18 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
     try:
         console.print(f"[green]3/5[/] aggregator on {fed.address} and {len(fed.node_configs)} node processes "
                       "(mutual TLS; nodes dial out)")
+        deadline = round_deadline(info.n_children, len(geo.wijken))
         with AggregatorClient.from_config(_client_cfg(fed, "coordinator")) as coord:
             for period in info.periods[:-1]:  # earlier periods: the marginal indicators, for the trend
                 t = time.perf_counter()
                 rid = coord.submit_round(round_spec(period, geo.gemeente_code, info.holders, epsilon=epsilon,
-                                                    fuzzy=info.fuzzy))
+                                                    fuzzy=info.fuzzy, deadline_seconds=deadline))
                 _follow(console, coord, rid, procs)
                 timings["marginal_round"] = time.perf_counter() - t
                 console.print(f"      round {rid} ({period}, marginal indicators) completed in "
                               f"{timings['marginal_round']:.1f} s")
             spec = round_spec(info.period, geo.gemeente_code, info.holders, epsilon=epsilon, joint=info.joint,
-                              fuzzy=info.fuzzy,
+                              fuzzy=info.fuzzy, deadline_seconds=deadline,
                               cumulative=info.cumulative)
             (out / "round.toml").write_text(spec, encoding="utf-8")
             t1 = time.perf_counter()
@@ -147,6 +148,8 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
                 last = period == fed_info.periods[-1]  # the last with joint indicators and cumulative risk
                 round_id = coord.submit_round(round_spec(period, reg.code, info.holders, epsilon=epsilon,
                                                          spines=info.spines, area_name=reg.name,
+                                                         deadline_seconds=round_deadline(
+                                                             fed_info.n_children, sum(len(g.wijken) for g in geos)),
                                                          fuzzy=fed_info.fuzzy, joint=info.joint if last else None,
                                                          cumulative=info.cumulative if last else None))
                 status = _follow(console, coord, round_id, procs)
@@ -196,6 +199,13 @@ def _geo_note(geo, cbs: bool, label: str = "2024") -> tuple[str, str]:  # type: 
             f"Synthetic data on the real wijken of {geo.gemeente_name} ({label}): inhabitants and ages from CBS; "
             "per-wijk risk shares are modelled from the gemeente's KWB figures, not CBS figures. "
             "Source: CBS, Kadaster.")
+
+
+def round_deadline(children: int, areas: int) -> int:
+    """A demo round's deadline: 15 minutes, or more for a large gemeente. A round's sealing grows
+    with children x areas (each child's one-hot cell vector); Amsterdam at full size (160,000
+    children, 109 wijken) sealed its joint round past the 900 s default on this 2-core machine."""
+    return int(min(86400, max(900, 4e-4 * children * areas)))
 
 
 def _client_cfg(fed: LocalFederation, party: str):  # type: ignore[no-untyped-def]
