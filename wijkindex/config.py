@@ -7,15 +7,17 @@ them. Each loader raises one :class:`ConfigError` listing every offending field.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from wijkindex.errors import ConfigError
+from wijkindex.linkage.tables import ExportLayout, check_layout
 
 CONFIG_VERSION = 1
-COLUMN_KINDS = ("bsn", "date", "flag", "str", "code", "postcode", "int")
+COLUMN_KINDS = ("bsn", "date", "flag", "str", "code", "postcode", "int", "number")
 IDENTIFIER_KINDS = ("given_name", "surname", "date", "sex", "postcode")
 GEOGRAPHY_FILES = (".gpkg", ".geojson", ".json", ".geojson.gz", ".json.gz")  # a CBS wijk- en buurtkaart file
 
@@ -229,6 +231,12 @@ class DatasetConfig:
     # the spine only: a gemeente's table (postcode, huisnummer, buurt_code, wijk_code) that gives
     # each child's wijk and buurt from its address, instead of wijk_code/buurt_code columns
     area_lookup: Path | None = None
+    layout: ExportLayout = ExportLayout()  # [datasets.read], [datasets.rename], [datasets.dates]
+    # a file spanning several years: the rows valid on the round's reference date (peildatum),
+    # from these date columns (an empty end date is open)
+    valid_from: str | None = None
+    valid_to: str | None = None
+    where: str = ""  # "datasets.toml line 12": where the dataset's table starts, for error messages
 
     def file_for(self, period: int) -> Path:
         """The export of one period: ``{period}`` in the configured path is the round's year."""
@@ -243,7 +251,15 @@ class IndicatorConfig:
     dataset: str
     column: str
     equals: str | None = None
-    below: int | None = None  # for an int column: the indicator holds when the value is below this
+    below: float | None = None  # for an int or number column: the indicator holds when the value is below this
+    values: tuple[str, ...] = ()  # any of these codes counts (compared without case)
+    # codes that are known and do not count; with them declared, any other code is an error
+    others: tuple[str, ...] | None = None
+    where: str = ""  # "datasets.toml line 31"
+
+    def counted(self) -> tuple[str, ...]:
+        """The codes that count: ``values``, or the one ``equals``."""
+        return self.values or ((self.equals,) if self.equals is not None else ())
 
 
 @dataclass(frozen=True)
@@ -330,12 +346,54 @@ def _check_area_lookup(c: _Checker, p: str, spine: bool, cols: dict[str, str]) -
                                  "from the file (remove area_lookup) or from the table (remove the column(s))")
 
 
+def table_lines(text: str, array: str) -> list[int]:
+    """The 1-based line of each ``[[array]]`` table in a TOML text, in order."""
+    return [n for n, line in enumerate(text.splitlines(), start=1) if re.match(rf"^\s*\[\[\s*{array}\s*\]\]", line)]
+
+
+def _layout(c: _Checker, d: dict[str, Any], p: str, cols: dict[str, str]) -> ExportLayout:
+    """A dataset's ``read``, ``rename`` and ``dates`` tables."""
+    read = c.get("read", dict, {}, table=d, prefix=p) or {}
+    settings, problems = check_layout(read)
+    for key, why in problems:
+        c.bad(f"{p}read.{key}", why)
+    rename = c.get("rename", dict, {}, table=d, prefix=p) or {}
+    for holder, ours in rename.items():
+        if not isinstance(ours, str) or ours not in cols:
+            c.bad(f"{p}rename.{holder}", f"the federation's name of the column, one of the declared columns "
+                                         f"({', '.join(cols)}), got {ours!r}")
+    if len(set(rename.values())) != len(rename):
+        c.bad(f"{p}rename", "two of the export's columns are mapped to one column")
+    dates = c.get("dates", dict, {}, table=d, prefix=p) or {}
+    for col, fmt in dates.items():
+        if cols.get(col) != "date":
+            c.bad(f"{p}dates.{col}", f"{col!r} is not a declared date column")
+        elif not isinstance(fmt, str) or "%" not in fmt:
+            c.bad(f"{p}dates.{col}", f"a date format such as \"%d-%m-%Y\" or \"%Y%m%d\", got {fmt!r}")
+    return ExportLayout(**settings, rename=dict(rename), date_formats=dict(dates))  # type: ignore[arg-type]
+
+
+def _codes(c: _Checker, ind: dict[str, Any], p: str, key: str) -> tuple[str, ...] | None:
+    value = ind.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not value or not all(isinstance(v, (str, int)) and str(v) for v in value):
+        c.bad(p + key, f"a list of codes, e.g. {key} = [\"JZ21\", \"JZ22\"], got {value!r}")
+        return None
+    return tuple(str(v) for v in value)
+
+
 def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], list[IndicatorConfig]]:
     try:
         raw = _read(path)
+        text = path.read_text(encoding="utf-8")
     except ConfigError as exc:
         outer.bad("data_dir", str(exc))
         return [], []
+    ds_lines, ind_lines = table_lines(text, "datasets"), table_lines(text, "indicators")
+
+    def line(lines: list[int], i: int) -> str:
+        return f"{path.name} line {lines[i]}" if i < len(lines) else path.name
     c = _Checker(path, raw)
     datasets: list[DatasetConfig] = []
     for i, d in enumerate(c.get("datasets", list) or []):
@@ -361,8 +419,17 @@ def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], li
         lookup = c.path("area_lookup", table=d, prefix=p) if "area_lookup" in d else None
         if "area_lookup" in d:
             _check_area_lookup(c, p, bool(spine), cols)
+        layout = _layout(c, d, p, cols)
+        valid = [c.get(k, str, None, table=d, prefix=p) for k in ("valid_from", "valid_to")]
+        for key, col in zip(("valid_from", "valid_to"), valid):
+            if col is not None and cols.get(col) != "date":
+                c.bad(p + key, f"{col!r} is not a declared date column")
+        if (valid[0] is None) != (valid[1] is None):
+            c.bad(p + "valid_from", "a file that spans several years needs both valid_from and valid_to "
+                                    "(the columns of each row's start and end date)")
         if name and file and id_col:
-            datasets.append(DatasetConfig(name, file, id_col, dict(cols), bool(spine), dict(idents), lookup))
+            datasets.append(DatasetConfig(name, file, id_col, dict(cols), bool(spine), dict(idents), lookup, layout,
+                                          valid[0], valid[1], line(ds_lines, i)))
     names = {d.name for d in datasets}
     if sum(d.spine for d in datasets) > 1:
         c.bad("datasets", "at most one dataset is the spine")
@@ -373,13 +440,20 @@ def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], li
         ds = c.get("dataset", str, table=ind, prefix=p)
         col = c.get("column", str, table=ind, prefix=p)
         eq = c.get("equals", str, None, table=ind, prefix=p)
-        below = c.get("below", int, None, table=ind, prefix=p)
+        below = c.get("below", (int, float), None, table=ind, prefix=p)
+        values, others = _codes(c, ind, p, "values"), _codes(c, ind, p, "others")
+        if sum(x is not None for x in (eq, below, values)) > 1:
+            c.bad(p + "values", "one of equals, values or below says when the indicator holds")
+        if others is not None and values is None and eq is None:
+            c.bad(p + "others", "others lists the codes that do not count, beside values (the ones that do)")
+        if values and others and set(map(str.lower, values)) & set(map(str.lower, others)):
+            c.bad(p + "others", "a code is in both values and others")
         if ds and ds not in names:
             c.bad(p + "dataset", f"unknown dataset {ds!r}")
         elif ds and col and col not in next(d for d in datasets if d.name == ds).columns:
             c.bad(p + "column", f"{col!r} is not a declared column of dataset {ds!r}")
         if name and ds and col:
-            indicators.append(IndicatorConfig(name, ds, col, eq, below))
+            indicators.append(IndicatorConfig(name, ds, col, eq, below, values or (), others, line(ind_lines, i)))
     try:
         c.finish()
     except ConfigError as exc:

@@ -14,11 +14,11 @@ value or a header cell the file wrote.
 
 from __future__ import annotations
 
-import csv
-import io
+import math
+from datetime import date, datetime
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal, Sequence
+from typing import Callable, Literal, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -26,9 +26,9 @@ import pandas as pd
 from wijkindex.errors import InputFileError, Location
 from wijkindex.linkage.bsn import normalise_bsn
 from wijkindex.linkage.normalise import normalise_postcode, parse_date, parse_flag
+from wijkindex.linkage.tables import MAX_FIELD, ExportLayout, read_table
 
-Kind = Literal["bsn", "date", "flag", "str", "code", "postcode", "int"]
-MAX_FIELD = 10_000
+Kind = Literal["bsn", "date", "flag", "str", "code", "postcode", "int", "number"]
 _SHOWN_ISSUES = 10
 
 
@@ -37,6 +37,7 @@ class ColumnSpec:
     name: str
     kind: Kind
     required: bool = True
+    empty_ok: bool = False  # an empty cell is no value (an open end date), not an invalid one
 
 
 @dataclass(frozen=True)
@@ -89,13 +90,14 @@ def _text(v: str) -> str:
 _PUBLIC_REASONS = (
     "not 9 digits", "fails the 11-proef", "impossible date", "unknown date format", "not a 0/1 flag",
     "not a Dutch postcode", "not an integer", f"longer than {MAX_FIELD} characters",
-    "appears in more than one row", "address not in the area lookup table",
+    "appears in more than one row", "address not in the area lookup table", "not in the declared date format",
+    "not a number with decimal", "not a declared code",
 )
 
 
 def _public_reason(reason: str) -> str:
     for phrase in _PUBLIC_REASONS:
-        if reason == phrase or reason.startswith((phrase + " ", phrase + ";", phrase + "(")):
+        if reason == phrase or reason.startswith((phrase + " ", phrase + ";", phrase + "(", phrase + ":")):
             return phrase
     return "invalid value"
 
@@ -128,57 +130,67 @@ _PARSERS: dict[str, Callable[[str], object]] = {
 }
 
 
-def _read_text(path: Path) -> str:
-    base = path.name  # the public texts name the file, not the folders it sits in
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise InputFileError(f"{path}: file not found", public=f"{base}: file not found") from None
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot be read: {exc.strerror}",
-                             public=f"{base}: cannot be read ({exc.strerror})") from None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        where = f"not UTF-8 at byte {exc.start} (line {line}); export the file as UTF-8"
-        raise InputFileError(f"{path}: {where}", public=f"{base}: {where}") from None
-    if not text.strip():
-        raise InputFileError(f"{path}: the file is empty", public=f"{base}: the file is empty")
-    return text
+@dataclass(frozen=True)
+class CodeList:
+    """The known values of a code column (compared without case) and where the config lists them."""
+
+    known: frozenset[str]
+    where: str  # e.g. "indicators[2].values or .others (datasets.toml line 31)"
+
+
+def _parser(col: ColumnSpec, layout: ExportLayout, code_list: CodeList | None) -> Callable[[str], object]:
+    """The parser of one column: its kind's, with the layout's date format and decimal separator."""
+    if col.kind == "date" and col.name in layout.date_formats:
+        fmt = layout.date_formats[col.name]
+
+        def dated(v: str) -> date:
+            try:
+                return datetime.strptime(v.strip(), fmt).date()
+            except ValueError:
+                raise ValueError(f"not in the declared date format {fmt} ([datasets.dates] {col.name})") from None
+        return dated
+    if col.kind == "number":
+        def number(v: str) -> float:
+            text = v.strip().replace(" ", "")
+            if layout.decimal == ",":
+                text = text.replace(".", "").replace(",", ".")  # 1.234,5 -> 1234.5
+            try:
+                x = float(text)
+            except ValueError:
+                raise ValueError(f"not a number with decimal {layout.decimal!r} (decimal in [datasets.read])") from None
+            if not math.isfinite(x):
+                raise ValueError(f"not a number with decimal {layout.decimal!r} (decimal in [datasets.read])")
+            return x
+        return number
+    if code_list is not None:
+        def coded(v: str) -> str:
+            text = _text(v)
+            if text and text.lower() not in code_list.known:
+                raise ValueError(f"not a declared code: add it to {code_list.where}")
+            return text
+        return coded
+    return _PARSERS[col.kind]
 
 
 def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
                  on_invalid: Literal["fail", "exclude"] = "fail", dataset: str = "",
                  unique: str | None = None,
                  derive: Callable[[pd.DataFrame, str], tuple[pd.DataFrame, list[RecordIssue]]] | None = None,
+                 layout: ExportLayout = ExportLayout(), codes: Mapping[str, CodeList] | None = None,
                  ) -> LoadedRecords:
-    """Read and validate one CSV export (``,`` or ``;``, UTF-8 with or without BOM).
+    """Read and validate one export (CSV, Parquet or Excel, laid out as ``layout`` says: linkage/tables.py).
+
+    ``codes`` gives a code column's known values (``CodeList``): any other value is an issue that
+    says which list of the config to add it to.
 
     ``unique`` names a column whose values must not repeat (the spine's BSN: one row per child);
     every row of a repeated value is an issue, since which of them is right cannot be told.
     ``derive(frame, file)`` adds columns from the parsed values (the spine's areas from its
     addresses) and returns the issues of rows it cannot derive, handled like any invalid value."""
     path = Path(path)
-    name = f"{path.parent.name}/{path.name}"
-    base = path.name
-    text = _read_text(path)
-    first = text.split("\n", 1)[0]
-    delimiter = ";" if first.count(";") > first.count(",") else ","
-    csv.field_size_limit(MAX_FIELD * 10)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    try:
-        rows = list(reader)
-    except csv.Error as exc:  # csv's reasons quote no field, but the public text keeps to the line
-        raise InputFileError(f"{name}: not a valid CSV table: {exc}",
-                             public=f"{base}: not a valid CSV table (near line {reader.line_num})") from None
-    header = [h.strip() for h in rows[0]]
-    body = [r for r in rows[1:] if r]  # blank lines carry no record
-    ragged = [i + 1 for i, r in enumerate(rows[1:]) if r and len(r) != len(header)]
-    if ragged:
-        where = (f"not a valid CSV table: row(s) {', '.join(map(str, ragged[:10]))} "
-                 f"have a different number of fields than the header ({len(header)})")
-        raise InputFileError(f"{name}: {where}", public=f"{base}: {where}")
+    table = read_table(path, layout)
+    name, base = table.label, table.public_label
+    header, body = table.header, table.rows
     # a header cell may be a child's value (an export without a header row): the public texts
     # name only the columns the node's config declares, and count the rest
     declared = [c.name for c in columns]
@@ -192,7 +204,8 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
     missing = [c.name for c in columns if c.required and c.name not in header]
     if missing:
         found = [c for c in declared if c in header]
-        raise InputFileError(f"{name}: missing column(s) {', '.join(missing)}; found {', '.join(header[:30])}",
+        raise InputFileError(f"{name}: missing column(s) {', '.join(missing)}; found {', '.join(header[:30])}; "
+                             "if the export names them differently, map its names in [datasets.rename]",
                              public=f"{base}: missing column(s) {', '.join(missing)}; the header has "
                                     f"{len(header)} column(s)"
                                     + (f", of the declared ones {', '.join(found)}" if found else ""))
@@ -205,10 +218,14 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
     for col in columns:
         if col.name not in frame.columns:
             continue
-        parse = _PARSERS[col.kind]
+        parse = _parser(col, layout, (codes or {}).get(col.name))
         raw = frame[col.name].tolist()
+        if col.kind == "bsn" and table.typed:  # a BSN typed as a number in a spreadsheet: 000000012 became 12
+            raw = [v.zfill(9) if v.isdigit() and len(v) < 9 else v for v in raw]
         values: list[object] = [None] * n
         for i, v in enumerate(raw):
+            if col.empty_ok and not str(v).strip():
+                continue
             try:
                 values[i] = parse(v)
             except ValueError as exc:
@@ -220,6 +237,8 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
             out[col.name] = pd.Series([bool(v) for v in values], dtype=bool)
         elif col.kind == "int":
             out[col.name] = pd.Series([v if v is not None else 0 for v in values], dtype="int64")
+        elif col.kind == "number":
+            out[col.name] = pd.Series([v if v is not None else math.nan for v in values], dtype="float64")
         else:
             out[col.name] = pd.Series([v if v is not None else "" for v in values], dtype=object)
     if derive is not None:

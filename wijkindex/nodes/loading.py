@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from datetime import date
 
 import numpy as np
 import pandas as pd
 
-from wijkindex.config import DatasetConfig, NodeConfig
+from wijkindex.config import DatasetConfig, IndicatorConfig, NodeConfig
 from wijkindex.errors import InputFileError, Location, WijkindexError
 from wijkindex.linkage.bsn import normalise_bsn
-from wijkindex.linkage.records import ColumnSpec, LoadedRecords, RecordIssue, load_records, shown_value
+from wijkindex.linkage.records import CodeList, ColumnSpec, LoadedRecords, RecordIssue, load_records, shown_value
 from wijkindex.nodes.context import LINK_COLUMN, RoundContext, SpinePlacement
 from wijkindex.protocol import messages as m
 from wijkindex.protocol.spec import ALL, SOURCE, JointIndicator, RoundSpec
@@ -57,8 +58,15 @@ def load_dataset(config: NodeConfig, ds: DatasetConfig, spec: RoundSpec) -> tupl
         from wijkindex.geography.lookup import area_deriver, load_area_lookup
 
         derive = area_deriver(load_area_lookup(ds.area_lookup))
-    loaded = load_records(path, cols, on_invalid=config.on_invalid, dataset=ds.name,
-                          unique=ds.id_column if ds.spine else None, derive=derive)
+    cols = [ColumnSpec(c.name, c.kind, empty_ok=c.name == ds.valid_to) for c in cols]  # an open end date
+    try:
+        loaded = load_records(path, cols, on_invalid=config.on_invalid, dataset=ds.name,
+                              unique=ds.id_column if ds.spine and ds.valid_from is None else None, derive=derive,
+                              layout=ds.layout, codes=code_lists(config, ds))
+    except InputFileError as exc:  # name the config the export is read by
+        raise InputFileError(f"{exc.message}\n  (read as dataset {ds.name!r}, {ds.where})", public=exc.public) from None
+    if ds.valid_from is not None:
+        select_valid(loaded, ds, spec.reference_date)
     if fuzzy:
         split_bsns(loaded, ds, f"{path.parent.name}/{path.name}")
     if loaded.n_excluded:
@@ -66,6 +74,38 @@ def load_dataset(config: NodeConfig, ds: DatasetConfig, spec: RoundSpec) -> tupl
                     loaded.issues[0] if loaded.issues else "")
     check_usable(loaded, ds.name, path.name, config.max_excluded_share, spec.min_cell_size)
     return loaded, digest
+
+
+def code_lists(config: NodeConfig, ds: DatasetConfig) -> dict[str, CodeList]:
+    """Per code column of the dataset, the codes its indicators declare (values and others), where
+    an indicator declares ``others``: with both lists given, any other code is an error."""
+    out: dict[str, CodeList] = {}
+    for i, ind in enumerate(config.indicators):
+        if ind.dataset != ds.name or ind.others is None:
+            continue
+        known = {v.lower() for v in (*ind.counted(), *ind.others)}
+        prev = out.get(ind.column)
+        where = f"the values or others of indicator {ind.name!r} ({ind.where})"
+        out[ind.column] = CodeList(frozenset(known | (prev.known if prev else set())),
+                                   where if prev is None else f"{prev.where} or {where}")
+    return out
+
+
+def select_valid(loaded: LoadedRecords, ds: DatasetConfig, on: date) -> None:
+    """Keep the rows valid on ``on`` (the peildatum): started on or before it and not ended before it."""
+    f = loaded.frame
+    start, end = pd.to_datetime(f[ds.valid_from]), pd.to_datetime(f[ds.valid_to])
+    day = pd.Timestamp(on)
+    keep = (start <= day) & (end.isna() | (end >= day))
+    loaded.frame = f.loc[keep.to_numpy()].reset_index(drop=True)
+    if ds.spine:  # one valid row per child on the day, as in a file of one period
+        repeated = loaded.frame[ds.id_column].astype(str).duplicated(keep=False)
+        if repeated.any():
+            children = loaded.frame.loc[repeated.to_numpy(), ds.id_column].nunique()
+            raise InputFileError(f"dataset {ds.name}: {int(repeated.sum())} rows of {children} children are valid "
+                                 f"on {on} (a child's periods overlap; {ds.where})",
+                                 public=f"dataset {ds.name}: {int(repeated.sum())} rows valid on {on} belong "
+                                        f"to children with overlapping periods")
 
 
 def check_usable(loaded: LoadedRecords, dataset: str, file: str, max_excluded_share: float, min_rows: int) -> None:
@@ -158,6 +198,16 @@ def own_cells(spec: RoundSpec, party: str, cells: tuple[m.Cell, ...]) -> np.ndar
     return np.array([c.area_code in mine for c in cells], dtype=bool)
 
 
+def holds(ind: IndicatorConfig, column: pd.Series) -> pd.Series:
+    """Per record, whether the indicator holds: its column has one of the codes that count, is
+    below the threshold, or (a 0/1 flag) is set."""
+    if ind.counted():
+        return column.astype(str).str.strip().str.lower().isin([v.lower() for v in ind.counted()])
+    if ind.below is not None:
+        return pd.to_numeric(column, errors="coerce") < ind.below
+    return column.astype(bool)
+
+
 def flagged_ids(config: NodeConfig, ctx: RoundContext, indicator: str) -> np.ndarray:
     """Identifiers of the children for whom any record satisfies the indicator (counted once):
     BSNs at the spine node, spine pseudonyms (hex) at a source node once it has linked. Within
@@ -166,13 +216,7 @@ def flagged_ids(config: NodeConfig, ctx: RoundContext, indicator: str) -> np.nda
     ind = config.indicator(indicator)
     ds = config.dataset(ind.dataset)
     frame = ctx.data[ind.dataset].frame
-    col = frame[ind.column]
-    if ind.equals is not None:
-        hit = col.astype(str).str.strip().str.lower() == ind.equals.lower()
-    elif ind.below is not None:
-        hit = pd.to_numeric(col, errors="coerce") < ind.below
-    else:
-        hit = col.astype(bool)
+    hit = holds(ind, frame[ind.column])
     scope = ctx.spec.scope(indicator)
     if LINK_COLUMN in frame.columns:
         if not scope.full_ages:
