@@ -297,6 +297,35 @@ def node_serve(config_path: Path) -> None:
     _serve_until_signal(n.stop)
 
 
+@node.command("check")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--period", type=click.IntRange(1900, 2200), default=None,
+              help="The period whose exports to read (a file named with {period}) [default: last year].")
+@click.option("--report", "report_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Also write the report here: .html for a page, anything else for text [default: none].")
+def node_check(config_path: Path, period: int | None, report_path: Path | None) -> None:
+    """Read every dataset the node serves through its mapping, as a round would, and report what
+    was read, excluded and why (with the first row numbers), ages out of range, each indicator's
+    share, and which indicators of the default index this node serves. Nothing is sent anywhere.
+    Exit status 1 if a file cannot be read at all.
+
+    \b
+    Example:
+      wijkindex node check --config node-ggd.toml --period 2014 --report check-2014.html
+    """
+    import datetime
+
+    from wijkindex.config import load_node_config
+    from wijkindex.nodes.check import check_node, render_text, write_report
+
+    result = check_node(load_node_config(config_path), period or datetime.date.today().year - 1)
+    click.echo(render_text(result), nl=False)
+    if report_path is not None:
+        click.echo(f"report written to {write_report(result, report_path)}")
+    if not result.ok:
+        raise SystemExit(1)
+
+
 @main.command()
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True,
               help="An aggregator, node, coordinator or researcher config.")

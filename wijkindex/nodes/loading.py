@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from datetime import date
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -44,35 +45,45 @@ def content_sha256(path: str | object) -> str:
 
 def load_dataset(config: NodeConfig, ds: DatasetConfig, spec: RoundSpec) -> tuple[LoadedRecords, str]:
     """The dataset's export for the round's period, validated, and the SHA-256 of its content."""
+    loaded, digest = read_dataset(config, ds, spec.period, spec.reference_date, config.on_invalid)
     path = ds.file_for(spec.period)
+    if loaded.n_excluded:
+        log.warning("%s: %d of %d records excluded (first: %s)", path, loaded.n_excluded, loaded.n_read,
+                    loaded.issues[0] if loaded.issues else "")
+    check_usable(loaded, ds.name, path.name, config.max_excluded_share, spec.min_cell_size)
+    return loaded, digest
+
+
+def read_dataset(config: NodeConfig, ds: DatasetConfig, period: int, on: date,
+                 on_invalid: Literal["fail", "exclude"]) -> tuple[LoadedRecords, str]:
+    """A dataset's export of ``period`` read through its mapping, the rows valid on ``on`` (the
+    reference date) where the file spans several years, and the SHA-256 of its content: what a
+    round and ``node check`` read alike."""
+    path = ds.file_for(period)
     if not path.exists():
-        raise InputFileError(f"dataset {ds.name}: no export for period {spec.period} at {path}",
-                             public=f"dataset {ds.name}: no export for period {spec.period} ({path.name})")
+        raise InputFileError(f"dataset {ds.name}: no export for period {period} at {path} ({ds.where})",
+                             public=f"dataset {ds.name}: no export for period {period} ({path.name})")
     digest = content_sha256(path)
     fuzzy = bool(ds.identifiers) and not ds.spine
     # with identifiers, a missing or invalid BSN is not an error: the record links fuzzily
-    cols = [ColumnSpec(name, "str" if fuzzy and (name == ds.id_column or name in ds.identifiers) else kind)  # type: ignore[arg-type]
+    cols = [ColumnSpec(name, "str" if fuzzy and (name == ds.id_column or name in ds.identifiers) else kind,  # type: ignore[arg-type]
+                       empty_ok=name == ds.valid_to)  # an open end date
             for name, kind in ds.columns.items()]
     derive = None
     if ds.spine and ds.area_lookup is not None:  # the children's areas from their addresses
         from wijkindex.geography.lookup import area_deriver, load_area_lookup
 
         derive = area_deriver(load_area_lookup(ds.area_lookup))
-    cols = [ColumnSpec(c.name, c.kind, empty_ok=c.name == ds.valid_to) for c in cols]  # an open end date
     try:
-        loaded = load_records(path, cols, on_invalid=config.on_invalid, dataset=ds.name,
+        loaded = load_records(path, cols, on_invalid=on_invalid, dataset=ds.name,
                               unique=ds.id_column if ds.spine and ds.valid_from is None else None, derive=derive,
                               layout=ds.layout, codes=code_lists(config, ds))
     except InputFileError as exc:  # name the config the export is read by
         raise InputFileError(f"{exc.message}\n  (read as dataset {ds.name!r}, {ds.where})", public=exc.public) from None
     if ds.valid_from is not None:
-        select_valid(loaded, ds, spec.reference_date)
+        select_valid(loaded, ds, on)
     if fuzzy:
         split_bsns(loaded, ds, f"{path.parent.name}/{path.name}")
-    if loaded.n_excluded:
-        log.warning("%s: %d of %d records excluded (first: %s)", path, loaded.n_excluded, loaded.n_read,
-                    loaded.issues[0] if loaded.issues else "")
-    check_usable(loaded, ds.name, path.name, config.max_excluded_share, spec.min_cell_size)
     return loaded, digest
 
 
