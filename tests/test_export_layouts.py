@@ -306,3 +306,115 @@ def test_node_check_reports_what_the_exports_hold_and_sends_nothing(tmp_path: Pa
     (tmp_path / "data" / "jeugdhulp.csv").write_bytes(b"\x00\x01")  # not a table at all
     r = CliRunner().invoke(main, ["node", "check", "--config", str(config), "--period", "2014"])
     assert r.exit_code == 1 and "cannot be read" in r.output and "datasets.toml line 3" in r.output, r.output
+
+
+# ---- a corpus of malformed exports in the holders' own layouts ---------------------------------
+# Each is refused with an error that names the file (and sheet), and the row and column (or what
+# the layout must declare); the public text names no value.
+
+CODES = {"soort": CodeList(frozenset({"jz21", "jz22", "jz99"}), "the values or others of indicator 'jeugdhulp' "
+                                                                  "(datasets.toml line 14)")}
+CP1252 = ExportLayout(**{**DUTCH.__dict__, "encoding": "windows-1252", "header_row": 2})
+
+
+def _with_value(row: int, column: int, value: str) -> list[tuple[str, ...]]:
+    rows = [list(r) for r in ROWS]
+    rows[row - 1][column] = value
+    return [tuple(r) for r in rows]
+
+
+def _csv_case(rows, layout=CP1252, title="Jeugdhulp – export", encoding="cp1252"):  # type: ignore[no-untyped-def]
+    def build(tmp: Path) -> tuple[Path, ExportLayout]:
+        p = tmp / "jeugdhulp.csv"
+        p.write_bytes(_csv_text(rows, title=title).encode(encoding))
+        return p, layout
+    return build
+
+
+def _xlsx_case(rows=ROWS, layout=None, raw_cells=None):  # type: ignore[no-untyped-def]
+    def build(tmp: Path) -> tuple[Path, ExportLayout]:
+        import openpyxl
+
+        p = tmp / "jeugdhulp.xlsx"
+        if raw_cells is not None:  # cells as given (text where a number belongs...)
+            wb = openpyxl.Workbook()
+            ws = wb.active
+            ws.title = "Leerlingen"
+            ws.append(["Leerlingen per peildatum"])
+            for r in raw_cells:
+                ws.append(list(r))
+            wb.save(p)
+        else:
+            _xlsx(p, rows)
+        return p, layout or ExportLayout(sheet="Leerlingen", header_row=2, rename=RENAME,
+                                         date_formats={"geboortedatum": "%d-%m-%Y"})
+    return build
+
+
+def _parquet_case(change=None, damaged: bool = False):  # type: ignore[no-untyped-def]
+    def build(tmp: Path) -> tuple[Path, ExportLayout]:
+        p = tmp / "jgz.parquet"
+        frame = pd.DataFrame({"BSN": [r[0] for r in ROWS], "Geboortedatum": list(EXPECTED["geboortedatum"]),
+                              "Soort": [r[2] for r in ROWS], "Gewicht": list(EXPECTED["gewicht"])})
+        if change:
+            frame = change(frame)
+        frame.to_parquet(p)
+        if damaged:
+            p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 2])
+        return p, ExportLayout(rename=RENAME)
+    return build
+
+
+HEADER_CELLS = list(RENAME)
+EXPORT_CASES = [
+    *((_csv_case(_with_value(r, 1, v)), (f"row {r}", "'geboortedatum'", "%d-%m-%Y")) for r, v in [
+        (1, "2008-03-01"), (2, "2010/11/30"), (3, "15.01.2012"), (1, "31-02-2010"), (2, "00-01-2010"),
+        (3, "01-13-2010"), (1, " "), (2, "30-11-10"), (3, "maandag"), (1, "01-03-2008x")]),
+    *((_csv_case(_with_value(r, 3, v)), (f"row {r}", "'gewicht'", "decimal")) for r, v in [
+        (1, "0,3,4"), (2, "abc"), (3, ""), (1, "1e"), (2, "--1"), (3, "nan"), (1, "inf"), (2, "1 2,x")]),
+    *((_csv_case(_with_value(r, 2, v)), (f"row {r}", "'soort'", "not a declared code", "line 14")) for r, v in [
+        (1, "JZ3"), (2, "JZ 21"), (3, "JZ21x"), (1, "XX"), (2, "0"), (3, "jz-21"), (1, "?")]),
+    *((_with_value(r, 0, v), (f"row {r}", "'bsn'")) for r, v in [(1, "123456789"), (2, "12345678"), (3, "")]),
+    (_csv_case(ROWS, layout=ExportLayout(**{**CP1252.__dict__, "header_row": 9})), ("header_row = 9",)),
+    (_csv_case(ROWS, layout=ExportLayout(**{**CP1252.__dict__, "delimiter": ","})), ("number of fields",)),
+    (_csv_case(ROWS, layout=ExportLayout(**{**CP1252.__dict__, "encoding": "utf-8"})), ("not UTF-8", "windows-1252")),
+    (_csv_case(ROWS, layout=ExportLayout(**{**CP1252.__dict__, "rename": {**RENAME, "Soort": "type"}})),
+     ("missing column", "soort", "[datasets.rename]")),
+    (_csv_case([], title="", encoding="cp1252", layout=ExportLayout(**{**CP1252.__dict__, "header_row": 3})),
+     ("header_row = 3",)),
+    (_xlsx_case(layout=ExportLayout(sheet="Blad1", header_row=2, rename=RENAME)), ("no sheet 'Blad1'",)),
+    (_xlsx_case(layout=ExportLayout(sheet="Leerlingen", header_row=40, rename=RENAME)), ("header_row = 40",)),
+    (_xlsx_case(layout=ExportLayout(sheet="Leerlingen", header_row=1, rename=RENAME)), ("missing column",)),
+    (_xlsx_case(raw_cells=[HEADER_CELLS, ["12345678X", "01-03-2008", "JZ21", 0.3]]), ("row 1", "'bsn'")),
+    (_xlsx_case(raw_cells=[HEADER_CELLS, [111222333, "2008-03-01", "JZ21", 0.3]]), ("row 1", "'geboortedatum'")),
+    (_xlsx_case(raw_cells=[HEADER_CELLS, [111222333, "01-03-2008", "JZ21", "veel"]]), ("row 1", "'gewicht'")),
+    (_xlsx_case(raw_cells=[HEADER_CELLS, [111222333, "01-03-2008", "JZ21", 0.3], [1.5, "01-03-2008", "JZ21", 1]]),
+     ("row 2", "'bsn'")),
+    (_xlsx_case(raw_cells=[HEADER_CELLS, [111222333, "01-03-2008", True, 0.3]]), ("row 1", "'soort'")),
+    (_xlsx_case(raw_cells=[HEADER_CELLS, [111222333, None, "JZ21", 0.3]]), ("row 1", "'geboortedatum'")),
+    (_xlsx_case(raw_cells=[HEADER_CELLS[:3], [111222333, "01-03-2008", "JZ21"]]), ("missing column", "gewicht")),
+    (_xlsx_case(raw_cells=[HEADER_CELLS, [111222333, "01-03-2008", "JZ77", 0.3]]), ("row 1", "not a declared code")),
+    (_parquet_case(damaged=True), ("not a readable Parquet file",)),
+    (_parquet_case(lambda f: f.drop(columns=["Soort"])), ("missing column", "soort")),
+    (_parquet_case(lambda f: f.assign(BSN=[123456789, 111222333, 12])), ("row 1", "'bsn'")),
+    (_parquet_case(lambda f: f.assign(Geboortedatum=[None, *f["Geboortedatum"][1:]])), ("row 1", "'geboortedatum'")),
+    (_parquet_case(lambda f: f.assign(Soort=["JZ21", "JZ40", "JZ22"])), ("row 2", "'soort'")),
+    (_parquet_case(lambda f: f.assign(Gewicht=["1.5", "x", "2"])), ("row 2", "'gewicht'")),
+    (_parquet_case(lambda f: f.assign(Gewicht=[1.5, float("nan"), 2.0])), ("row 2", "'gewicht'")),
+]
+EXPORT_CASES = [((_csv_case(c) if isinstance(c, list) else c), e) for c, e in EXPORT_CASES]
+
+
+@pytest.mark.parametrize("build, expected", EXPORT_CASES, ids=[f"export-{i}" for i in range(len(EXPORT_CASES))])
+def test_a_malformed_export_in_its_own_layout_is_named(tmp_path: Path, build, expected) -> None:  # type: ignore[no-untyped-def]
+    path, layout = build(tmp_path)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(InputFileError) as err:
+        load_records(path, COLUMNS, layout=layout, codes=CODES)
+    text = str(err.value)
+    assert path.name in text and path.name in err.value.public_message()
+    for part in expected:
+        assert part in text, (part, text)
+    for value in ("123456789", "JZ3", "maandag", "veel", "JZ77", "JZ40"):
+        assert value not in (err.value.public or "")  # the text a node may send names no value
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # the reader writes nothing

@@ -89,3 +89,54 @@ def test_missing_column_is_named(tmp_path: Path, small_federation, geography) ->
         assert "leerlingen.csv" in str(err.value) and "onderwijsachterstand" in str(err.value)
     finally:
         run.stop()
+
+
+def test_an_unknown_code_in_an_excel_export_fails_the_round_before_any_budget(
+        tmp_path: Path, small_federation, geography) -> None:
+    """The school's export as its administration writes it (an Excel sheet, its own column names,
+    J/N codes with the others declared); one pupil's code is in neither list. The round fails
+    naming the file, sheet, row and column and the config line to change; the school's ledger is
+    empty and the aggregator holds no release of it."""
+    import openpyxl
+    import pandas as pd
+    import tomli_w
+
+    info = _copy_federation(small_federation, tmp_path / "federation")
+    school = info.out_dir / "school"
+    frame = pd.read_csv(school / "leerlingen.csv", dtype=str)
+    flags = [c for c in frame.columns if c not in ("bsn", "geboortedatum", "brin")]
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Export"
+    ws.append(["BSN", "Geboortedatum", "BRIN", *flags])
+    for i, r in enumerate(frame.itertuples(index=False)):
+        codes = ["J" if getattr(r, f) == "1" else "N" for f in flags]
+        if i == 6:
+            codes[0] = "?"  # neither J nor N
+        ws.append([r.bsn, r.geboortedatum, r.brin, *codes])
+    wb.save(school / "las.xlsx")
+    (school / "leerlingen.csv").unlink()
+    (school / "datasets.toml").write_text(tomli_w.dumps({"version": 1, "datasets": [{
+        "name": "leerlingen", "file": "las.xlsx", "id_column": "bsn",
+        "columns": {"bsn": "bsn", "geboortedatum": "date", "brin": "code", **{f: "code" for f in flags}},
+        "read": {"sheet": "Export"}, "rename": {"BSN": "bsn", "Geboortedatum": "geboortedatum", "BRIN": "brin"}}],
+        "indicators": [{"name": f, "dataset": "leerlingen", "column": f, "values": ["J"], "others": ["N"]}
+                       for f in flags]}), encoding="utf-8")
+
+    def school_fails_on_bad_records(fed) -> None:  # type: ignore[no-untyped-def]
+        cfg = fed.node_configs["school"]
+        cfg.write_text(cfg.read_text().replace('on_invalid = "exclude"', 'on_invalid = "fail"'))
+
+    run = start_federation(tmp_path / "fed", info, geography, tweak=school_fails_on_bad_records)
+    try:
+        with pytest.raises(RoundFailed) as err:
+            run.run_round(run.spec(epsilon=1.0, round_id="bad-code"))
+        msg = str(err.value)
+        assert "las.xlsx, sheet 'Export'" in msg and "row 7" in msg and f"'{flags[0]}'" in msg, msg
+        assert "not a declared code" in msg and "'?'" not in msg
+        local = [a.detail for a in run.nodes["school"].ledger.audit_lines("bad-code")]
+        assert any(f"indicator '{flags[0]}' (datasets.toml line" in d for d in local), local
+        assert run.nodes["school"].ledger.entries() == []
+        assert run.aggregator.rounds.store.releases("bad-code").get("school") is None
+    finally:
+        run.stop()
