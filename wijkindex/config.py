@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from wijkindex.errors import ConfigError
 from wijkindex.linkage.tables import ExportLayout, check_layout
+from wijkindex.nodes.derived import DERIVATIONS, DERIVED_KIND, Relations
 
 CONFIG_VERSION = 1
 COLUMN_KINDS = ("bsn", "date", "flag", "str", "code", "postcode", "int", "number")
@@ -237,6 +238,13 @@ class DatasetConfig:
     valid_from: str | None = None
     valid_to: str | None = None
     where: str = ""  # "datasets.toml line 12": where the dataset's table starts, for error messages
+    relations: Relations | None = None  # [datasets.derive] and [datasets.relations]: fields derived from the BRP's
+
+    @property
+    def all_columns(self) -> dict[str, str]:
+        """The declared columns and the derived ones, with their kinds."""
+        derived = {c: DERIVED_KIND.get(how, "code") for c, how in (self.relations.derive.items() if self.relations else ())}
+        return {**self.columns, **derived}
 
     def file_for(self, period: int) -> Path:
         """The export of one period: ``{period}`` in the configured path is the round's year."""
@@ -373,6 +381,47 @@ def _layout(c: _Checker, d: dict[str, Any], p: str, cols: dict[str, str]) -> Exp
     return ExportLayout(**settings, rename=dict(rename), date_formats=dict(dates))  # type: ignore[arg-type]
 
 
+def _relations(c: _Checker, d: dict[str, Any], p: str, cols: dict[str, str]) -> Relations | None:
+    """A dataset's ``derive`` (new column -> derivation) and ``relations`` (which columns hold them)."""
+    derive = c.get("derive", dict, {}, table=d, prefix=p) or {}
+    rel = c.get("relations", dict, {}, table=d, prefix=p) or {}
+    if not derive:
+        if rel:
+            c.bad(p + "relations", "relations are read only to derive fields: add a [datasets.derive] table")
+        return None
+    for col, how in derive.items():
+        if how not in DERIVATIONS:
+            c.bad(f"{p}derive.{col}", f"one of {', '.join(DERIVATIONS)}, got {how!r}")
+        if col in cols:
+            c.bad(f"{p}derive.{col}", f"{col!r} is a column of the export already; derive it under another name "
+                                      "or remove it from columns")
+    base = Relations()
+    parents = rel.get("parents", list(base.parents))
+    female = rel.get("female", list(base.female))
+    if not (isinstance(parents, list) and 1 <= len(parents) <= 2 and all(isinstance(x, str) for x in parents)):
+        c.bad(p + "relations.parents", f"the one or two columns of the parents' BSNs, got {parents!r}")
+        parents = list(base.parents)
+    if not (isinstance(female, list) and female and all(isinstance(x, str) for x in female)):
+        c.bad(p + "relations.female", f"the codes of the sex column that mean female, got {female!r}")
+        female = list(base.female)
+    named = {"address": rel.get("address", base.address), "sex": rel.get("sex", base.sex),
+             "born": rel.get("born", base.born)}
+    unknown = set(rel) - {"parents", "female", *named}
+    for key in sorted(unknown):
+        c.bad(f"{p}relations.{key}", "unknown; relations takes parents, address, sex, born and female")
+    needs = {"household_type": ["address", "born", *parents], "mother_age_at_first_child": ["sex", "born", *parents],
+             "age": ["born"]}
+    for col, how in derive.items():
+        for need in needs.get(how, []):
+            column = named.get(need, need)
+            if column not in cols:
+                key = f"relations.{need}" if need in named else "relations.parents"
+                c.bad(p + key, f"{how} reads the column {column!r}: declare it in columns (or name the column "
+                               f"that holds it here)")
+    return Relations(tuple(parents), str(named["address"]), str(named["sex"]), str(named["born"]),
+                     tuple(female), dict(derive))
+
+
 def _codes(c: _Checker, ind: dict[str, Any], p: str, key: str) -> tuple[str, ...] | None:
     value = ind.get(key)
     if value is None:
@@ -427,9 +476,10 @@ def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], li
         if (valid[0] is None) != (valid[1] is None):
             c.bad(p + "valid_from", "a file that spans several years needs both valid_from and valid_to "
                                     "(the columns of each row's start and end date)")
+        relations = _relations(c, d, p, cols)
         if name and file and id_col:
             datasets.append(DatasetConfig(name, file, id_col, dict(cols), bool(spine), dict(idents), lookup, layout,
-                                          valid[0], valid[1], line(ds_lines, i)))
+                                          valid[0], valid[1], line(ds_lines, i), relations))
     names = {d.name for d in datasets}
     if sum(d.spine for d in datasets) > 1:
         c.bad("datasets", "at most one dataset is the spine")
@@ -450,7 +500,7 @@ def _load_datasets(path: Path, outer: _Checker) -> tuple[list[DatasetConfig], li
             c.bad(p + "others", "a code is in both values and others")
         if ds and ds not in names:
             c.bad(p + "dataset", f"unknown dataset {ds!r}")
-        elif ds and col and col not in next(d for d in datasets if d.name == ds).columns:
+        elif ds and col and col not in next(d for d in datasets if d.name == ds).all_columns:
             c.bad(p + "column", f"{col!r} is not a declared column of dataset {ds!r}")
         if name and ds and col:
             indicators.append(IndicatorConfig(name, ds, col, eq, below, values or (), others, line(ind_lines, i)))

@@ -19,6 +19,7 @@ from wijkindex.config import DatasetConfig, IndicatorConfig, NodeConfig
 from wijkindex.errors import InputFileError, Location, WijkindexError
 from wijkindex.linkage.bsn import normalise_bsn
 from wijkindex.linkage.records import CodeList, ColumnSpec, LoadedRecords, RecordIssue, load_records, shown_value
+from wijkindex.nodes.derived import derive_fields
 from wijkindex.nodes.context import LINK_COLUMN, RoundContext, SpinePlacement
 from wijkindex.protocol import messages as m
 from wijkindex.protocol.spec import ALL, SOURCE, JointIndicator, RoundSpec
@@ -82,6 +83,8 @@ def read_dataset(config: NodeConfig, ds: DatasetConfig, period: int, on: date,
         raise InputFileError(f"{exc.message}\n  (read as dataset {ds.name!r}, {ds.where})", public=exc.public) from None
     if ds.valid_from is not None:
         select_valid(loaded, ds, on)
+    if ds.relations is not None:  # household type, the mother's age at her first child, from the relations
+        loaded.frame = derive_fields(loaded.frame, ds.id_column, ds.relations, on)
     if fuzzy:
         split_bsns(loaded, ds, f"{path.parent.name}/{path.name}")
     return loaded, digest
