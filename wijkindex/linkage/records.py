@@ -210,6 +210,7 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
                                     f"{len(header)} column(s)"
                                     + (f", of the declared ones {', '.join(found)}" if found else ""))
     frame = pd.DataFrame(body, columns=header, dtype=object)
+    frame = frame[[h for h in header if h in declared]]  # a column the config does not declare is never kept
 
     n = len(frame)
     bad = np.zeros(n, dtype=bool)

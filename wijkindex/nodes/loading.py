@@ -218,7 +218,8 @@ def holds(ind: IndicatorConfig, column: pd.Series) -> pd.Series:
     if ind.counted():
         return column.astype(str).str.strip().str.lower().isin([v.lower() for v in ind.counted()])
     if ind.below is not None:
-        return pd.to_numeric(column, errors="coerce") < ind.below
+        below = pd.to_numeric(column, errors="coerce") < ind.below  # an unknown value (NA) does not count
+        return below.fillna(False).astype(bool)
     return column.astype(bool)
 
 

@@ -1,0 +1,79 @@
+"""The shipped example mappings (wijkindex/data/holders/): each example export, in its real
+system's layout, loads through its mapping to the expected records and flags."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from wijkindex.config import load_node_config
+
+HOLDERS = Path(str(resources.files("wijkindex") / "data" / "holders"))
+ON = date(2024, 1, 1)
+# the example files' made-up persons (brp_extract.csv)
+C1, C2, C3, C4, C5, S2 = "192285142", "691682483", "321146487", "467279627", "173833652", "864623112"
+
+
+def _node(tmp_path: Path, holder: str) -> Path:
+    shutil.copytree(HOLDERS / holder, tmp_path / "data")
+    for name in ("secret.key", "ca.pem", "node.pem", "node.key"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    (tmp_path / "node.toml").write_text(
+        'version = 1\nname = "n"\naggregator = "127.0.0.1:1"\nlinkage_secret = "secret.key"\nprivacy_total = 4.0\n'
+        'data_dir = "data"\n[tls]\nca = "ca.pem"\ncert = "node.pem"\nkey = "node.key"\n', encoding="utf-8")
+    return tmp_path / "node.toml"
+
+
+def _flagged(tmp_path: Path, holder: str) -> dict[str, list[str]]:
+    from wijkindex.nodes.loading import holds, read_dataset
+
+    config = load_node_config(_node(tmp_path, holder))
+    out = {}
+    for ds in config.datasets:
+        loaded, _ = read_dataset(config, ds, 2024, ON, "fail")
+        assert loaded.n_excluded == 0
+        for ind in config.indicators:
+            if ind.dataset == ds.name:
+                f = loaded.frame
+                out[ind.name] = sorted(f.loc[holds(ind, f[ind.column]).to_numpy(), ds.id_column])
+    return out
+
+
+def test_every_holder_folder_is_a_documented_mapping() -> None:
+    docs = Path(__file__).parents[1] / "docs" / "holders"
+    for folder in HOLDERS.iterdir():
+        assert (folder / "datasets.toml").exists(), folder
+        assert (docs / f"{folder.name}.md").exists(), f"docs/holders/{folder.name}.md"
+
+
+def test_the_brp_extract(tmp_path: Path) -> None:
+    from wijkindex.nodes.loading import read_dataset
+
+    flags = _flagged(tmp_path, "brp")
+    assert flags["eenoudergezin"] == sorted([C3, S2])  # S2 is 19: the round counts 0-17 only
+    config = load_node_config(tmp_path / "node.toml")
+    loaded, _ = read_dataset(config, config.dataset("brp"), 2024, ON, "fail")
+    f = loaded.frame.set_index("bsn")
+    assert f.loc[C1, "wijk_code"] == "WK019310" and f.loc[C3, "buurt_code"] == "BU01931200"  # from the address
+    assert f.loc[C1, "huishouden_type"] == "tweeouder" and f.loc[C5, "huishouden_type"] == "zonder_ouders"
+    assert f.loc[C1, "moeder_leeftijd_eerste_kind"] == 21 and f.loc[C4, "moeder_leeftijd_eerste_kind"] == 27
+    assert f.loc[C1, "geslachtsnaam"] == "Ünal"  # Windows-1252 read as such
+    assert set(f.columns) >= {"geboortedatum", "wijk_code"}
+
+
+def test_the_social_domain_registrations(tmp_path: Path) -> None:
+    flags = _flagged(tmp_path, "sociaal_domein")
+    assert flags["jeugdhulp"] == sorted([C1, C3])  # C4's ended in 2022; C2's JZ99 does not count
+    assert flags["ots_uithuisplaatsing"] == [C5]
+
+
+@pytest.mark.parametrize("holder", ["brp", "sociaal_domein"])
+def test_node_check_reads_the_example(tmp_path: Path, holder: str) -> None:
+    from wijkindex.nodes.check import check_node, render_text
+
+    result = check_node(load_node_config(_node(tmp_path, holder)), 2024)
+    assert result.ok and all(d.n_excluded == 0 for d in result.datasets), render_text(result)
