@@ -25,7 +25,6 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Mapping
 
-import numpy as np
 import pandas as pd
 
 DERIVATIONS = ("household_type", "mother_age_at_first_child", "age")
@@ -52,53 +51,55 @@ def _ages(born: pd.Series, on: date) -> pd.Series:
     return day.year - b.dt.year - before.astype(int)
 
 
+def _parent_lists(f: pd.DataFrame, r: Relations) -> list[list[str]]:
+    cols = [f[p].fillna("").astype(str).str.strip().tolist() for p in r.parents]
+    return [[p for p in ps if p] for ps in zip(*cols)]
+
+
 def _household_type(f: pd.DataFrame, id_col: str, r: Relations, age: pd.Series) -> pd.Series:
-    address = f[r.address].astype(str).str.strip()
-    at = dict(zip(f[id_col], address))
-    parents = [f[p].fillna("").astype(str).str.strip() for p in r.parents]
-    home = [np.array([bool(p) and at.get(p) == a and a != "" for p, a in zip(col, address)]) for col in parents]
-    n_home = np.sum([h.astype(int) for h in home], axis=0)
-    # the adults at each address, and which of them are a given person's parents or their children
-    adults = f.loc[(age >= ADULT).to_numpy() & (address != "").to_numpy()]
-    adults_at: dict[str, list[int]] = {}
-    for i, a in zip(adults.index, address[adults.index]):
-        adults_at.setdefault(a, []).append(i)
     ids = f[id_col].astype(str).tolist()
-    parent_sets = [set(filter(None, (parents[0].iloc[i], parents[1].iloc[i] if len(parents) > 1 else "")))
-                   for i in range(len(f))]
+    address = f[r.address].fillna("").astype(str).str.strip().tolist()
+    at = dict(zip(ids, address))
+    parents = _parent_lists(f, r)
+    adult = (age >= ADULT).fillna(False).tolist()
+    adults_at: dict[str, list[int]] = {}
+    for k, (a, grown) in enumerate(zip(address, adult)):
+        if grown and a:
+            adults_at.setdefault(a, []).append(k)
     out = []
-    for i in range(len(f)):
-        if n_home[i] == 0:
+    for k in range(len(ids)):
+        a, mine = address[k], set(parents[k])
+        home = sum(1 for p in mine if a and at.get(p) == a)
+        if home == 0:
             out.append("zonder_ouders")
-            continue
-        if n_home[i] >= 2:
+        elif home >= 2:
             out.append("tweeouder")
-            continue
-        mine = parent_sets[i]
-        others = [j for j in adults_at.get(address.iloc[i], []) if ids[j] not in mine and ids[j] != ids[i]
-                  and not (parent_sets[j] & mine)]  # an adult sibling (a child of the parent) is no partner
-        out.append("tweeouder" if others else "eenouder")
+        else:  # one parent at home: a partner is another adult there, not the parent's own (adult) child
+            partner = any(ids[j] not in mine and j != k and not (mine & set(parents[j])) for j in adults_at.get(a, ()))
+            out.append("tweeouder" if partner else "eenouder")
     return pd.Series(out, index=f.index, dtype=object)
 
 
 def _mother_age_at_first_child(f: pd.DataFrame, id_col: str, r: Relations) -> pd.Series:
-    born = pd.to_datetime(f[r.born])
-    born_of = dict(zip(f[id_col].astype(str), born))
+    ids = f[id_col].astype(str).tolist()
+    born = pd.to_datetime(f[r.born]).tolist()
+    born_of = dict(zip(ids, born))
     female = {v.lower() for v in r.female}
-    is_female = dict(zip(f[id_col].astype(str), f[r.sex].astype(str).str.strip().str.lower().isin(female)))
+    is_female = dict(zip(ids, f[r.sex].astype(str).str.strip().str.lower().isin(female).tolist()))
+    parents = _parent_lists(f, r)
     first: dict[str, pd.Timestamp] = {}  # mother -> birth date of her oldest child in the extract
-    for col in r.parents:
-        for p, b in zip(f[col].fillna("").astype(str).str.strip(), born):
-            if p and pd.notna(b) and (p not in first or b < first[p]):
+    for ps, b in zip(parents, born):
+        for p in ps:
+            if pd.notna(b) and (p not in first or b < first[p]):
                 first[p] = b
-    out = []
-    for i in range(len(f)):
-        mothers = [p for col in r.parents if (p := str(f[col].iloc[i] or "").strip()) and is_female.get(p)]
-        m = mothers[0] if mothers else None
-        if m is None or m not in first or pd.isna(born_of.get(m)):
+    out: list[object] = []
+    for ps in parents:
+        m = next((p for p in ps if is_female.get(p)), None)
+        b_m = born_of.get(m) if m is not None else None
+        if m is None or m not in first or b_m is None or pd.isna(b_m):
             out.append(pd.NA)
             continue
-        b_m, b_c = born_of[m], first[m]
+        b_c = first[m]
         out.append(b_c.year - b_m.year - int((b_c.month, b_c.day) < (b_m.month, b_m.day)))
     return pd.Series(out, index=f.index, dtype="Int64")
 
