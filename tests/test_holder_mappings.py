@@ -71,9 +71,16 @@ def test_the_social_domain_registrations(tmp_path: Path) -> None:
     assert flags["ots_uithuisplaatsing"] == [C5]
 
 
-@pytest.mark.parametrize("holder", ["brp", "sociaal_domein"])
+@pytest.mark.parametrize("holder", ["brp", "sociaal_domein", "school"])
 def test_node_check_reads_the_example(tmp_path: Path, holder: str) -> None:
     from wijkindex.nodes.check import check_node, render_text
 
     result = check_node(load_node_config(_node(tmp_path, holder)), 2024)
     assert result.ok and all(d.n_excluded == 0 for d in result.datasets), render_text(result)
+
+
+def test_the_school_pupil_export(tmp_path: Path) -> None:
+    flags = _flagged(tmp_path, "school")
+    assert flags["onderwijsachterstand"] == sorted([C2, C3])
+    assert flags["verzuim"] == sorted([C2, C5])
+    assert flags["sport_cultuur"] == sorted([C1, C3, C5])
