@@ -294,7 +294,7 @@ def test_node_check_reports_what_the_exports_hold_and_sends_nothing(tmp_path: Pa
     r = CliRunner().invoke(main, ["node", "check", "--config", str(config), "--period", "2014",
                                   "--report", str(report)])
     assert r.exit_code == 0, r.output
-    assert "rows read 7, excluded 2" in r.output
+    assert "rows read 7, excluded 2" in r.output and "kept 3 of 3 distinct persons" in r.output
     assert "column 'bsn': fails the 11-proef (rows 5)" in r.output
     assert "column 'soort': not a declared code: add it to the values or others of indicator 'jeugdhulp'" in r.output
     assert "1 row(s) older than 17" in r.output

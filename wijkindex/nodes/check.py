@@ -34,6 +34,7 @@ class DatasetCheck:
     n_read: int = 0
     n_excluded: int = 0  # rows with an invalid value
     n_kept: int = 0  # rows read, valid, and (a file spanning years) valid on the reference date
+    n_children: int = 0  # distinct identifiers among the kept rows (several rows per child are normal)
     issues: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (column, reason) -> rows
     ages: dict[str, int] = field(default_factory=dict)  # "born after the reference date", "older than 17"
     shares: dict[str, float] = field(default_factory=dict)  # indicator -> share of the kept rows
@@ -76,6 +77,8 @@ def check_dataset(config: NodeConfig, ds: DatasetConfig, period: int, on: date) 
         if issue.location.row is not None:
             rows.append(issue.location.row)
     frame = loaded.frame
+    ids = frame[ds.id_column].astype(str)
+    out.n_children = int(ids[ids != ""].nunique())
     born = next((c for c, k in ds.columns.items() if k == "date" and c == "geboortedatum"), None)
     if born is not None and len(frame):
         day = pd.Timestamp(on)
@@ -122,7 +125,8 @@ def render_text(c: NodeCheck) -> str:
             continue
         share = d.n_excluded / d.n_read if d.n_read else 0.0
         other = f", not valid on {c.reference_date} {d.n_other_dates:,}" if d.n_other_dates else ""
-        lines.append(f"  rows read {d.n_read:,}, excluded {d.n_excluded:,} ({share:.1%}){other}, kept {d.n_kept:,}")
+        lines.append(f"  rows read {d.n_read:,}, excluded {d.n_excluded:,} ({share:.1%}){other}, kept {d.n_kept:,} "
+                     f"of {d.n_children:,} distinct persons")
         for (column, reason), rows in sorted(d.issues.items(), key=lambda kv: -len(kv[1])):
             lines.append(f"  - {len(rows):,} x column {column!r}: {reason} (rows {_rows(rows)})")
         for what, n in d.ages.items():
@@ -151,7 +155,7 @@ def render_html(c: NodeCheck) -> str:
             continue
         other = f", niet geldig op de peildatum {d.n_other_dates:,}" if d.n_other_dates else ""
         parts.append(f"<p>Rijen gelezen {d.n_read:,}, uitgesloten {d.n_excluded:,}{other}, "
-                     f"behouden {d.n_kept:,}.</p>")
+                     f"behouden {d.n_kept:,} van {d.n_children:,} verschillende personen.</p>")
         if d.issues:
             parts.append("<table><tr><th>kolom</th><th>reden</th><th>aantal</th><th>eerste rijen</th></tr>")
             for (column, reason), rows in sorted(d.issues.items(), key=lambda kv: -len(kv[1])):
