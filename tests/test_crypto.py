@@ -318,3 +318,52 @@ def test_malformed_sealed_item_is_named(key: PaillierPrivateKey) -> None:
     sealed = seal_slots(key.public_key, layout, [1, 2])
     with pytest.raises(CryptoError, match="sealed item 1"):
         transform_sealed(key.public_key, layout, [sealed[0], sealed[1][:-1]], [0, 0])
+
+
+def test_sealing_workers_end_with_their_node_process(tmp_path: Path) -> None:
+    """A node process killed mid-seal (SIGKILL: no clean-up runs) leaves no worker behind: the
+    workers see they were re-parented and exit, instead of sealing on at full CPU."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = tmp_path / "node_like.py"
+    script.write_text(
+        "import sys, time\n"
+        "from wijkindex.protocol.paillier import generate_keypair\n"
+        "from wijkindex.protocol.packing import PackingLayout\n"
+        "from wijkindex.protocol import sealing\n"
+        "if __name__ == '__main__':\n"
+        "    key = generate_keypair(1024).public_key\n"
+        "    pool = sealing._pool(key)\n"
+        "    jobs = [pool.submit(sealing._seal_chunk, (PackingLayout(4, 20, 1), [0] * 200000)) for _ in range(2)]\n"
+        "    time.sleep(2)\n"
+        "    print(' '.join(str(p) for p in pool._processes), flush=True)\n"
+        "    time.sleep(600)\n", encoding="utf-8")
+    env = {**os.environ, "WIJKINDEX_WORKERS": "2"}
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        workers = [int(p) for p in proc.stdout.readline().split()]  # type: ignore[union-attr]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)  # busy sealing
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in workers), "a sealing worker outlived its node process"
+    finally:
+        proc.kill()
+        for p in workers if "workers" in locals() else []:
+            if _alive(p):
+                os.kill(p, signal.SIGKILL)  # a failed test leaves no orphan at full CPU
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for init to reap it counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+            return f.read().split(") ", 1)[1][0] not in "ZX"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
