@@ -210,18 +210,20 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
                                     f"{len(header)} column(s)"
                                     + (f", of the declared ones {', '.join(found)}" if found else ""))
     frame = pd.DataFrame(body, columns=header, dtype=object)
+    typed = table.typed
+    del table, body  # the text rows: the frame holds them now
     frame = frame[[h for h in header if h in declared]]  # a column the config does not declare is never kept
 
     n = len(frame)
     bad = np.zeros(n, dtype=bool)
     issues: list[RecordIssue] = []
-    out = frame.copy()
+    out = pd.DataFrame(index=frame.index)  # the parsed columns, built one by one beside the text ones
     for col in columns:
         if col.name not in frame.columns:
             continue
         parse = _parser(col, layout, (codes or {}).get(col.name))
-        raw = frame[col.name].tolist()
-        if col.kind == "bsn" and table.typed:  # a BSN typed as a number in a spreadsheet: 000000012 became 12
+        raw = frame.pop(col.name).tolist()  # its text is not kept once parsed
+        if col.kind == "bsn" and typed:  # a BSN typed as a number in a spreadsheet: 000000012 became 12
             raw = [v.zfill(9) if v.isdigit() and len(v) < 9 else v for v in raw]
         values: list[object] = [None] * n
         for i, v in enumerate(raw):
