@@ -69,7 +69,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
                 t = time.perf_counter()
                 rid = coord.submit_round(round_spec(period, geo.gemeente_code, info.holders, epsilon=epsilon,
                                                     fuzzy=info.fuzzy, deadline_seconds=deadline))
-                _follow(console, coord, rid, procs)
+                _follow(console, coord, rid, procs, deadline)
                 timings["marginal_round"] = time.perf_counter() - t
                 console.print(f"      round {rid} ({period}, marginal indicators) completed in "
                               f"{timings['marginal_round']:.1f} s")
@@ -79,7 +79,7 @@ def run_demo(out: Path, *, seed: int = 2014, scale: float = 1.0, epsilon: float 
             (out / "round.toml").write_text(spec, encoding="utf-8")
             t1 = time.perf_counter()
             round_id = coord.submit_round(spec)
-            status = _follow(console, coord, round_id, procs)
+            status = _follow(console, coord, round_id, procs, deadline)
         timings["round"] = time.perf_counter() - t1
         console.print(f"[green]4/5[/] round {round_id} ({info.period}, with joint indicators and cumulative risk) "
                       f"completed in {timings['round']:.1f} s")
@@ -142,17 +142,17 @@ def run_region_demo(out: Path, region: str, *, seed: int = 2014, scale: float = 
     procs: Processes = start_processes(fed)
     try:
         console.print(f"[green]2/4[/] aggregator on {fed.address} and {len(fed.node_configs)} node processes")
+        deadline = round_deadline(fed_info.n_children, sum(len(g.wijken) for g in geos))
         with AggregatorClient.from_config(_client_cfg(fed, "coordinator")) as coord:
             for period in fed_info.periods:
                 t = time.perf_counter()
                 last = period == fed_info.periods[-1]  # the last with joint indicators and cumulative risk
                 round_id = coord.submit_round(round_spec(period, reg.code, info.holders, epsilon=epsilon,
                                                          spines=info.spines, area_name=reg.name,
-                                                         deadline_seconds=round_deadline(
-                                                             fed_info.n_children, sum(len(g.wijken) for g in geos)),
+                                                         deadline_seconds=deadline,
                                                          fuzzy=fed_info.fuzzy, joint=info.joint if last else None,
                                                          cumulative=info.cumulative if last else None))
-                status = _follow(console, coord, round_id, procs)
+                status = _follow(console, coord, round_id, procs, deadline)
                 timings["round"] = time.perf_counter() - t
                 console.print(f"      round {round_id} ({period}{', with joint indicators' if last else ''}) "
                               f"{status.state} in {timings['round']:.1f} s")
@@ -204,7 +204,8 @@ def _geo_note(geo, cbs: bool, label: str = "2024") -> tuple[str, str]:  # type: 
 def round_deadline(children: int, areas: int) -> int:
     """A demo round's deadline: 15 minutes, or more for a large gemeente. A round's sealing grows
     with children x areas (each child's one-hot cell vector); Amsterdam at full size (160,000
-    children, 109 wijken) sealed its joint round past the 900 s default on this 2-core machine."""
+    children, 109 wijken) sealed its joint round past the 900 s default on this 2-core machine
+    (and past 30 minutes with other work running)."""
     return int(min(86400, max(900, 4e-4 * children * areas)))
 
 
@@ -214,13 +215,15 @@ def _client_cfg(fed: LocalFederation, party: str):  # type: ignore[no-untyped-de
     return load_client_config(fed.coordinator_config if party == "coordinator" else fed.researcher_config)
 
 
-def _follow(console: Console, client: AggregatorClient, round_id: str, procs: Processes) -> m.RoundStatus:
+def _follow(console: Console, client: AggregatorClient, round_id: str, procs: Processes,
+            deadline: int) -> m.RoundStatus:
+    """Wait for the round (a little past its deadline: the aggregator fails it then), showing its state."""
     with console.status(f"round {round_id}") as live:
         def show(s: m.RoundStatus) -> None:
             procs.check_alive()
             live.update(f"round {round_id}: [bold]{s.state}[/] | " +
                         ", ".join(f"{n.party}: {n.state}" for n in s.nodes))
-        return client.wait_round(round_id, timeout=1800, on_status=show)
+        return client.wait_round(round_id, timeout=deadline + 120, on_status=show)
 
 
 def _summary(console: Console, index: pd.DataFrame, status: m.RoundStatus, gemeente_code: str) -> None:
