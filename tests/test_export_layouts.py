@@ -289,16 +289,18 @@ def test_node_check_reports_what_the_exports_hold_and_sends_nothing(tmp_path: Pa
     with (tmp_path / "data" / "jeugdhulp.csv").open("ab") as f:
         f.write(b"123456789;01-03-2008;JZ21;01-02-2013;\r\n"  # fails the 11-proef
                 b"111222333;01-03-2008;JZ31;01-02-2013;\r\n"  # a code in no list
-                b"680542413;01-03-1990;JZ21;01-02-2013;\r\n")  # 23 on the reference date
+                b"680542413;01-03-1990;JZ21;01-02-2013;\r\n"  # 23 on the reference date
+                b"111222333;01-03-2008;JZ21;01-02-2013;\r\n")  # the first row again
     report = tmp_path / "out" / "check.html"
     r = CliRunner().invoke(main, ["node", "check", "--config", str(config), "--period", "2014",
                                   "--report", str(report)])
     assert r.exit_code == 0, r.output
-    assert "rows read 7, excluded 2" in r.output and "kept 3 of 3 distinct persons" in r.output
+    assert "rows read 8, excluded 2" in r.output and "kept 4 of 3 distinct persons" in r.output
+    assert "1 row(s) identical to an earlier row" in r.output
     assert "column 'bsn': fails the 11-proef (rows 5)" in r.output
     assert "column 'soort': not a declared code: add it to the values or others of indicator 'jeugdhulp'" in r.output
     assert "1 row(s) older than 17" in r.output
-    assert "indicator jeugdhulp: 66.7% of the kept rows" in r.output  # JZ21 twice, JZ99 once on 1-1-2014
+    assert "indicator jeugdhulp: 75.0% of the kept rows" in r.output  # JZ21 three times, JZ99 once on 1-1-2014
     assert "serves 1 of its" in r.output and "(jeugdhulp)" in r.output
     page = report.read_text(encoding="utf-8")
     assert "<script" not in page and "fails the 11-proef" in page and "Niets is verzonden" in page

@@ -35,6 +35,7 @@ class DatasetCheck:
     n_excluded: int = 0  # rows with an invalid value
     n_kept: int = 0  # rows read, valid, and (a file spanning years) valid on the reference date
     n_children: int = 0  # distinct identifiers among the kept rows (several rows per child are normal)
+    n_repeated: int = 0  # kept rows identical in every declared column to an earlier one (a double export?)
     issues: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (column, reason) -> rows
     ages: dict[str, int] = field(default_factory=dict)  # "born after the reference date", "older than 17"
     shares: dict[str, float] = field(default_factory=dict)  # indicator -> share of the kept rows
@@ -79,6 +80,7 @@ def check_dataset(config: NodeConfig, ds: DatasetConfig, period: int, on: date) 
     frame = loaded.frame
     ids = frame[ds.id_column].astype(str)
     out.n_children = int(ids[ids != ""].nunique())
+    out.n_repeated = int(frame.astype(str).duplicated().sum())
     born = next((c for c, k in ds.columns.items() if k == "date" and c == "geboortedatum"), None)
     if born is not None and len(frame):
         day = pd.Timestamp(on)
@@ -129,6 +131,8 @@ def render_text(c: NodeCheck) -> str:
                      f"of {d.n_children:,} distinct persons")
         for (column, reason), rows in sorted(d.issues.items(), key=lambda kv: -len(kv[1])):
             lines.append(f"  - {len(rows):,} x column {column!r}: {reason} (rows {_rows(rows)})")
+        if d.n_repeated:
+            lines.append(f"  - {d.n_repeated:,} row(s) identical to an earlier row in every column: exported twice?")
         for what, n in d.ages.items():
             if n:
                 lines.append(f"  - {n:,} row(s) {what}: not counted in any age band")
@@ -163,6 +167,9 @@ def render_html(c: NodeCheck) -> str:
                              f"<td>{e(_rows(rows))}</td></tr>")
             parts.append("</table>")
         extra = [f"<li>{n:,} rij(en): {e(what)}</li>" for what, n in d.ages.items() if n]
+        if d.n_repeated:
+            extra.insert(0, f"<li>{d.n_repeated:,} rij(en) gelijk aan een eerdere rij in elke kolom: dubbel "
+                            "geëxporteerd?</li>")
         extra += [f"<li>indicator {e(i)}: {s:.1%} van de behouden rijen</li>" for i, s in d.shares.items()]
         if extra:
             parts.append("<ul>" + "".join(extra) + "</ul>")
