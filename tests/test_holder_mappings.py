@@ -71,7 +71,7 @@ def test_the_social_domain_registrations(tmp_path: Path) -> None:
     assert flags["ots_uithuisplaatsing"] == [C5]
 
 
-@pytest.mark.parametrize("holder", ["brp", "sociaal_domein", "school"])
+@pytest.mark.parametrize("holder", ["brp", "sociaal_domein", "school", "veilig_thuis", "wijkteam"])
 def test_node_check_reads_the_example(tmp_path: Path, holder: str) -> None:
     from wijkindex.nodes.check import check_node, render_text
 
@@ -84,3 +84,13 @@ def test_the_school_pupil_export(tmp_path: Path) -> None:
     assert flags["onderwijsachterstand"] == sorted([C2, C3])
     assert flags["verzuim"] == sorted([C2, C5])
     assert flags["sport_cultuur"] == sorted([C1, C3, C5])
+
+
+def test_the_veilig_thuis_cases(tmp_path: Path) -> None:
+    flags = _flagged(tmp_path, "veilig_thuis")  # open on 1-1-2024: C3's and C1's reports; C5's was advice
+    assert flags["veilig_thuis_melding"] == sorted([C3, C1])
+
+
+def test_the_wijkteam_trajectories(tmp_path: Path) -> None:
+    flags = _flagged(tmp_path, "wijkteam")  # C4's ended in 2023
+    assert flags["wijkteam_opvoeding"] == [C2]
