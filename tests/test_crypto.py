@@ -20,7 +20,7 @@ from wijkindex.protocol.envelope import (EnvelopeKeyPair, open_envelope, seal_en
 from wijkindex.protocol.packing import PackingLayout
 from wijkindex.protocol.paillier import Encryptor, PaillierPrivateKey, PaillierPublicKey, encrypt_plain, generate_keypair
 from wijkindex.protocol import sealing
-from wijkindex.protocol.sealing import (SpineSealer, add_noise_sealed, aggregate_sealed, open_noised, seal_batches,
+from wijkindex.protocol.sealing import (SpineSealer, add_noise_sealed, aggregate_sealed, merge_noise_shares, open_noised, seal_batches,
                                         seal_noise, seal_slots, transform_sealed)
 
 KAT = json.loads((Path(__file__).parent / "vectors" / "paillier_kat.json").read_text())
@@ -277,6 +277,29 @@ def test_running_noise_share_opens_with_one_offset_per_party(key: PaillierPrivat
     total = add_noise_sealed(key.public_key, layout, total, shares[2])
     expected = [int(i in (0, 5, 11)) + sum(s[i] for s in shares) for i in range(layout.n_cells)]
     assert open_noised(key, layout, total, noise_terms=3) == expected
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.integers(2, 8), st.data())
+def test_a_chain_of_any_length_merges_its_shares_into_one_offset(key: PaillierPrivateKey, k: int,
+                                                                 data: st.DataObject) -> None:
+    """k nodes' shares, each at most offset/k in size (at the extremes too), merged one node at a
+    time into the running share: the slots never borrow from their neighbours, however long the chain."""
+    layout = PackingLayout.for_levels(2, 3, key.public_key.bits)
+    bound = layout.offset // k - 1
+    edge = st.one_of(st.just(bound), st.just(-bound), st.integers(-bound, bound))
+    shares = [data.draw(st.lists(edge, min_size=layout.n_cells, max_size=layout.n_cells)) for _ in range(k)]
+    counts = data.draw(st.lists(st.sampled_from([0, 1, layout.offset - 1]), min_size=layout.n_cells,
+                                max_size=layout.n_cells))
+    running = seal_noise(key.public_key, layout, shares[0], k)
+    for more in shares[1:]:
+        running = merge_noise_shares(key.public_key, layout, [running, seal_noise(key.public_key, layout, more, k)])
+    total = [key.public_key.add(c, z) for c, z in zip([encrypt_plain(key.public_key, m) for m in layout.pack(counts)],
+                                                                        running)]
+    assert open_noised(key, layout, total, noise_terms=1) == [c + sum(s[i] for s in shares)
+                                                              for i, c in enumerate(counts)]
+    with pytest.raises(ValueError, match="shared by"):
+        seal_noise(key.public_key, layout, [layout.offset // k] * layout.n_cells, k)
 
 
 def test_parallel_sealing_matches_serial(key: PaillierPrivateKey, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -94,10 +94,11 @@ def test_aggregator_sees_joint_counts_only_sealed_and_twice_noised(joint_round, 
                                           if m.endswith("/SubmitRelease"))}
     ggd = {v.indicator: v for v in releases["ggd"].vectors}
     assert ggd["eenouder_en_psychosociaal"].WhichOneof("payload") == "sealed"
-    assert ggd["eenouder_en_psychosociaal"].sealed.noise_terms == 2  # the spine's share and the GGD's
+    # every node merges its noise share into the running one: one offset, whatever the chain's length
+    assert ggd["eenouder_en_psychosociaal"].sealed.noise_terms == 1
     school = {v.indicator: v for v in releases["school"].vectors}
-    assert school["smartstart_en_onderwijsachterstand"].sealed.noise_terms == 2
-    assert school["cumulatief_risico"].sealed.noise_terms == 3  # spine, GGD and school shares
+    assert school["smartstart_en_onderwijsachterstand"].sealed.noise_terms == 1
+    assert school["cumulatief_risico"].sealed.noise_terms == 1  # spine, GGD and school shares, merged
     assert "cumulatief_risico" not in {v.indicator for v in releases["ggd"].vectors}
     gemeente = {v.indicator for v in releases["gemeente"].vectors}
     assert "eenouder_en_psychosociaal" not in gemeente and "smartstart_profiel" in gemeente

@@ -19,8 +19,8 @@ from wijkindex.nodes.seal import check_peers, expected_edges
 from wijkindex.protocol import messages as m
 from wijkindex.protocol import relay
 from wijkindex.protocol.relay import Relay
-from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, merge_noise_shares, transform_sealed,
-                                       warm_pool)
+from wijkindex.protocol.sealing import (add_noise_sealed, aggregate_sealed, merge_noise_shares, seal_noise,
+                                       transform_sealed, warm_pool)
 from wijkindex.protocol.spec import JointIndicator
 from wijkindex.security.peers import verify_peer
 from wijkindex.security.pki import Identity
@@ -94,8 +94,9 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
         forward_cols.setdefault(nxt, {})[relay.joint_column(j.name)] = transform_sealed(
             ctx.public_key, layout_j, [column[p] for p in prev.order], shifts,
             progress=party.step(f"forwarding {j.name}", len(prev.order)))
-        forward_shares.setdefault(nxt, {})[j.name] = add_noise_sealed(
-            ctx.public_key, layout_j, share, ctx.plan.joint.sample(layout_j.n_cells))
+        forward_shares.setdefault(nxt, {})[j.name] = merge_noise_shares(  # still one offset per slot
+            ctx.public_key, layout_j, [share, seal_noise(ctx.public_key, layout_j, ctx.plan.joint.sample(layout_j.n_cells),
+                                                   len(spec.joint_noise_parties(j)))])
     out_chunks: list[m.RelayChunk] = []
     for nxt, cols in forward_cols.items():
         assert forward_order is not None
@@ -113,10 +114,11 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
         else:
             agg = aggregate_sealed(ctx.public_key, layout_j, [column[p] for p in prev.order],
                                    shifts=[by_pseudonym.get(p, 0) for p in prev.order])
-        agg = [ctx.public_key.add(a, z) for a, z in zip(agg, share)]
-        noised = add_noise_sealed(ctx.public_key, layout_j, agg, ctx.plan.joint.sample(layout_j.n_cells))
+        share = merge_noise_shares(ctx.public_key, layout_j, [share, seal_noise(  # every node's noise, one offset
+            ctx.public_key, layout_j, ctx.plan.joint.sample(layout_j.n_cells), len(spec.joint_noise_parties(j)))])
+        noised = [ctx.public_key.add(a, z) for a, z in zip(agg, share)]
         vectors.append(m.ReleasedVector(j.name, sealed=tuple(ctx.public_key.ciphertext_to_bytes(c) for c in noised),
-                                        noise_terms=len(spec.joint_noise_parties(j))))
+                                        noise_terms=1))
     sealed = spine_relay.columns.get(relay.SEALED, {}) if spine_relay else {}
     marginal = [r for r in spec.releases(party.name) if not r.joint]  # indicators, population counts, linkage
     stats: dict[str, dict[str, int]] = {}

@@ -77,7 +77,7 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
             columns[nxt][relay.joint_column(j.name)] = column
             share = np.asarray(ctx.plan.joint.sample(layout_j.n_cells), dtype=np.int64)
             share[~np.repeat(mine, spec.levels(j))] = 0  # a region's spine noises its own gemeente's cells
-            shares[nxt][j.name] = seal_noise(ctx.public_key, layout_j, share.tolist())
+            shares[nxt][j.name] = seal_noise(ctx.public_key, layout_j, share.tolist(), len(spec.joint_noise_parties(j)))
         order = sorted(range(len(pseudonyms)), key=pseudonyms.__getitem__)  # order leaks nothing
         ordered = [pseudonyms[i] for i in order]
         for r in task.recipients:

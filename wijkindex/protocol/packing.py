@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+LEVEL_SLOT_BITS = 20  # a (cell, level) slot of a cumulative-risk vector: counts below 2^18 per slot
+
 
 @dataclass(frozen=True)
 class PackingLayout:
@@ -26,7 +28,7 @@ class PackingLayout:
         return cls(n_cells, slot_bits, (key_bits - 2) // slot_bits)
 
     @classmethod
-    def for_levels(cls, n_cells: int, levels: int, key_bits: int, slot_bits: int = 20) -> "PackingLayout":
+    def for_levels(cls, n_cells: int, levels: int, key_bits: int, slot_bits: int = LEVEL_SLOT_BITS) -> "PackingLayout":
         """Slots (cell, level) at index cell * levels + level, a cell's levels never split across
         ciphertexts, so multiplying a plaintext by ``shift(k)`` moves every child up k levels."""
         per_ct = (key_bits - 2) // slot_bits // levels

@@ -305,12 +305,17 @@ def joint_layout(base: PackingLayout, levels: int, key_bits: int) -> PackingLayo
     return base if levels == 1 else PackingLayout.for_levels(base.n_cells, levels, key_bits)
 
 
-def seal_noise(public_key: PaillierPublicKey, layout: PackingLayout, noise: Sequence[int]) -> list[int]:
-    """Signed per-cell noise, sealed: each slot holds noise + layout.offset (one noise term)."""
+def seal_noise(public_key: PaillierPublicKey, layout: PackingLayout, noise: Sequence[int], shares: int = 1
+               ) -> list[int]:
+    """Signed per-cell noise, sealed: each slot holds noise + layout.offset (one noise term).
+
+    ``shares``: how many such noise shares will be summed into one slot (a chain's nodes,
+    `merge_noise_shares`). Each is bounded by offset / shares, so their sum never leaves
+    (-offset, offset) and a slot never borrows from its neighbour, however long the chain."""
     if len(noise) != layout.n_cells:
         raise ValueError("noise does not match the layout")
-    if any(abs(z) >= layout.offset for z in noise):
-        raise ValueError("noise beyond the slot offset")
+    if shares < 1 or any(abs(z) >= layout.offset // shares for z in noise):
+        raise ValueError(f"noise beyond the slot offset shared by {shares} noise share(s)")
     return _few_encryptor(public_key).encrypt_many(layout.pack([int(z) + layout.offset for z in noise]))
 
 
@@ -325,9 +330,9 @@ def add_noise_sealed(public_key: PaillierPublicKey, layout: PackingLayout, ciphe
 def merge_noise_shares(public_key: PaillierPublicKey, layout: PackingLayout, shares: Sequence[Sequence[int]]
                        ) -> list[int]:
     """Several sealed noise shares as one noise term: their sum, less the offsets of all but one
-    (each share carries one per slot). For a region's spines, whose shares are zero outside their
-    own gemeente's cells, every slot then holds one offset and one spine's noise, and the chain's
-    offsets still fit the packed slots."""
+    (each share carries one per slot). Every node of a chain merges its own share into the running
+    one, so a released joint carries one offset whatever the chain's length; a region's spines,
+    whose shares are zero outside their own gemeente's cells, merge the same way."""
     if not shares or any(len(sh) != layout.n_ciphertexts for sh in shares):
         raise ValueError("noise shares do not match the layout")
     one = layout.pack([layout.offset] * layout.n_cells)  # one offset per slot, packed

@@ -68,6 +68,7 @@ from wijkindex.errors import SpecError
 from wijkindex.geography.base import gemeente_of_area
 from wijkindex.linkage.fuzzy import link_sensitivity, report_sensitivity
 from wijkindex.privacy.noise import NoisePlan
+from wijkindex.protocol.packing import LEVEL_SLOT_BITS
 from wijkindex.vocabulary import LINKAGE, POPULATION
 
 SPEC_VERSION = 2
@@ -108,7 +109,8 @@ class NodeRequest:
 
 JOINT_KINDS = ("all", "count")
 ALL, SOURCE = "all", "source"
-MAX_CHAIN = 3  # noise shares per slot: 3 offsets of 2^(bits-2) still fit a slot (docs/protocol.md)
+MAX_CHAIN = 8  # nodes of a chain; each node's noise share is bounded by offset / chain length (docs/protocol.md)
+SHARE_TAIL_SCALES = 60  # a noise share's bound must be this many scales: P(a draw beyond it) < e^-60 per slot
 
 
 @dataclass(frozen=True)
@@ -483,12 +485,36 @@ class RoundSpec:
         if problems:
             listing = "\n  - ".join(problems)
             raise SpecError(f"{source} is invalid ({len(problems)} problem(s)):\n  - {listing}")
-        return cls(period=period, area=area, level=level, age_bands=bands,  # type: ignore[arg-type]
+        spec = cls(period=period, area=area, level=level, age_bands=bands,  # type: ignore[arg-type]
                    spines=spines, nodes=tuple(nodes), round_id=round_id or "",  # type: ignore[arg-type]
                    area_name=area_name,
                    min_cell_size=min_cell, deadline_seconds=deadline, nonce=nonce, joint=joint,
                    joint_weight=float(joint_weight), cells_sha256=cells_sha256,  # type: ignore[arg-type]
                    slot_bits=slot_bits, scopes=scopes)  # type: ignore[arg-type]
+        problems = spec.share_problems()
+        if problems:
+            listing = "\n  - ".join(problems)
+            raise SpecError(f"{source} is invalid ({len(problems)} problem(s)):\n  - {listing}")
+        return spec
+
+    def share_problems(self) -> list[str]:
+        """Joints whose noise shares would not fit their slots: each node's share is bounded by
+        offset / chain length (`sealing.seal_noise`), and a node's joint scale must stay far
+        below that bound, or a draw beyond it would fail the round at the node."""
+        out = []
+        for j in self.joint:
+            bits = self.slot_bits if self.levels(j) == 1 else LEVEL_SLOT_BITS
+            parties = self.joint_noise_parties(j)
+            bound = (1 << (bits - 2)) // len(parties)
+            for p in parties:
+                scale = self.noise_plan(p).joint.scale
+                if scale * SHARE_TAIL_SCALES > bound:
+                    need = self.node(p).privacy_loss * scale * SHARE_TAIL_SCALES / bound
+                    out.append(f"joint.{j.name}: the noise share of {p} (scale {scale:.0f} at privacy_loss "
+                               f"{self.node(p).privacy_loss:g}) does not fit a slot shared by {len(parties)} "
+                               f"nodes; give {p} a privacy_loss of at least {need:.3g}, or fewer nodes or "
+                               f"joint indicators")
+        return out
 
     def with_round_id(self, round_id: str) -> "RoundSpec":
         return dataclasses.replace(self, round_id=round_id)
@@ -718,7 +744,7 @@ def _parse_joint(value: Any, bad: Any, nodes: list[NodeRequest], spines: list[st
         chain = {spines[0] if spines else "", *(n for n, _ in parsed)}
         if len(chain) > MAX_CHAIN:
             bad(f"{path}.attributes", f"the chain {', '.join(sorted(chain))} visits {len(chain)} nodes; "
-                f"at most {MAX_CHAIN} (the spine and two sources) fit the packed slots")
+                f"at most {MAX_CHAIN} nodes share a packed slot's noise offset")
         if len(set(parsed)) != len(parsed):
             bad(f"{path}.attributes", "an attribute is listed twice")
         out.append(JointIndicator(name, tuple(parsed), kind, min(cap, len(parsed)) if kind == "count" else 3))
