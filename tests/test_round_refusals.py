@@ -92,18 +92,25 @@ def test_missing_column_is_named(tmp_path: Path, small_federation, geography) ->
 
 
 def test_an_unknown_code_in_an_excel_export_fails_the_round_before_any_budget(
-        tmp_path: Path, small_federation, geography) -> None:
+        tmp_path: Path, small_federation, geography, caplog: pytest.LogCaptureFixture) -> None:
     """The school's export as its administration writes it (an Excel sheet, its own column names,
     J/N codes with the others declared); one pupil's code is in neither list. The round fails
     naming the file, sheet, row and column and the config line to change; the school's ledger is
-    empty and the aggregator holds no release of it."""
+    empty and the aggregator holds no release of it. The school's own log has the reason with
+    its full path, the coordinator's without the holder's folders. Once the school corrects its
+    datasets.toml, the next round uses the new mapping without a restart."""
     import openpyxl
     import pandas as pd
     import tomli_w
 
     info = _copy_federation(small_federation, tmp_path / "federation")
     school = info.out_dir / "school"
+    from wijkindex.linkage.bsn import is_valid_bsn
+
+    caplog.set_level("INFO", logger="wijkindex.node")
+
     frame = pd.read_csv(school / "leerlingen.csv", dtype=str)
+    frame = frame[frame["bsn"].map(is_valid_bsn)]  # only the unknown code is wrong in this export
     flags = [c for c in frame.columns if c not in ("bsn", "geboortedatum", "brin")]
     wb = openpyxl.Workbook()
     ws = wb.active
@@ -138,5 +145,17 @@ def test_an_unknown_code_in_an_excel_export_fails_the_round_before_any_budget(
         assert any(f"indicator '{flags[0]}' (datasets.toml line" in d for d in local), local
         assert run.nodes["school"].ledger.entries() == []
         assert run.aggregator.rounds.store.releases("bad-code").get("school") is None
+        assert str(tmp_path) not in msg  # the coordinator never sees the holder's folders
+        own_log = [r.getMessage() for r in caplog.records if r.name == "wijkindex.node"]
+        assert any("bad-code" in line and "school/las.xlsx, sheet 'Export', row 7" in line for line in own_log), own_log
+
+        mapping = (school / "datasets.toml").read_text(encoding="utf-8")
+        (school / "datasets.toml").write_text(mapping.replace('others = [\n    "N",\n]', 'others = [\n    "N",\n    "?",\n]', 1),
+                                              encoding="utf-8")
+        assert (school / "datasets.toml").read_text(encoding="utf-8") != mapping
+        _, status = run.run_round(run.spec(epsilon=1.0, round_id="corrected"))
+        assert status.state == "completed" and run.nodes["school"].ledger.entries()  # no restart needed
+        assert any("corrected" in line and "datasets.toml changed" in line
+                   for line in (r.getMessage() for r in caplog.records if r.name == "wijkindex.node"))
     finally:
         run.stop()

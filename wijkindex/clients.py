@@ -27,11 +27,22 @@ class AggregatorError(WijkindexError):
     """The aggregator refused a call; the message carries its reason."""
 
     code = "WI700"
-    fix = "read the reason; a PERMISSION_DENIED means this certificate's role may not make the call"
+    fix = "read the aggregator's reason above"
+
+
+_FIX_OF = {
+    grpc.StatusCode.PERMISSION_DENIED: "this certificate's role may not make the call: use the coordinator's config "
+                                       "to run rounds and the researcher's to read results",
+    grpc.StatusCode.UNAVAILABLE: "check that the aggregator runs and that the config's address is right",
+    grpc.StatusCode.DEADLINE_EXCEEDED: "the aggregator did not answer in time; check it runs, then try again",
+    grpc.StatusCode.NOT_FOUND: "check the round id with `wijkindex results list --config ...`",
+    grpc.StatusCode.UNAUTHENTICATED: "check the config's certificate, key and CA (and that the certificate is "
+                                     "neither expired nor revoked)",
+}
 
 
 def _rpc_error(exc: grpc.RpcError, what: str) -> AggregatorError:
-    return AggregatorError(f"{what}: {exc.code().name}: {exc.details()}")
+    return AggregatorError(f"{what}: {exc.code().name}: {exc.details()}", fix=_FIX_OF.get(exc.code()))
 
 
 class AggregatorClient:
@@ -103,6 +114,14 @@ class AggregatorClient:
                                                                     timeout=self.timeout))
         except grpc.RpcError as exc:
             raise _rpc_error(exc, f"reading round {round_id}") from None
+
+    def cancel_round(self, round_id: str, reason: str = "") -> m.RoundStatus:
+        """End an open round this coordinator submitted; its status afterwards."""
+        try:
+            return wire.status_from_proto(self.coordinator.CancelRound(
+                pb.CancelRoundRequest(round_id=round_id, reason=reason), timeout=self.timeout))
+        except grpc.RpcError as exc:
+            raise _rpc_error(exc, f"cancelling round {round_id}") from None
 
     def wait_round(self, round_id: str, *, timeout: float = 900.0, poll: float = 0.5,
                    on_status: Callable[[m.RoundStatus], None] | None = None) -> m.RoundStatus:

@@ -7,6 +7,8 @@ them. Each loader raises one :class:`ConfigError` listing every offending field.
 
 from __future__ import annotations
 
+import dataclasses
+
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -21,6 +23,40 @@ CONFIG_VERSION = 1
 COLUMN_KINDS = ("bsn", "date", "flag", "str", "code", "postcode", "int", "number")
 IDENTIFIER_KINDS = ("given_name", "surname", "date", "sex", "postcode")
 GEOGRAPHY_FILES = (".gpkg", ".geojson", ".json", ".geojson.gz", ".json.gz")  # a CBS wijk- en buurtkaart file
+
+
+_KIND_NAMES = {str: "a text in quotes", int: "a whole number", float: "a number", bool: "true or false",
+               list: "a list [...]", dict: "a table"}
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    """What a TOML field must hold, in words ("a number"), not Python's ``(<class 'int'>, ...)``."""
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if set(kinds) == {int, float}:
+        return "a number"
+    return " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
+
+
+def _toml_value(value: Any) -> str:
+    """A value as TOML writes it: "5" for a text, true for a boolean, a table or list by kind."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return '"' + value.replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "a list"
+    return str(value)
+
+
+def _unquoted_fits(text: str, kind: type | tuple[type, ...]) -> bool:
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    try:
+        return (int in kinds and str(int(text)) == text.strip()) or (float in kinds and float(text) == float(text)) \
+            or (bool in kinds and text in ("true", "false"))
+    except ValueError:
+        return False
 
 
 class _Checker:
@@ -44,7 +80,9 @@ class _Checker:
             return default
         value = src[key]
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            self.bad(prefix + key, f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
+            self.bad(prefix + key, f"expected {_kind_name(kind)}, got {_toml_value(value)}"
+                                   + (" (write it without quotes)" if isinstance(value, str) and _unquoted_fits(value, kind)
+                                      else ""))
             return None
         return value
 
@@ -338,6 +376,14 @@ def load_node_config(path: Path) -> NodeConfig:
                       indicators=tuple(indicators), poll_seconds=float(poll), source=Path(path),  # type: ignore[arg-type]
                       crl=crl, max_excluded_share=float(max_excluded),  # type: ignore[arg-type]
                       test_only_small_keys=bool(small_keys))
+
+
+def reload_datasets(config: NodeConfig) -> NodeConfig:
+    """The node config with its data folder's ``datasets.toml`` read again: a node reads it at
+    every round's join, so a corrected mapping applies from the next round, without a restart
+    (an invalid one refuses that round with the file's fields, and the node keeps running)."""
+    return dataclasses.replace(config, datasets=(fresh := load_node_config(config.source)).datasets,
+                               indicators=fresh.indicators)
 
 
 def _check_area_lookup(c: _Checker, p: str, spine: bool, cols: dict[str, str]) -> None:

@@ -99,7 +99,8 @@ class InputFileError(WijkindexError):
 
     code = "WI100"
     summary = "a data file cannot be read or has invalid values; the node's log names file, row and column"
-    fix = "correct the named file at the named row and column, or set on_invalid = \"exclude\" in the node config"
+    fix = ("correct the named file, or the datasets.toml line that reads it; `wijkindex node check --config "
+           "node.toml` lists every problem before a round")
 
 
 class ConfigError(WijkindexError):

@@ -265,6 +265,9 @@ def load_records(path: Path | str, columns: Sequence[ColumnSpec], *,
         more = f"\n  ... and {len(issues) - _SHOWN_ISSUES} more" if len(issues) > _SHOWN_ISSUES else ""
         raise InputFileError(f"{name}: {len(issues)} invalid value(s) in {int(bad.sum())} row(s)"
                              f"{' of dataset ' + dataset if dataset else ''}:\n  - {shown}{more}",
-                             public=_public_issues(base, issues, int(bad.sum()), dataset))
+                             public=_public_issues(base, issues, int(bad.sum()), dataset),
+                             fix="correct the named rows, or the datasets.toml line named beside a code or date; "
+                                 "or set on_invalid = \"exclude\" in the node config to leave such rows out "
+                                 "(counted in the node's report)")
     kept = out.loc[~bad].reset_index(drop=True)
     return LoadedRecords(kept, issues, n_read=n, n_excluded=int(bad.sum()), path=str(path))

@@ -73,7 +73,7 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
                 or any(relay.joint_column(j.name) not in r.columns for r in parts if r is not None):
             raise CryptoError(f"the relay carries no sealed cells or noise share for {j.name}")
         share = merge_noise_shares(ctx.public_key, ctx.joint_layout(j), shares)  # type: ignore[arg-type]
-        levels_of, drop = joint_levels(party.config, ctx, j)
+        levels_of, drop = joint_levels(ctx.mapping, ctx, j)
         return prev, {bytes.fromhex(i): k for i, k in levels_of.items()}, drop, share
 
     # forward the chains that pass through this node, shifted/conditioned and re-randomised
@@ -126,8 +126,8 @@ def aggregate(party: Party, ctx: RoundContext, task: m.AggregateTask,
         if r.name == LINKAGE:  # how this node's records linked, noised like every count
             vectors.append(m.ReleasedVector(LINKAGE, clear=tuple(ctx.plan.marginal.add_to(list(link_counts)))))
             continue
-        ids = (population_ids(party.config, ctx, r.name) if r.name.startswith(POPULATION)
-               else flagged_ids(party.config, ctx, r.name))
+        ids = (population_ids(ctx.mapping, ctx, r.name) if r.name.startswith(POPULATION)
+               else flagged_ids(ctx.mapping, ctx, r.name))
         hits = [sealed[p] for p in map(bytes.fromhex, ids) if p in sealed]
         agg = aggregate_sealed(ctx.public_key, ctx.layout, hits)
         noised = add_noise_sealed(ctx.public_key, ctx.layout, agg, ctx.plan.marginal.sample(len(ctx.cells)))

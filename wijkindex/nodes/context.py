@@ -74,6 +74,13 @@ class RoundContext:
     placement: SpinePlacement | None = None
     charges: list[Charge] = field(default_factory=list)  # checked at join, recorded at release
     report: dict[str, object] = field(default_factory=dict)
+    config: NodeConfig | None = None  # as read at this round's join (datasets.toml re-read per round)
+
+    @property
+    def mapping(self) -> NodeConfig:
+        """The node config this round joined with: every step of the round reads its datasets by it."""
+        assert self.config is not None, "a round's context gets its config at join"
+        return self.config
 
     @property
     def round_id(self) -> str:

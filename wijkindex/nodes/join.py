@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 
+from wijkindex.config import NodeConfig, reload_datasets
 from wijkindex.errors import CryptoError, WijkindexError
 from wijkindex.linkage.records import LoadedRecords
 from wijkindex.nodes.context import Party, RoundContext, charges, cost_of, purpose_of
@@ -72,9 +73,8 @@ def verify_task(party: Party, task: m.JoinTask) -> RoundContext:
     return ctx
 
 
-def datasets_for(party: Party, spec: RoundSpec) -> set[str]:
+def datasets_for(party: Party, spec: RoundSpec, cfg: NodeConfig) -> set[str]:
     """The datasets the round asks of this node, or a refusal saying what it cannot serve."""
-    cfg = party.config
     req = spec.node(party.name)
     offered = [i.name for i in cfg.indicators]
     joint_attrs = [a for j in spec.joint_for(party.name) for a in spec.joint_at(j, party.name)]
@@ -102,14 +102,15 @@ def join(party: Party, task: m.JoinTask) -> tuple[m.JoinReply, RoundContext]:
     """Verify, load, check the budget, record the join; the reply to send and the round's context."""
     ctx = verify_task(party, task)
     spec = ctx.spec
-    names = datasets_for(party, spec)
+    cfg = ctx.config = reload_datasets(party.config)  # a corrected mapping applies from this round on
+    names = datasets_for(party, spec, cfg)
     data: dict[str, LoadedRecords] = {}
     for n in sorted(names):
-        data[n], ctx.digests[n] = load_dataset(party.config, party.config.dataset(n), spec)
+        data[n], ctx.digests[n] = load_dataset(cfg, cfg.dataset(n), spec)
     ctx.data = data
-    spine_ds = party.config.spine_dataset.name if spec.is_spine(party.name) else None  # type: ignore[union-attr]
+    spine_ds = cfg.spine_dataset.name if spec.is_spine(party.name) else None  # type: ignore[union-attr]
     if spine_ds:
-        ctx.placement, counts = place_spine(party.config, spec, task.cells, data[spine_ds])
+        ctx.placement, counts = place_spine(cfg, spec, task.cells, data[spine_ds])
         ctx.report.update(counts)
     ctx.charges = charges(spec, ctx.plan, ctx.digests, spine_ds)
     for c in ctx.charges:  # all checked first: a refusal charges nothing

@@ -61,7 +61,7 @@ def link(party: Party, ctx: RoundContext, spine_relay: Relay | None) -> tuple[in
     links_of: dict[str, np.ndarray] = {}
     without: list[tuple[str, np.ndarray, pd.DataFrame]] = []  # (dataset, its rows without a BSN, their identifiers)
     for name, loaded in ctx.data.items():
-        ds = party.config.dataset(name)
+        ds = ctx.mapping.dataset(name)
         frame = loaded.frame
         ids = frame[ds.id_column].astype(str).to_numpy()
         has = ids != ""

@@ -63,7 +63,8 @@ def read_dataset(config: NodeConfig, ds: DatasetConfig, period: int, on: date,
     path = ds.file_for(period)
     if not path.exists():
         raise InputFileError(f"dataset {ds.name}: no export for period {period} at {path} ({ds.where})",
-                             public=f"dataset {ds.name}: no export for period {period} ({path.name})")
+                             public=f"dataset {ds.name}: no export for period {period} ({path.name})",
+                             fix=f"put the export of {period} at {path}, or correct `file` of the dataset ({ds.where})")
     digest = content_sha256(path)
     fuzzy = bool(ds.identifiers) and not ds.spine
     # with identifiers, a missing or invalid BSN is not an error: the record links fuzzily
@@ -80,7 +81,8 @@ def read_dataset(config: NodeConfig, ds: DatasetConfig, period: int, on: date,
                               unique=ds.id_column if ds.spine and ds.valid_from is None else None, derive=derive,
                               layout=ds.layout, codes=code_lists(config, ds))
     except InputFileError as exc:  # name the config the export is read by
-        raise InputFileError(f"{exc.message}\n  (read as dataset {ds.name!r}, {ds.where})", public=exc.public) from None
+        raise InputFileError(f"{exc.message}\n  (read as dataset {ds.name!r}, {ds.where})", public=exc.public,
+                             fix=exc.fix) from None
     if ds.valid_from is not None:
         select_valid(loaded, ds, on)
     if ds.relations is not None:  # household type, the mother's age at her first child, from the relations

@@ -84,8 +84,9 @@ class Node:
                            revoked=RevocationList(config.crl, ca_pem), ledger=self.ledger,
                            progress=progress or ProgressLog())
         self.rounds: dict[str, RoundContext] = {}
+        self._mapping: tuple[object, object] | None = (config.datasets, config.indicators)  # as last used
         self._stopped = False
-        self.reports_dir = Path(config.ledger).parent / "reports"
+        self.reports_dir = Path(config.ledger).parent / "reports" / self.name  # nodes may share a folder
         self._handlers: dict[type, Callable[[rpc.NodeExchangeStub, m.Task], None]] = {
             m.JoinTask: self._on_join,  # type: ignore[dict-item]
             m.SealTask: self._on_seal,  # type: ignore[dict-item]
@@ -171,6 +172,11 @@ class Node:
 
     def _on_join(self, stub: rpc.NodeExchangeStub, task: m.JoinTask) -> None:
         reply, ctx = join(self.party, task)
+        if (ctx.mapping.datasets, ctx.mapping.indicators) != self._mapping:
+            if self._mapping is not None:
+                log.info("round %s: datasets.toml changed since the last round; this round reads by the new "
+                         "mapping", task.round_id)
+            self._mapping = (ctx.mapping.datasets, ctx.mapping.indicators)
         self.rounds[task.round_id] = ctx
         self.ledger.audit(task.round_id, "JoinTask", "joined", f"epsilon {ctx.plan.epsilon_spent:g} at release")
         stub.JoinRound(wire.join_to_proto(reply))

@@ -66,7 +66,7 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
             columns[r.party][relay.SEALED] = base
         fuzzy = [r.party for r in task.recipients if spec.node(r.party).fuzzy]
         if fuzzy:  # keyed, balanced encodings of the spine, for the nodes that link without a BSN
-            ds = party.config.spine_dataset
+            ds = ctx.mapping.spine_dataset
             assert ds is not None
             cand = spine_candidates(placement.rows, ds.identifiers, EncodingKey.derive(party.secret, task.round_id))
             for p in fuzzy:
@@ -106,7 +106,7 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
         elif out.name.startswith(POPULATION):
             c = counts_of(spine_ids_of_ages(ctx, *spec.denominator_ages(out.name)))
         else:
-            c = counts_of(flagged_ids(party.config, ctx, out.name))
+            c = counts_of(flagged_ids(ctx.mapping, ctx, out.name))
         noise = ctx.plan.joint if out.joint else ctx.plan.marginal
         noised = np.asarray(noise.add_to(c.astype(int).tolist()), dtype=np.int64)
         # cells of other gemeenten: no child of this spine, nothing released
@@ -119,7 +119,7 @@ def seal(party: Party, ctx: RoundContext, task: m.SealTask) -> StepOutput:
 def spine_slots(party: Party, ctx: RoundContext, joint: JointIndicator, bsns: np.ndarray,
                 cells: np.ndarray) -> list[int | None]:
     """Each spine child's slot in a joint's sealed vector (None: sealed zero, the child drops out)."""
-    levels_of, drop = joint_levels(party.config, ctx, joint)
+    levels_of, drop = joint_levels(ctx.mapping, ctx, joint)
     n_levels = ctx.spec.levels(joint)
     out: list[int | None] = []
     for b, c in zip(bsns, cells.tolist()):
