@@ -124,3 +124,145 @@ def test_a_bad_derivation_names_its_key(tmp_path: Path, change: tuple[str, str],
     with pytest.raises(ConfigError) as err:
         load_node_config(_node(tmp_path, DATASETS.replace(*change, 1)))
     assert named in str(err.value), str(err.value)
+
+
+# --- overweight, from a JGZ export's contact moments (nodes/growth.py: IOTF, Cole et al. 2000) ---
+
+@pytest.mark.parametrize("age, female, cutoff", [
+    (2.0, False, 18.41), (10.0, False, 19.84), (18.0, False, 25.00), (5.0, False, 17.42),
+    (2.0, True, 18.02), (10.0, True, 19.86), (18.0, True, 25.00), (14.0, True, 23.34),
+])
+def test_the_iotf_overweight_cut_offs(age: float, female: bool, cutoff: float) -> None:
+    from wijkindex.nodes.growth import overweight_cutoff
+
+    assert overweight_cutoff(age, female) == pytest.approx(cutoff, abs=1e-9)
+
+
+def test_the_cut_off_is_interpolated_between_half_years_and_absent_below_2_and_above_18() -> None:
+    from wijkindex.nodes.growth import overweight_cutoff
+
+    assert overweight_cutoff(10.25, False) == pytest.approx((19.84 + 20.20) / 2)  # boys 10 and 10.5
+    assert overweight_cutoff(2.1, True) == pytest.approx(18.02 + 0.2 * (17.76 - 18.02))  # girls 2 and 2.5
+    assert overweight_cutoff(17.75, True) == pytest.approx((24.85 + 25.00) / 2)
+    assert overweight_cutoff(1.99, False) is None and overweight_cutoff(0.5, True) is None
+    assert overweight_cutoff(18.01, False) is None
+
+
+def test_the_exact_age_counts_from_the_last_birthday() -> None:
+    from wijkindex.nodes.growth import exact_age
+
+    assert exact_age(date(2021, 4, 12), date(2023, 4, 12)) == 2.0  # a second birthday is exactly 2
+    assert exact_age(date(2021, 4, 12), date(2023, 4, 11)) < 2.0
+    assert exact_age(date(2016, 2, 29), date(2023, 3, 1)) == 7.0  # 29 February: 1 March in other years
+    assert exact_age(date(2016, 2, 29), date(2024, 2, 29)) == 8.0
+    assert exact_age(date(2010, 1, 1), date(2020, 7, 2)) == 10.5  # 183 of the 366 days of 2020
+    assert exact_age(date(2010, 1, 1), date(2021, 4, 1)) == pytest.approx(11 + 90 / 365)
+
+
+# bsn, geboortedatum, geslacht, contactdatum, lengte (cm), gewicht (kg); reference date 1-1-2024
+CONTACTS = [
+    ("B1", "2014-01-01", "M", "2023-07-02", 140.0, 40.0),  # 9.5 y, BMI 20.41 >= 19.46: overweight
+    ("B2", "2014-01-01", "M", "2023-07-02", 140.0, 38.0),  # BMI 19.39 < 19.46
+    ("G1", "2021-06-01", "V", "2023-06-01", 88.0, 14.0),   # 2.0 y, BMI 18.08 >= 18.02
+    ("G2", "2022-03-01", "V", "2023-12-01", 75.0, 11.5),   # 1.75 y, BMI 20.4: no cut-off below 2
+    ("X1", "2015-01-01", "O", "2023-05-01", 125.0, 35.0),  # BMI 22.4, but sex unknown: no cut-off
+    ("E1", "2005-06-15", "M", "2023-06-15", 200.0, 100.0),  # 18.0 y, BMI 25.0: at the cut-off counts
+    # the latest measurement of the year up to the reference date counts, not an earlier or later one
+    ("L1", "2012-01-01", "V", "2022-06-01", 140.0, 45.0),  # BMI 22.96, overweight, but before the year
+    ("L1", "2012-01-01", "V", "2023-03-01", 145.0, 50.0),  # BMI 23.78, overweight, earlier in the year
+    ("L1", "2012-01-01", "V", "2023-09-01", 146.0, 40.0),  # the latest in the year: 18.77 < 21.36 at 11.67 y
+    ("L1", "2012-01-01", "V", "2024-01-15", 147.0, 60.0),  # after the reference date: not read
+    ("L4", "2012-01-01", "V", "2023-05-01", 140.0, 50.0),  # two the same day: the later row counts,
+    ("L4", "2012-01-01", "V", "2023-05-01", 140.0, 36.0),  # BMI 18.37 < 21.04 at 11.33 y
+    ("L2", "2012-01-01", "V", "2023-01-01", 140.0, 60.0),  # exactly a year before: the previous year's
+    ("L3", "2012-01-01", "V", "2024-01-01", 140.0, 60.0),  # on the reference date: in the year
+]
+EXPECTED_OVERWEIGHT = {"B1": "ja", "B2": "nee", "G1": "ja", "G2": "", "X1": "", "E1": "ja", "L1": "nee", "L4": "nee",
+                       "L2": "", "L3": "ja"}
+
+
+def _contacts() -> pd.DataFrame:
+    f = pd.DataFrame(CONTACTS, columns=["bsn", "geboortedatum", "geslacht", "contactdatum", "lengte", "gewicht"])
+    for c in ("geboortedatum", "contactdatum"):
+        f[c] = pd.to_datetime(f[c])
+    return f
+
+
+def _by_child(out: pd.DataFrame, column: str = "overgewicht") -> dict[str, str]:
+    """Per child, the derived value of its rows ("" when none has one; at most one row has)."""
+    got: dict[str, str] = {}
+    for bsn, v in zip(out["bsn"], out[column]):
+        assert not (v and got.get(bsn)), f"{bsn}: more than one row derived"
+        got[bsn] = v or got.get(bsn, "")
+    return got
+
+
+def test_overweight_from_the_latest_measurement_of_the_year() -> None:
+    rel = Relations(derive={"overgewicht": "overweight"}, female=("V",))
+    out = derive_fields(_contacts(), "bsn", rel, ON)
+    assert _by_child(out) == EXPECTED_OVERWEIGHT
+    assert out.loc[8, "overgewicht"] == "nee" and out.loc[11, "overgewicht"] == "nee"  # on those rows only
+    assert out.loc[[6, 7, 9, 10, 12], "overgewicht"].eq("").all()
+
+
+def test_overweight_says_which_columns_it_reads_and_refuses_a_unit_error() -> None:
+    from wijkindex.errors import InputFileError
+
+    rel = Relations(derive={"overgewicht": "overweight"})
+    with pytest.raises(InputFileError, match="lengte"):
+        derive_fields(_contacts().drop(columns=["lengte"]), "bsn", rel, ON)
+    in_mm = _contacts().assign(lengte=lambda f: f["lengte"] * 10)  # 1400 "cm": mm exported as cm
+    with pytest.raises(InputFileError, match="14 of 14 measurements") as err:
+        derive_fields(in_mm, "bsn", rel, ON)
+    assert "cm" in (err.value.fix or "")
+
+
+JGZ_DATASETS = """version = 1
+
+[[datasets]]
+name = "jgz"
+file = "jgz.csv"
+id_column = "bsn"
+[datasets.columns]
+bsn = "str"
+geboortedatum = "date"
+geslacht = "code"
+contactdatum = "date"
+lengte = "number"
+gewicht = "number"
+
+[datasets.read]
+decimal = ","
+
+[datasets.derive]
+overgewicht = "overweight"
+
+[datasets.relations]
+female = ["V"]
+
+[[indicators]]
+name = "overgewicht"
+dataset = "jgz"
+column = "overgewicht"
+values = ["ja"]
+"""
+
+
+def test_a_jgz_export_declares_its_derived_overweight(tmp_path: Path) -> None:
+    from test_export_layouts import _node as write_node
+
+    from wijkindex.config import load_node_config
+    from wijkindex.nodes.loading import holds, read_dataset
+
+    path = write_node(tmp_path, JGZ_DATASETS)
+    lines = ["bsn;geboortedatum;geslacht;contactdatum;lengte;gewicht"]
+    lines += [f"{b};{born};{sex};{on};{str(cm).replace('.', ',')};{str(kg).replace('.', ',')}"
+              for b, born, sex, on, cm, kg in CONTACTS]
+    (tmp_path / "data" / "jgz.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    config = load_node_config(path)
+    assert config.dataset("jgz").all_columns["overgewicht"] == "code"
+    loaded, _ = read_dataset(config, config.dataset("jgz"), 2024, ON, "fail")
+    f = loaded.frame
+    assert _by_child(f) == EXPECTED_OVERWEIGHT
+    counted = holds(config.indicator("overgewicht"), f["overgewicht"])
+    assert sorted(f.loc[counted.to_numpy(), "bsn"]) == ["B1", "E1", "G1", "L3"]

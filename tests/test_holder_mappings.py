@@ -16,6 +16,9 @@ HOLDERS = Path(str(resources.files("wijkindex") / "data" / "holders"))
 ON = date(2024, 1, 1)
 # the example files' made-up persons (brp_extract.csv)
 C1, C2, C3, C4, C5, S2 = "192285142", "691682483", "321146487", "467279627", "173833652", "864623112"
+# and the JGZ example's children who are not in it (contactmomenten.csv)
+J1, J2, J3, J4, J5, J6, J7, J8 = ("273245685", "342354462", "795291905", "941045353", "946202722", "829062257",
+                                  "053472639", "192337920")
 
 
 def _node(tmp_path: Path, holder: str) -> Path:
@@ -71,7 +74,7 @@ def test_the_social_domain_registrations(tmp_path: Path) -> None:
     assert flags["ots_uithuisplaatsing"] == [C5]
 
 
-@pytest.mark.parametrize("holder", ["brp", "sociaal_domein", "school", "veilig_thuis", "wijkteam"])
+@pytest.mark.parametrize("holder", ["brp", "sociaal_domein", "school", "veilig_thuis", "wijkteam", "jgz"])
 def test_node_check_reads_the_example(tmp_path: Path, holder: str) -> None:
     from wijkindex.nodes.check import check_node, render_text
 
@@ -94,3 +97,29 @@ def test_the_veilig_thuis_cases(tmp_path: Path) -> None:
 def test_the_wijkteam_trajectories(tmp_path: Path) -> None:
     flags = _flagged(tmp_path, "wijkteam")  # C4's ended in 2023
     assert flags["wijkteam_opvoeding"] == [C2]
+
+
+def test_the_jgz_contact_moments(tmp_path: Path) -> None:
+    """Overweight from each child's latest measurement of 2023 (IOTF cut-offs at its age then)."""
+    from wijkindex.nodes.loading import read_dataset
+
+    flags = _flagged(tmp_path, "jgz")
+    # C1: 13.05 y, 160 cm 60.5 kg, BMI 23.63 >= 21.95 (his January 2024 contact is after the peildatum);
+    # C4: born 29-2-2016, 7.74 y, BMI 18.43 >= 18.30; J1: 2.02 y, BMI 19.11 >= 18.40; J3: 3.79 y,
+    # BMI 17.55 >= 17.33; J7: 14.02 y, BMI 24.98 >= 23.35. Not: C2 (overweight in 2022, her latest,
+    # of 2023, BMI 18.54 < 20.89), C3 (no measurement in 2023), J2 (under 2), J6 (sex O: no cut-off)
+    assert flags["overgewicht"] == sorted([C1, C4, J1, J3, J7])
+    # every contact of the export counts for the screening outcomes: C5's was in 2022 (docs/holders/jgz.md)
+    assert flags["psychosociale_problemen"] == sorted([C2, C5, J7])  # C1's grensgebied does not count
+    assert flags["taalachterstand"] == sorted([J1, J3])  # J3's twijfel of May was afwijkend in December
+    assert flags["vve_indicatie"] == sorted([J1, J3, J5])
+    config = load_node_config(tmp_path / "node.toml")
+    loaded, _ = read_dataset(config, config.dataset("jgz"), 2024, ON, "fail")
+    f = loaded.frame
+    assert loaded.n_read == 27 and f["bsn"].nunique() == 13
+    mine = f[f["bsn"] == C1].set_index("contactdatum")
+    assert mine.loc["2023-03-20", "lengte"] == 160.0 and mine.loc["2023-03-20", "gewicht"] == 60.5  # "60,5"
+    assert mine["overgewicht"].tolist() == ["", "ja", ""]  # on the latest measurement of the period only
+    assert J7 in set(f["bsn"])  # a BSN with a leading zero stays nine digits
+    assert set(f.columns) == {"bsn", "geboortedatum", "geslacht", "contactdatum", "lengte", "gewicht", "sdq",
+                              "vto_taal", "vve", "overgewicht"}  # no name, file number, contact type or remark

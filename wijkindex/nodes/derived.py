@@ -16,6 +16,18 @@ relations, so a holder declares them (``[datasets.derive]``) instead of computin
   extract: a mother who does not live in the gemeente is not in its BRP extract.
 - ``age``: completed years on the reference date.
 
+A JGZ export (one row per contact moment, docs/holders/jgz.md) holds measurements, not the
+child's weight status; ``overweight`` derives it:
+
+- ``overweight``: per child, its latest measurement (length in cm and weight in kg, both given)
+  with a contact date in the year up to the reference date (after the same day a year before, on
+  or before it): ``ja`` where the BMI at that contact is at or above the IOTF cut-off for the
+  child's sex and exact age at the contact (``nodes/growth.py``, Cole et al. 2000), ``nee`` below
+  it; written on that contact's row only, every other row is empty. Also empty (not counted)
+  where there is no cut-off: under 2 or over 18 at the contact, or a sex that is neither a
+  ``female`` nor a ``male`` code. A length or weight outside 40-230 cm or 2-300 kg stops the read
+  (a unit error, mm or grams, would otherwise classify every child).
+
 What is never read: names, the address itself (only whether two persons share its id).
 """
 
@@ -27,9 +39,13 @@ from typing import Mapping
 
 import pandas as pd
 
-DERIVATIONS = ("household_type", "mother_age_at_first_child", "age")
+from wijkindex.errors import InputFileError
+from wijkindex.nodes import growth
+
+DERIVATIONS = ("household_type", "mother_age_at_first_child", "age", "overweight")
 ADULT = 18
-DERIVED_KIND = {"household_type": "code", "mother_age_at_first_child": "int", "age": "int"}
+DERIVED_KIND = {"household_type": "code", "mother_age_at_first_child": "int", "age": "int", "overweight": "code"}
+PERIOD_YEARS = 1  # overweight: the measurements of the year up to the reference date
 
 
 @dataclass(frozen=True)
@@ -42,6 +58,12 @@ class Relations:
     born: str = "geboortedatum"
     female: tuple[str, ...] = ("V", "F", "vrouw")
     derive: Mapping[str, str] = field(default_factory=dict)  # new column -> derivation
+    # overweight, from a JGZ export's contact moments (federation names: map the export's in
+    # [datasets.rename]); after ``derive``, as the config builds the ones above by position
+    length: str = "lengte"  # cm
+    weight: str = "gewicht"  # kg
+    measured: str = "contactdatum"  # the date of the contact (and of its measurement)
+    male: tuple[str, ...] = ("M", "man", "mannelijk", "jongen")
 
 
 def _ages(born: pd.Series, on: date) -> pd.Series:
@@ -104,6 +126,55 @@ def _mother_age_at_first_child(f: pd.DataFrame, id_col: str, r: Relations) -> pd
     return pd.Series(out, index=f.index, dtype="Int64")
 
 
+def _child_keys(f: pd.DataFrame, id_col: str) -> list[str]:
+    """Which rows are one child's: the identifier without spaces, dots and dashes (as a BSN is
+    normalised); a row without one is its own."""
+    keys = f[id_col].fillna("").astype(str).str.replace(r"[\s.\-]", "", regex=True).tolist()
+    return [k if k else f"\0row{i}" for i, k in enumerate(keys)]
+
+
+def _overweight(f: pd.DataFrame, id_col: str, r: Relations, on: date) -> pd.Series:
+    missing = [c for c in (r.length, r.weight, r.measured, r.sex, r.born) if c not in f.columns]
+    if missing:
+        text = f"the derivation overweight reads the column(s) {', '.join(missing)}, which the dataset does not declare"
+        raise InputFileError(text, public=text,
+                             fix="declare lengte and gewicht (number), contactdatum and geboortedatum (date) and "
+                                 "geslacht (code) in the dataset's columns, and map the export's names to them in "
+                                 "[datasets.rename] (docs/holders/jgz.md)")
+    length = pd.to_numeric(f[r.length], errors="coerce")
+    weight = pd.to_numeric(f[r.weight], errors="coerce")
+    measured_on = pd.to_datetime(f[r.measured], errors="coerce")
+    born = pd.to_datetime(f[r.born], errors="coerce")
+    measured = (length.notna() & weight.notna() & measured_on.notna()).to_numpy()
+    bad = measured & ~((length >= growth.LENGTH_CM[0]) & (length <= growth.LENGTH_CM[1]) &
+                       (weight >= growth.WEIGHT_KG[0]) & (weight <= growth.WEIGHT_KG[1])).to_numpy()
+    if bad.any():
+        text = (f"the derivation overweight: {int(bad.sum())} of {int(measured.sum())} measurements are outside "
+                f"{growth.LENGTH_CM[0]:g}-{growth.LENGTH_CM[1]:g} cm or {growth.WEIGHT_KG[0]:g}-"
+                f"{growth.WEIGHT_KG[1]:g} kg")
+        raise InputFileError(text, public=text, fix="export the length in cm and the weight in kg (not mm, m or "
+                             "grams), and correct mistyped measurements")
+    day = pd.Timestamp(on)
+    since = day - pd.DateOffset(years=PERIOD_YEARS)
+    in_period = measured & ((measured_on > since) & (measured_on <= day)).to_numpy()
+    latest: dict[str, int] = {}  # child -> row of its latest measurement in the period (the last row on a tie)
+    for k, (key, when) in enumerate(zip(_child_keys(f, id_col), measured_on.tolist())):
+        if in_period[k] and (key not in latest or when >= measured_on.iloc[latest[key]]):
+            latest[key] = k
+    female = {v.lower() for v in r.female}
+    male = {v.lower() for v in r.male}
+    sexes = f[r.sex].fillna("").astype(str).str.strip().str.lower().tolist()
+    out = [""] * len(f)
+    for k in latest.values():
+        if pd.isna(born.iloc[k]) or sexes[k] not in female | male:
+            continue
+        cutoff = growth.overweight_cutoff(growth.exact_age(born.iloc[k].date(), measured_on.iloc[k].date()),
+                                          female=sexes[k] in female)
+        if cutoff is not None:
+            out[k] = "ja" if growth.bmi(float(length.iloc[k]), float(weight.iloc[k])) >= cutoff else "nee"
+    return pd.Series(out, index=f.index, dtype=object)
+
+
 def derive_fields(frame: pd.DataFrame, id_col: str, relations: Relations, on: date) -> pd.DataFrame:
     """``frame`` with the declared derived columns added (computed over every person in it)."""
     out = frame.copy()
@@ -115,6 +186,8 @@ def derive_fields(frame: pd.DataFrame, id_col: str, relations: Relations, on: da
             out[column] = _household_type(out, id_col, relations, age)
         elif how == "mother_age_at_first_child":
             out[column] = _mother_age_at_first_child(out, id_col, relations)
+        elif how == "overweight":
+            out[column] = _overweight(out, id_col, relations, on)
         else:  # the config checker allows only DERIVATIONS
             raise ValueError(f"unknown derivation {how!r}")
     return out
