@@ -21,9 +21,9 @@ def test_coordinator_and_researcher_commands(running: Running, tmp_path: Path) -
     assert started.stdout.strip() == "cli-round"
     assert "completed" in started.stderr and "epsilon 1.5" in started.stderr  # 3 nodes x 0.5 per child
     status = wijkindex("round", "status", "cli-round", "--config", coord)
-    assert "completed" in status.stderr and "ggd" in status.stderr
+    assert "completed" in status.stdout and "ggd" in status.stdout  # data on stdout
     listed = wijkindex("results", "list", "--config", researcher)
-    assert "cli-round" in listed.stderr
+    assert "cli-round" in listed.stdout
     wijkindex("results", "export", "cli-round", "--out", str(tmp_path / "out"), "--config", researcher)
     index = pd.read_csv(tmp_path / "out" / "index.csv")
     assert set(index["round_id"]) == {"cli-round"} and index["indicator"].nunique() == 15  # 6 + 5 + 4 holders' indicators

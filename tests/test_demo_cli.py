@@ -9,10 +9,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-COMMANDS = [
-    ["synth"], ["pki", "init"], ["secret", "new"], ["aggregator", "serve"], ["node", "serve"],
-    ["round", "start"], ["round", "status"], ["results", "list"], ["results", "export"], ["report"], ["demo"],
-]
+
+
+def _commands() -> list[list[str]]:
+    """Every group and command of the CLI, walked from its tree (a new one is covered unasked)."""
+    import click
+
+    from wijkindex.cli import main
+
+    out: list[list[str]] = []
+
+    def walk(group: click.Group, path: list[str]) -> None:
+        for name, cmd in sorted(group.commands.items()):
+            out.append([*path, name])
+            if isinstance(cmd, click.Group):
+                walk(cmd, [*path, name])
+    walk(main, [])
+    return out
+
+
+COMMANDS = _commands()
 
 
 def wijkindex(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -227,6 +227,22 @@ class RoundManager:
         return [m.RoundSummary(r.round_id, r.state, r.period, r.gemeente, r.updated_at)
                 for r in self.store.list_rounds()]
 
+    def cancel(self, round_id: str, coordinator: str, reason: str = "") -> m.RoundStatus:
+        """End an open round as failed, at the request of the coordinator who submitted it."""
+        r = self._round(round_id)
+        if r.coordinator != coordinator:
+            self.store.audit(coordinator, "CancelRound", "refused", f"submitted by {r.coordinator}", round_id)
+            raise RoundError(f"round {round_id} was submitted by coordinator {r.coordinator!r}; only they may cancel it",
+                             fix="ask the coordinator who started the round")
+        why = f"cancelled by coordinator {coordinator}" + (f": {reason[:500]}" if reason else "")
+        if r.state in TERMINAL or not self.store.set_round_state(round_id, "failed", why):
+            raise RoundError(f"round {round_id} is {self._round(round_id).state}; only an open round can be cancelled",
+                             fix="nothing to cancel: `wijkindex round status ID` shows how it ended")
+        self.store.audit(coordinator, "CancelRound", "failed", why, round_id)
+        log.warning("round %s %s", round_id, why)
+        self._notify()
+        return self.status(round_id)
+
     def fail(self, round_id: str, reason: str, actor: str = "aggregator") -> None:
         if self.store.set_round_state(round_id, "failed", reason):
             self.store.audit(actor, "RoundFailed", "failed", reason, round_id)

@@ -37,6 +37,7 @@ POLICY: dict[str, frozenset[str]] = {
     _PKG + "Coordinator/SubmitRound": frozenset({"coordinator"}),
     _PKG + "Coordinator/GetRound": frozenset({"coordinator", "researcher"}),
     _PKG + "Coordinator/ProposeCells": frozenset({"coordinator"}),
+    _PKG + "Coordinator/CancelRound": frozenset({"coordinator"}),
     _PKG + "NodeExchange/PollTask": frozenset({"node"}),
     _PKG + "NodeExchange/JoinRound": frozenset({"node"}),
     _PKG + "NodeExchange/UploadRelay": frozenset({"node"}),
@@ -81,6 +82,11 @@ class CoordinatorService(rpc.CoordinatorServicer):
 
     def GetRound(self, request: pb.GetRoundRequest, context: grpc.ServicerContext) -> pb.RoundStatus:
         status = _guard(context, lambda: self.rounds.status(request.round_id))
+        return wire.status_to_proto(status)
+
+    def CancelRound(self, request: pb.CancelRoundRequest, context: grpc.ServicerContext) -> pb.RoundStatus:
+        who = current_identity(context)
+        status = _guard(context, lambda: self.rounds.cancel(request.round_id, who.party, request.reason))
         return wire.status_to_proto(status)
 
     def ProposeCells(self, request: pb.ProposeCellsRequest, context: grpc.ServicerContext) -> pb.ProposeCellsReply:

@@ -6,4 +6,4 @@
 from wijkindex.cli.base import main
 from wijkindex.cli import demo, linkage, rounds, services, setup  # noqa: F401 (they register their commands)
 
-__all__ = ["main"]
+__all__ = ["main", "demo", "linkage", "rounds", "services", "setup"]

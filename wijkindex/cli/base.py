@@ -11,7 +11,8 @@ from rich.logging import RichHandler
 
 from wijkindex.errors import WijkindexError
 
-console = Console(stderr=True)
+console = Console(stderr=True)  # progress, messages and errors
+out = Console()  # data: tables and --json, so that `... | jq` or `> file` gets only the data
 DEFAULT_GEOGRAPHY = "the shipped default geography, Zwolle's 2014 buurten"  # = geography.default_geography()
 
 
@@ -49,3 +50,25 @@ def main(verbose: bool) -> None:
       wijkindex demo --out demo-out
     """
     _logging(verbose)
+
+
+def json_option(fn):  # type: ignore[no-untyped-def]
+    """``--json``: the command's data as JSON on stdout (progress and messages stay on stderr)."""
+    return click.option("--json", "as_json", is_flag=True, help="Print the data as JSON on stdout.")(fn)
+
+
+def print_json(data: object) -> None:
+    """Dataclasses, tuples and dicts as indented JSON on stdout."""
+    import dataclasses
+    import json
+
+    def plain(x: object) -> object:
+        if dataclasses.is_dataclass(x) and not isinstance(x, type):
+            return {f.name: plain(getattr(x, f.name)) for f in dataclasses.fields(x)}
+        if isinstance(x, (list, tuple)):
+            return [plain(v) for v in x]
+        if isinstance(x, dict):
+            return {str(k): plain(v) for k, v in x.items()}
+        return x if isinstance(x, (str, int, float, bool)) or x is None else str(x)
+
+    click.echo(json.dumps(plain(data), indent=2, ensure_ascii=False))

@@ -14,7 +14,12 @@ from wijkindex.cli.base import console, main
 
 @main.group()
 def linkage() -> None:
-    """Fuzzy linkage on keyed encodings: evaluate it on files with known links."""
+    """Fuzzy linkage on keyed encodings: evaluate it on files with known links.
+
+    \b
+    Example:
+      wijkindex linkage evaluate spine.csv ggd.csv --entity child_id
+    """
 
 
 @linkage.command("evaluate")

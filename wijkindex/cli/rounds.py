@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 from rich.table import Table
 
-from wijkindex.cli.base import console, main
+from wijkindex.cli.base import console, json_option, main, out, print_json
 
 
 
@@ -22,7 +22,14 @@ def _client(config_path: Path):  # type: ignore[no-untyped-def]
 
 @main.group(name="round")
 def round_() -> None:
-    """Launch and follow linkage rounds (coordinator)."""
+    """Launch, follow and cancel linkage rounds (coordinator).
+
+    \b
+    Example:
+      wijkindex round start --spec round.toml --config coordinator.toml --wait
+      wijkindex round status gm0193-2014-1a2b3c4d --config coordinator.toml --json
+      wijkindex round cancel gm0193-2014-1a2b3c4d --config coordinator.toml --reason "wrong period"
+    """
 
 
 @round_.command("start")
@@ -46,7 +53,7 @@ def round_start(spec_path: Path, config_path: Path, wait: bool) -> None:
         click.echo(round_id)
         if wait:
             status = follow_round(client, round_id)
-            _print_status(status)
+            _print_status(status, to=console)
 
 
 def follow_round(client, round_id: str, timeout: float = 1800.0):  # type: ignore[no-untyped-def]
@@ -57,59 +64,94 @@ def follow_round(client, round_id: str, timeout: float = 1800.0):  # type: ignor
         return client.wait_round(round_id, timeout=timeout, on_status=show)
 
 
-def _print_status(s) -> None:  # type: ignore[no-untyped-def]
+def _print_status(s, to=out) -> None:  # type: ignore[no-untyped-def]
+    """A round's state, nodes and costs, on stdout (``to``: stderr after `round start`, whose data is the id)."""
     colour = {"completed": "green", "failed": "red"}.get(s.state, "yellow")
-    console.print(f"round [bold]{s.round_id}[/]: [{colour}]{s.state}[/] {s.reason}")
+    to.print(f"round [bold]{s.round_id}[/]: [{colour}]{s.state}[/] {s.reason}", highlight=False)
     table = Table("node", "state", "detail", "epsilon released", "noise scale", "joint scale")
     costs = {c.party: c for c in s.costs}
     for n in s.nodes:
         c = costs.get(n.party)
         table.add_row(n.party, n.state, n.detail, f"{c.epsilon:g}" if c else "", f"{c.scale:g}" if c else "",
                       f"{c.joint_scale:g}" if c and c.joint_d_in else "")
-    console.print(table)
+    to.print(table)
     if s.costs:
-        console.print(f"privacy loss of a child held by every node this round: epsilon {s.per_child_epsilon:g}; "
+        to.print(f"privacy loss of a child held by every node this round: epsilon {s.per_child_epsilon:g}; "
                       "the spine's population dataset is charged that sum (its cells shape every release), "
                       "each other dataset its own node's epsilon (docs/privacy.md)")
     elif s.state == "failed":
-        console.print("no node released anything in this round, so no node was charged")
+        to.print("no node released anything in this round, so no node was charged")
 
 
 @round_.command("status")
 @click.argument("round_id")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
-def round_status(round_id: str, config_path: Path) -> None:
+@json_option
+def round_status(round_id: str, config_path: Path, as_json: bool) -> None:
     """Show a round's state, each node's progress and what it cost.
 
     \b
     Example:
       wijkindex round status gm0193-2014-1a2b3c4d --config coordinator.toml
+      wijkindex round status gm0193-2014-1a2b3c4d --config coordinator.toml --json | jq .state
     """
     with _client(config_path) as client:
-        _print_status(client.round_status(round_id))
+        status = client.round_status(round_id)
+    print_json(status) if as_json else _print_status(status)
+
+
+@round_.command("cancel")
+@click.argument("round_id")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True,
+              help="The config of the coordinator who started the round.")
+@click.option("--reason", default="", help="Why, for the round's record (shown with its state).")
+@json_option
+def round_cancel(round_id: str, config_path: Path, reason: str, as_json: bool) -> None:
+    """End an open round as failed. The aggregator deletes its key and relays and sends no node
+    another task; a node that had already released stays charged for it (the status says which).
+
+    \b
+    Example:
+      wijkindex round cancel gm0193-2014-1a2b3c4d --config coordinator.toml --reason "wrong period"
+    """
+    with _client(config_path) as client:
+        status = client.cancel_round(round_id, reason)
+    print_json(status) if as_json else _print_status(status)
 
 
 # ---- researcher ------------------------------------------------------------------------------
 
 @main.group()
 def results() -> None:
-    """Read noised results (researcher)."""
+    """Read noised results (researcher).
+
+    \b
+    Example:
+      wijkindex results list --config researcher.toml
+      wijkindex results export gm0193-2014-1a2b3c4d --out results --config researcher.toml
+    """
 
 
 @results.command("list")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
-def results_list(config_path: Path) -> None:
+@json_option
+def results_list(config_path: Path, as_json: bool) -> None:
     """List rounds and their states.
 
     \b
     Example:
       wijkindex results list --config researcher.toml
+      wijkindex results list --config researcher.toml --json > rounds.json
     """
     with _client(config_path) as client:
-        table = Table("round", "state", "period", "gemeente", "updated")
-        for s in client.list_rounds():
-            table.add_row(s.round_id, s.state, str(s.period), s.gemeente_code, s.updated_at)
-        console.print(table)
+        rounds = client.list_rounds()
+    if as_json:
+        print_json(rounds)
+        return
+    table = Table("round", "state", "period", "gemeente", "updated")
+    for s in rounds:
+        table.add_row(s.round_id, s.state, str(s.period), s.gemeente_code, s.updated_at)
+    out.print(table)
 
 
 @results.command("export")

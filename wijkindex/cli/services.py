@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Callable
 
 import click
+from rich.table import Table
 
-from wijkindex.cli.base import console, main
+from wijkindex.cli.base import console, json_option, main, out, print_json
 
 
 
@@ -25,7 +26,13 @@ def _serve_until_signal(stop: Callable[[], None]) -> None:
 
 @main.group()
 def aggregator() -> None:
-    """The aggregator service."""
+    """The aggregator service.
+
+    \b
+    Example:
+      wijkindex init aggregator aggregator.toml      # a commented config to fill in
+      wijkindex aggregator serve --config aggregator.toml
+    """
 
 
 @aggregator.command("serve")
@@ -47,7 +54,15 @@ def aggregator_serve(config_path: Path) -> None:
 
 @main.group()
 def node() -> None:
-    """A data holder's node."""
+    """A data holder's node: check its exports, serve rounds, read its budget.
+
+    \b
+    Example:
+      wijkindex init node node-ggd.toml              # a commented config to fill in
+      wijkindex node check --config node-ggd.toml --report check.html
+      wijkindex node serve --config node-ggd.toml
+      wijkindex node budget --config node-ggd.toml
+    """
 
 
 @node.command("serve")
@@ -66,6 +81,45 @@ def node_serve(config_path: Path) -> None:
     thread = threading.Thread(target=n.run, name=f"node-{n.name}", daemon=True)
     thread.start()
     _serve_until_signal(n.stop)
+
+
+@node.command("budget")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, exists=True), required=True)
+@click.option("--period", type=click.IntRange(1900, 2200), default=None, help="Only this period [default: all].")
+@json_option
+def node_budget(config_path: Path, period: int | None, as_json: bool) -> None:
+    """What each dataset of this node has spent of its privacy budget and has left, per period,
+    from the node's own ledger (read only; nothing is sent). A dataset of datasets.toml that was
+    never charged has its whole total left for every period.
+
+    \b
+    Example:
+      wijkindex node budget --config node-ggd.toml
+      wijkindex node budget --config node-ggd.toml --period 2014 --json
+    """
+    from wijkindex.config import load_node_config
+    from wijkindex.privacy.ledger import Balance, PrivacyLedger
+
+    cfg = load_node_config(config_path)
+    balances: list[Balance] = []
+    if cfg.ledger.exists():
+        with PrivacyLedger(cfg.ledger, cfg.privacy_total, owner=cfg.name) as ledger:
+            balances = [b for b in ledger.balances() if period is None or b.period == period]
+    charged = {b.dataset for b in balances}
+    never = [d.name for d in cfg.datasets if d.name not in charged]
+    if as_json:
+        print_json({"node": cfg.name, "ledger": str(cfg.ledger), "total_per_dataset_and_period": cfg.privacy_total,
+                    "balances": balances, "never_charged": never})
+        return
+    table = Table("dataset", "period", "spent (epsilon)", "left", "rounds", "last charged",
+                  title=f"privacy budget of node {cfg.name}: {cfg.privacy_total:g} per dataset and period")
+    for b in balances:
+        table.add_row(b.dataset, str(b.period), f"{b.spent:.4g}", f"{b.left:.4g}", str(b.rounds), b.last_charged)
+    for name in never:
+        table.add_row(name, "any", "0", f"{cfg.privacy_total:g}", "0", "never")
+    out.print(table)
+    if not cfg.ledger.exists():
+        console.print(f"no ledger yet at {cfg.ledger}: this node has released nothing")
 
 
 @node.command("check")

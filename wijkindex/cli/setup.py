@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from wijkindex.cli.base import DEFAULT_GEOGRAPHY, console, main
+from wijkindex.errors import WijkindexError
 
 
 # ---- synth ------------------------------------------------------------------------------
@@ -51,7 +52,13 @@ def synth(out: Path, seed: int, period: int, scale: float, years: int, gemeente:
 
 @main.group()
 def pki() -> None:
-    """Development certificates for every party."""
+    """Development certificates for every party.
+
+    \b
+    Example:
+      wijkindex pki init pki --node gemeente --node ggd --node school
+      wijkindex pki revoke pki researcher
+    """
 
 
 @pki.command("init")
@@ -123,7 +130,12 @@ def pki_crl(directory: Path, days: int) -> None:
 
 @main.group()
 def secret() -> None:
-    """The federation linkage secret shared by the data holders."""
+    """The federation linkage secret shared by the data holders.
+
+    \b
+    Example:
+      wijkindex secret new secrets/linkage.key
+    """
 
 
 @secret.command("new")
@@ -141,3 +153,42 @@ def secret_new(path: Path) -> None:
     s = LinkageSecret.generate()
     s.write(path)
     console.print(f"[green]wrote[/] {path} (fingerprint {s.fingerprint()})")
+
+
+# ---- init ------------------------------------------------------------------------------------
+
+ROLES = ("node", "aggregator", "coordinator", "researcher")
+TEMPLATES = Path(__file__).resolve().parent.parent / "data" / "templates"  # shipped as package data
+
+
+@main.command("init")
+@click.argument("role", type=click.Choice(ROLES))
+@click.argument("path", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--name", default=None, help="The node's party name (node only) [default: the file's name, "
+                                           "node-ggd.toml -> ggd].")
+def init(role: str, path: Path, name: str | None) -> None:
+    """Write a commented config for ROLE to PATH, to fill in: every field with what it does and its
+    default. Refuses to overwrite a file. The fields are explained in docs/operator-guide.md.
+
+    \b
+    Example:
+      wijkindex init node node-ggd.toml          # name = "ggd"
+      wijkindex init aggregator aggregator.toml
+      wijkindex init coordinator coordinator.toml
+      wijkindex init researcher researcher.toml
+    """
+    import re
+
+    if path.exists():
+        raise WijkindexError(f"{path} exists; refusing to overwrite it", fix="give a new file name, or remove it first")
+    party = name or re.sub(r"^node[-_]", "", path.stem)
+    if role == "node" and not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", party):
+        raise click.BadParameter(f"{party!r}: a node name is lowercase letters, digits and '-'", param_hint="--name")
+    text = (TEMPLATES / f"{role}.toml").read_text(encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text.replace("{name}", party), encoding="utf-8")
+    console.print(f"[green]wrote[/] {path}: fill in its fields, then "
+                  + {"node": f"`wijkindex node check --config {path}`",
+                     "aggregator": f"`wijkindex aggregator serve --config {path}`",
+                     "coordinator": f"`wijkindex health --config {path}`",
+                     "researcher": f"`wijkindex health --config {path}`"}[role])

@@ -78,7 +78,7 @@ class Node:
             log.warning("node %s accepts Paillier keys below 2048 bits (test_only_small_keys): never in production",
                         self.name)
         ca_pem = Path(config.tls.ca).read_bytes()
-        self.ledger = PrivacyLedger(config.ledger, config.privacy_total)
+        self.ledger = PrivacyLedger(config.ledger, config.privacy_total, owner=self.name)
         self.party = Party(config=config, secret=LinkageSecret.from_file(config.linkage_secret),
                            signing_key=load_private_key(config.tls.key), ca_pem=ca_pem,
                            revoked=RevocationList(config.crl, ca_pem), ledger=self.ledger,

@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
-from wijkindex.errors import BudgetExceeded, WijkindexError
+from wijkindex.errors import BudgetExceeded, ConfigError, WijkindexError
 
 _TOLERANCE = 1e-9
 _SCHEMA = """
@@ -42,6 +42,9 @@ CREATE TABLE IF NOT EXISTS journal (
     joined_at TEXT NOT NULL,
     updated_at TEXT NOT NULL,
     release BLOB                    -- the release's bytes, exactly as sent
+);
+CREATE TABLE IF NOT EXISTS owner (
+    node TEXT NOT NULL              -- the node whose budget this is: one ledger per node
 );
 CREATE TABLE IF NOT EXISTS audit (
     at TEXT NOT NULL,
@@ -74,6 +77,18 @@ class LedgerEntry:
 
 
 @dataclass(frozen=True)
+class Balance:
+    """What one dataset has spent of one period's budget, and what is left."""
+
+    dataset: str
+    period: int
+    spent: float
+    left: float
+    rounds: int
+    last_charged: str
+
+
+@dataclass(frozen=True)
 class Charge:
     """What one release costs one dataset (an export, by the SHA-256 of its content)."""
 
@@ -97,7 +112,9 @@ def _now() -> str:
 
 
 class PrivacyLedger:
-    def __init__(self, path: Path | str, total_epsilon: float) -> None:
+    def __init__(self, path: Path | str, total_epsilon: float, owner: str | None = None) -> None:
+        """Open (or create) the ledger at ``path``. ``owner``: the node whose ledger it is; a ledger
+        another node has written is refused, so two nodes sharing a folder never share a budget."""
         if not total_epsilon > 0:
             raise ValueError("the total privacy budget must be positive")
         Path(path).parent.mkdir(parents=True, exist_ok=True)
@@ -110,6 +127,18 @@ class PrivacyLedger:
         columns = {r[1] for r in self._db.execute("PRAGMA table_info(ledger)")}
         if "content_sha256" not in columns:  # a ledger written before entries carried the content hash
             self._db.execute("ALTER TABLE ledger ADD COLUMN content_sha256 TEXT NOT NULL DEFAULT ''")
+        if owner is not None:
+            self._claim(owner)
+
+    def _claim(self, owner: str) -> None:
+        row = self._db.execute("SELECT node FROM owner").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO owner (node) VALUES (?)", (owner,))
+        elif row[0] != owner:
+            self._db.close()
+            raise ConfigError(f"{self.path} is the privacy ledger of node {row[0]!r}, not of {owner!r}",
+                              fix=f"give node {owner!r} its own ledger (ledger = \"ledger-{owner}.sqlite\" "
+                                  "in its config): a shared ledger would mix two holders' budgets")
 
     def close(self) -> None:
         self._db.close()
@@ -138,6 +167,17 @@ class PrivacyLedger:
 
     def would_fit(self, dataset: str, period: int, epsilon: float, content_sha256: str = "") -> bool:
         return self.spent(dataset, period, content_sha256) + epsilon <= self.total + _TOLERANCE
+
+    def balances(self) -> list[Balance]:
+        """Per dataset and period charged: spent (counting the same export's content charged under
+        another period, as a round's check does), left of the total, rounds, the last charge."""
+        out = []
+        rows = self._db.execute("SELECT dataset, period, COUNT(*), MAX(recorded_at), GROUP_CONCAT(content_sha256) "
+                                "FROM ledger GROUP BY dataset, period ORDER BY period, dataset").fetchall()
+        for dataset, period, n, last, contents in rows:
+            spent = max(self.spent(dataset, period, c) for c in {*(contents or "").split(","), ""})
+            out.append(Balance(dataset, period, spent, max(0.0, self.total - spent), n, last))
+        return out
 
     def entries(self, dataset: str | None = None, period: int | None = None) -> list[LedgerEntry]:
         sql = ("SELECT dataset, period, round_id, epsilon, recorded_at, purpose, content_sha256 "

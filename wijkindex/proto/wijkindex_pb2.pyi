@@ -34,6 +34,14 @@ class GetRoundRequest(_message.Message):
     round_id: str
     def __init__(self, round_id: _Optional[str] = ...) -> None: ...
 
+class CancelRoundRequest(_message.Message):
+    __slots__ = ("round_id", "reason")
+    ROUND_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    round_id: str
+    reason: str
+    def __init__(self, round_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
 class ProposeCellsRequest(_message.Message):
     __slots__ = ("spec_toml",)
     SPEC_TOML_FIELD_NUMBER: _ClassVar[int]

@@ -50,6 +50,11 @@ class CoordinatorStub:
                 request_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsRequest.SerializeToString,
                 response_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsReply.FromString,
                 _registered_method=True)
+        self.CancelRound = channel.unary_unary(
+                '/wijkindex.v1.Coordinator/CancelRound',
+                request_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.CancelRoundRequest.SerializeToString,
+                response_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.RoundStatus.FromString,
+                _registered_method=True)
 
 
 class CoordinatorServicer:
@@ -76,6 +81,14 @@ class CoordinatorServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CancelRound(self, request, context):
+        """End an open round as failed (the coordinator who submitted it): its key and relays are
+        deleted, no node is sent another task; a node that already released stays charged.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CoordinatorServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +106,11 @@ def add_CoordinatorServicer_to_server(servicer, server):
                     servicer.ProposeCells,
                     request_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsRequest.FromString,
                     response_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsReply.SerializeToString,
+            ),
+            'CancelRound': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelRound,
+                    request_deserializer=wijkindex_dot_proto_dot_wijkindex__pb2.CancelRoundRequest.FromString,
+                    response_serializer=wijkindex_dot_proto_dot_wijkindex__pb2.RoundStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -177,6 +195,33 @@ class Coordinator:
             '/wijkindex.v1.Coordinator/ProposeCells',
             wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsRequest.SerializeToString,
             wijkindex_dot_proto_dot_wijkindex__pb2.ProposeCellsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelRound(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/wijkindex.v1.Coordinator/CancelRound',
+            wijkindex_dot_proto_dot_wijkindex__pb2.CancelRoundRequest.SerializeToString,
+            wijkindex_dot_proto_dot_wijkindex__pb2.RoundStatus.FromString,
             options,
             channel_credentials,
             insecure,
